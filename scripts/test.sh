@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Sets up (deps + build) and runs the whole test suite with ctest. Exit code: ctest's.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "${JOBS:-$(nproc)}" "$@"

@@ -1,0 +1,33 @@
+// Test helpers: where the golden fixtures are, and tensor comparison with stated tolerances.
+#pragma once
+#include <string>
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+namespace vr::test {
+
+// ../shared/fixtures by default (set at configure time with -DVR_FIXTURES_DIR), or $VR_FIXTURES.
+std::string fixtures_dir();
+// True when fixtures_dir()/sub exists.
+bool have_fixture(const std::string& sub);
+// A fresh empty directory under the system temp dir, unique per call.
+std::string temp_dir(const std::string& tag);
+
+// Elementwise |got - exp| <= atol + rtol*|exp| (the fixture README's rule). On failure the message
+// names the tensor, the worst index, both values and the max abs difference.
+::testing::AssertionResult all_close(const at::Tensor& got, const at::Tensor& exp, double atol, double rtol,
+                                     const std::string& name);
+
+// Tolerance classes of shared/fixtures/README.md.
+constexpr double kModelAtol = 1e-4, kModelRtol = 1e-4;
+
+}  // namespace vr::test
+
+// Skips the current test with a clear message when a fixture folder is missing.
+#define VR_REQUIRE_FIXTURE(sub)                                                                  \
+  do {                                                                                           \
+    if (!::vr::test::have_fixture(sub))                                                          \
+      GTEST_SKIP() << "fixture '" << (sub) << "' not found under " << ::vr::test::fixtures_dir() \
+                   << " (configure with -DVR_FIXTURES_DIR=... or set VR_FIXTURES)";              \
+  } while (0)
