@@ -4,44 +4,18 @@
 //  - tests/data_files/images: held-out small processors (other sizes, old-style int configs, HxW SigLIP).
 #include "vr/data/image_processor.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include "support/fixtures.h"
 #include "vr/core/error.h"
-#include <nlohmann/json.hpp>
+#include "vr/core/safetensors.h"
 
 namespace {
-
-// TEMPORARY until FixtureFile lands (helper "core"): just enough to read the fixture's U8/F32 tensors.
-class FixtureFile {
- public:
-  explicit FixtureFile(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    uint64_t n = 0;
-    f.read(reinterpret_cast<char*>(&n), 8);
-    std::string header(n, '\0');
-    f.read(header.data(), n);
-    header_ = nlohmann::json::parse(header);
-    data_.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-  }
-  bool contains(const std::string& name) const { return header_.contains(name); }
-  at::Tensor tensor(const std::string& name) const {
-    const auto& e = header_.at(name);
-    std::vector<int64_t> shape = e.at("shape").get<std::vector<int64_t>>();
-    auto off = e.at("data_offsets").get<std::vector<size_t>>();
-    auto dtype = e.at("dtype").get<std::string>() == "U8" ? at::kByte : at::kFloat;
-    return at::from_blob(const_cast<char*>(data_.data()) + off[0], shape, dtype).clone();
-  }
-
- private:
-  nlohmann::json header_;
-  std::vector<char> data_;
-};
 
 using vr::data::AspectMode;
 using vr::data::Image;
@@ -80,7 +54,7 @@ const char* kFixtureFiles[] = {"rgb_97x61.png", "gray_40x120.png", "photo_88x66.
 
 TEST(ImageProcessorFixture, DecodedImagesMatchPil) {
   VR_REQUIRE_FIXTURE("image_preprocessing");
-  FixtureFile inputs(fixture("inputs.safetensors"));
+  vr::SafetensorsFile inputs(fixture("inputs.safetensors"));
   for (int i = 0; i < 3; ++i) {
     Image img = vr::data::decode_image_file(fixture(std::string("images/") + kFixtureFiles[i]));
     EXPECT_TRUE(bit_equal(hwc_tensor(img), inputs.tensor(std::string(kFixtureImages[i]) + ".decoded_rgb_uint8"),
@@ -90,7 +64,7 @@ TEST(ImageProcessorFixture, DecodedImagesMatchPil) {
 
 TEST(ImageProcessorFixture, PadCanvasesUseTruncatedMean) {
   VR_REQUIRE_FIXTURE("image_preprocessing");
-  FixtureFile inputs(fixture("inputs.safetensors"));
+  vr::SafetensorsFile inputs(fixture("inputs.safetensors"));
   ImageProcessor clip = ImageProcessor::from_path(fixture("clip_preprocessor_config.json"));
   ImageProcessor siglip = ImageProcessor::from_path(fixture("siglip_preprocessor_config.json"));
   EXPECT_EQ(clip.pad_color(), (std::array<uint8_t, 3>{122, 116, 104}));
@@ -108,8 +82,8 @@ TEST(ImageProcessorFixture, PadCanvasesUseTruncatedMean) {
 // are read from the fixture's preprocessor_config.json files and also built from the defaults.
 TEST(ImageProcessorFixture, AllCombinationsExact) {
   VR_REQUIRE_FIXTURE("image_preprocessing");
-  FixtureFile inputs(fixture("inputs.safetensors"));
-  FixtureFile expected(fixture("expected.safetensors"));
+  vr::SafetensorsFile inputs(fixture("inputs.safetensors"));
+  vr::SafetensorsFile expected(fixture("expected.safetensors"));
   struct P {
     const char* name;
     ImageProcessor from_file, from_defaults;
