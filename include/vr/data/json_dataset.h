@@ -1,6 +1,6 @@
 // LLaVA-style JSON (one list of records) or JSONL (one record per line), read lazily:
-// opening scans the file once, streaming, and keeps only each record's byte span (12 bytes per record:
-// LLaVA-665K's 1 GB JSON indexes into ~8 MB); get(i) reads and parses that one record.
+// opening scans the file once, streaming, and keeps only each record's byte span (16 bytes per record:
+// LLaVA-665K's 1 GB JSON indexes into ~11 MB); get(i) reads and parses that one record.
 //
 // Record: {"id": str|int, "image": "rel/path.jpg" | "images": [..] (optional),
 //          "conversations": [{"from": "human"|"gpt", "value": "..."}, ...]}
