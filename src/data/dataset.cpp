@@ -1,6 +1,6 @@
 #include "vr/data/dataset.h"
 
-#include <spdlog/spdlog.h>
+#include <cstdio>
 
 #include "vr/core/error.h"
 #include "vr/data/json_dataset.h"
@@ -12,7 +12,7 @@ int64_t Dataset::modality_length(int64_t index) const { return modality_length_o
 
 void Dataset::report_bad_record(int64_t index, const std::string& message) const {
   std::lock_guard<std::mutex> lock(bad_mutex_);
-  if (bad_records_.insert(index).second) spdlog::warn("skipping bad record: {}", message);
+  if (bad_records_.insert(index).second) std::fprintf(stderr, "warning: skipping bad record: %s\n", message.c_str());
 }
 
 int64_t Dataset::bad_record_count() const {
