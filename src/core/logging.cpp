@@ -1,12 +1,15 @@
 #include "vr/core/logging.h"
 
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <mutex>
 #include <set>
-
-#include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
+#include <vector>
 
 #include "vr/core/error.h"
 
@@ -14,23 +17,24 @@ namespace vr::log {
 
 namespace {
 
-std::mutex g_mutex;  // guards logger replacement and the once-keys
-int g_rank = -1;
+constexpr const char* kNames[] = {"trace", "debug", "info", "warn", "error", "off"};
 
-std::string pattern() {
-  // %^...%$ colours the level on terminals; %-5l pads it so messages line up.
-  return g_rank >= 0 ? fmt::format("%Y-%m-%d %H:%M:%S %^%-5l%$ [rank {}] %v", g_rank)
-                     : std::string("%Y-%m-%d %H:%M:%S %^%-5l%$ %v");
+std::atomic<int> g_level{static_cast<int>(Level::info)};
+std::mutex g_mutex;  // guards everything below and serialises writes
+int g_rank = -1;
+std::vector<std::FILE*> g_files;
+std::set<std::string> g_once;
+
+Level parse_level(const std::string& name) {
+  for (int i = 0; i <= static_cast<int>(Level::off); ++i)
+    if (name == kNames[i]) return static_cast<Level>(i);
+  if (name == "warning") return Level::warn;
+  VR_FAIL("unknown log level '{}' (expected trace, debug, info, warn, error or off)", name);
 }
 
-spdlog::level::level_enum parse_level(const std::string& name) {
-  static const std::pair<const char*, spdlog::level::level_enum> kLevels[] = {
-      {"trace", spdlog::level::trace}, {"debug", spdlog::level::debug}, {"info", spdlog::level::info},
-      {"warn", spdlog::level::warn},   {"warning", spdlog::level::warn}, {"error", spdlog::level::err},
-      {"off", spdlog::level::off}};
-  for (const auto& [n, l] : kLevels)
-    if (name == n) return l;
-  VR_FAIL("unknown log level '{}' (expected trace, debug, info, warn, error or off)", name);
+void close_files() {
+  for (std::FILE* f : g_files) std::fclose(f);
+  g_files.clear();
 }
 
 }  // namespace
@@ -41,52 +45,59 @@ void setup(const std::string& level) {
     const char* env = std::getenv("VR_LOG_LEVEL");
     name = env && *env ? env : "info";
   }
-  const auto lvl = parse_level(name);  // validate before touching the logger
+  const Level lvl = parse_level(name);  // validate before changing anything
   std::lock_guard<std::mutex> lock(g_mutex);
-  auto logger = std::make_shared<spdlog::logger>("vr", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
-  logger->set_pattern(pattern());
-  logger->set_level(lvl);
-  logger->flush_on(spdlog::level::warn);
-  spdlog::set_default_logger(logger);
+  close_files();
+  g_rank = -1;
+  g_level = static_cast<int>(lvl);
 }
 
-void set_level(const std::string& level) { spdlog::default_logger()->set_level(parse_level(level)); }
+void set_level(const std::string& level) { g_level = static_cast<int>(parse_level(level)); }
 
-std::string level_name() {
-  auto v = spdlog::level::to_string_view(spdlog::default_logger()->level());
-  return std::string(v.data(), v.size());
-}
+std::string level_name() { return kNames[g_level.load()]; }
+
+bool enabled(Level level) { return level != Level::off && static_cast<int>(level) >= g_level.load(); }
 
 void add_file(const std::string& path) {
   std::error_code ec;
   const auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  std::shared_ptr<spdlog::sinks::basic_file_sink_mt> sink;
-  try {
-    sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, /*truncate=*/false);
-  } catch (const spdlog::spdlog_ex& e) {
-    VR_FAIL("{}: cannot open log file: {}", path, e.what());
-  }
+  std::FILE* f = std::fopen(path.c_str(), "ab");
+  VR_CHECK(f, "{}: cannot open log file: {}", path, std::strerror(errno));
   std::lock_guard<std::mutex> lock(g_mutex);
-  sink->set_pattern(pattern());
-  spdlog::default_logger()->sinks().push_back(sink);
-  // Log files are read while a run is alive (tail -f) and after crashes: flush every line.
-  spdlog::default_logger()->flush_on(spdlog::level::trace);
+  g_files.push_back(f);
 }
 
 void set_rank(int rank) {
   std::lock_guard<std::mutex> lock(g_mutex);
   g_rank = rank;
-  spdlog::default_logger()->set_pattern(pattern());
+}
+
+void write(Level level, const std::string& message) {
+  if (!enabled(level)) return;
+  char stamp[32];
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
+  std::lock_guard<std::mutex> lock(g_mutex);
+  // The whole line is formatted first and written with one call per sink, so threads never interleave.
+  const std::string line =
+      fmt::format("{} {:<5} {}{}\n", stamp, kNames[static_cast<int>(level)],
+                  g_rank >= 0 ? fmt::format("[rank {}] ", g_rank) : std::string(), message);
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  for (std::FILE* f : g_files) {
+    std::fwrite(line.data(), 1, line.size(), f);
+    std::fflush(f);  // log files are read live (tail -f) and after crashes
+  }
 }
 
 void warn_once(const std::string& key, const std::string& message) {
-  static std::set<std::string> seen;
   {
     std::lock_guard<std::mutex> lock(g_mutex);
-    if (!seen.insert(key).second) return;
+    if (!g_once.insert(key).second) return;
   }
-  spdlog::warn("{}", message);
+  write(Level::warn, message);
 }
 
 }  // namespace vr::log

@@ -52,6 +52,9 @@ TEST(Logging, FileSinkRankPrefixAndWarnOnce) {
   EXPECT_EQ(text.find("hidden"), std::string::npos);
   EXPECT_EQ(count(text, "only once"), 1u) << text;
   EXPECT_NE(text.find("[rank 3] only once"), std::string::npos) << text;
-  vr::log::set_rank(-1);
-  vr::log::setup();  // back to a plain stderr logger for the other tests
+  EXPECT_TRUE(vr::log::enabled(vr::log::Level::warn));
+  EXPECT_FALSE(vr::log::enabled(vr::log::Level::debug));
+  vr::log::setup();  // back to a plain stderr logger (file closed, no rank) for the other tests
+  vr::log::info("after setup");
+  EXPECT_EQ(slurp(path).find("after setup"), std::string::npos);
 }
