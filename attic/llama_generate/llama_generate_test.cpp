@@ -1,0 +1,121 @@
+// Greedy KV-cache generation vs HF generate (fixtures generation/llama_gqa and pruning/llama_gqa): ids exact,
+// logits in the model_fp32 class (atol 1e-4, rtol 1e-4; HF's own cache-vs-recompute spread is ~3e-6).
+#include <torch/torch.h>
+
+#include "support/fixtures.h"
+#include "vr/core/error.h"
+#include "vr/core/safetensors.h"
+#include "vr/model/attention_mask.h"
+#include "vr/model/generate.h"
+#include "vr/model/llama.h"
+
+using namespace vr::model;
+using vr::test::all_close;
+using vr::test::kModelAtol;
+using vr::test::kModelRtol;
+
+namespace {
+
+std::map<std::string, at::Tensor> read(const std::string& rel) {
+  return vr::load_safetensors(vr::test::fixtures_dir() + "/" + rel);
+}
+
+}  // namespace
+
+TEST(LlamaGenerate, LeftPaddedBatchWithEosMatchesHf) {
+  VR_REQUIRE_FIXTURE("generation/llama_gqa");
+  torch::set_num_threads(1);
+  auto model = load_llama(vr::test::fixtures_dir() + "/llama_gqa");
+  auto in = read("generation/llama_gqa/inputs.safetensors");
+  auto ex = read("generation/llama_gqa/expected.safetensors");
+  GenerateOptions opt;
+  opt.max_new_tokens = 12;
+  opt.eos_token_id = ex.at("eos_token_id").item<int64_t>();  // 136
+  opt.pad_token_id = ex.at("pad_token_id").item<int64_t>();
+  LlamaInputs prompt;
+  prompt.input_ids = in.at("input_ids");
+  prompt.attention_mask = in.at("attention_mask");
+  auto r = generate_greedy(*model, prompt, opt);
+
+  EXPECT_TRUE(torch::equal(r.sequences, ex.at("sequences"))) << r.sequences;
+  EXPECT_TRUE(torch::equal(r.generated_ids, ex.at("generated_ids")));
+  EXPECT_TRUE(torch::equal(r.attention_mask, ex.at("final_attention_mask")));
+  EXPECT_TRUE(torch::equal(r.unfinished, ex.at("unfinished")));
+  EXPECT_TRUE(torch::equal(position_ids_from_mask(r.attention_mask), ex.at("position_ids")));
+  EXPECT_TRUE(all_close(r.step_logits, ex.at("step_logits"), kModelAtol, kModelRtol, "step_logits"));
+  auto chosen = r.step_logits.gather(2, r.generated_ids.t().unsqueeze(2)).squeeze(2).t();  // [B,n]
+  EXPECT_TRUE(all_close(chosen, ex.at("chosen_logits"), kModelAtol, kModelRtol, "chosen_logits"));
+  ASSERT_EQ(r.cache.layers.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    auto p = "past_key_values." + std::to_string(i);
+    EXPECT_TRUE(all_close(r.cache.layers[i].key, ex.at(p + ".key"), kModelAtol, kModelRtol, p + ".key"));
+    EXPECT_TRUE(all_close(r.cache.layers[i].value, ex.at(p + ".value"), kModelAtol, kModelRtol, p + ".value"));
+  }
+  std::printf("[measured] generate llama_gqa: step_logits max|diff| %.3g\n",
+              (r.step_logits - ex.at("step_logits")).abs().max().item<double>());
+
+  // The no-cache forward of the whole sequence with the mask-derived positions gives the same logits.
+  torch::NoGradGuard no_grad;
+  LlamaInputs full;
+  full.input_ids = r.sequences;
+  full.attention_mask = r.attention_mask;
+  full.position_ids = position_ids_from_mask(r.attention_mask);
+  auto logits = model->forward(full).logits;
+  EXPECT_TRUE(all_close(logits, ex.at("full_logits"), kModelAtol, kModelRtol, "full_logits"));
+
+  // Each prompt alone (no padding): same ids, stops right after eos.
+  for (int b = 0; b < 2; ++b) {
+    auto key = "alone." + std::to_string(b);
+    LlamaInputs one;
+    one.input_ids = in.at(key + ".input_ids");
+    auto a = generate_greedy(*model, one, opt);
+    EXPECT_TRUE(torch::equal(a.sequences, ex.at(key + ".sequences"))) << key << " " << a.sequences;
+    EXPECT_TRUE(all_close(a.step_logits.squeeze(1), ex.at(key + ".step_logits"), kModelAtol, kModelRtol,
+                          key + ".step_logits"));
+  }
+}
+
+// Pruned model: the cache must be indexed by the new layer numbers (HF fails with the old ones).
+TEST(LlamaGenerate, PrunedModelByKeepLayersAndByLoadingMatchesHf) {
+  VR_REQUIRE_FIXTURE("pruning/llama_gqa");
+  torch::set_num_threads(1);
+  auto in = read("pruning/llama_gqa/inputs.safetensors");
+  auto ex = read("pruning/llama_gqa/expected.safetensors");
+  auto kept = load_llama(vr::test::fixtures_dir() + "/llama_gqa");
+  kept->keep_layers({0, 2});
+  auto loaded = load_llama(vr::test::fixtures_dir() + "/pruning/llama_gqa");
+  GenerateOptions opt;
+  opt.max_new_tokens = 8;  // no eos
+  opt.pad_token_id = 0;
+  LlamaInputs prompt;
+  prompt.input_ids = in.at("generate.input_ids");
+  prompt.attention_mask = in.at("generate.attention_mask");
+  for (auto* model : {&kept, &loaded}) {
+    std::string tag = model == &kept ? "keep_layers " : "loaded ";
+    auto r = generate_greedy(**model, prompt, opt);
+    EXPECT_EQ(r.cache.layers.size(), 2u);
+    EXPECT_TRUE(torch::equal(r.sequences, ex.at("generate.sequences"))) << tag << r.sequences;
+    EXPECT_TRUE(all_close(r.step_logits, ex.at("generate.step_logits"), kModelAtol, kModelRtol, tag + "step_logits"));
+    torch::NoGradGuard no_grad;
+    LlamaInputs full;
+    full.input_ids = r.sequences;
+    full.attention_mask = r.attention_mask;
+    full.position_ids = position_ids_from_mask(r.attention_mask);
+    EXPECT_TRUE(all_close((*model)->forward(full).logits, ex.at("generate.full_logits"), kModelAtol, kModelRtol,
+                          tag + "full_logits"));
+  }
+}
+
+TEST(LlamaGenerate, ZeroStepsAndBadOptions) {
+  VR_REQUIRE_FIXTURE("llama_gqa");
+  auto model = load_llama(vr::test::fixtures_dir() + "/llama_gqa");
+  LlamaInputs prompt;
+  prompt.input_ids = torch::tensor({{1, 5, 6}}, torch::kLong);
+  GenerateOptions opt;
+  opt.max_new_tokens = 0;
+  auto r = generate_greedy(*model, prompt, opt);
+  EXPECT_EQ(r.generated_ids.sizes(), torch::IntArrayRef({1, 0}));
+  EXPECT_TRUE(torch::equal(r.sequences, prompt.input_ids));
+  opt.pad_token_id = 100000;
+  EXPECT_THROW(generate_greedy(*model, prompt, opt), vr::Error);
+}
