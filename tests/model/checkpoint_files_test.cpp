@@ -40,3 +40,19 @@ TEST(TorchPickle, TorchPickleRoundTripIsBitExact) {
     EXPECT_TRUE(torch::equal(back.at(k), t)) << k;
   }
 }
+
+TEST(TorchPickle, TopLevelOrderedDictIsLoadedOrRejectedCleanly) {
+  // HF's pytorch_model.bin pickles an OrderedDict (state_dict()). LibTorch's unpickler may not rebuild it; either
+  // it loads exactly like the plain dict, or the failure is a vr::Error naming the file (never a crash).
+  const auto path = data_file("ordered_dict.bin");
+  try {
+    auto sd = load_torch_pickle(path);
+    auto plain = load_torch_pickle(data_file("mm_projector.bin"));
+    ASSERT_EQ(sd.size(), plain.size());
+    for (auto& [k, t] : plain) EXPECT_TRUE(torch::equal(sd.at(k), t)) << k;
+    std::printf("[ info ] OrderedDict pickle: loaded\n");
+  } catch (const vr::Error& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    std::printf("[ info ] OrderedDict pickle: rejected: %s\n", e.what());
+  }
+}
