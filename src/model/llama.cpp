@@ -10,6 +10,7 @@
 #include "vr/core/error.h"
 #include "vr/model/attention_mask.h"
 #include "vr/model/checkpointing.h"
+#include "vr/model/lora.h"  // apply_linear: adds a LoRA branch when one is attached
 #include "vr/model/rope.h"
 
 namespace vr::model {
@@ -56,9 +57,9 @@ at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const at::Tensor& co
 at::Tensor LlamaAttentionImpl::forward_cached(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                                               const at::Tensor& mask, KVSlot* cache, at::Tensor* attn_probs) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto q = q_proj(x).view({B, T, n_heads, head_dim}).transpose(1, 2);      // [B,nH,T,D]
-  auto k = k_proj(x).view({B, T, n_kv_heads, head_dim}).transpose(1, 2);   // [B,nKV,T,D]
-  auto v = v_proj(x).view({B, T, n_kv_heads, head_dim}).transpose(1, 2);   // [B,nKV,T,D]
+  auto q = apply_linear(q_proj, x).view({B, T, n_heads, head_dim}).transpose(1, 2);      // [B,nH,T,D]
+  auto k = apply_linear(k_proj, x).view({B, T, n_kv_heads, head_dim}).transpose(1, 2);   // [B,nKV,T,D]
+  auto v = apply_linear(v_proj, x).view({B, T, n_kv_heads, head_dim}).transpose(1, 2);   // [B,nKV,T,D]
   q = apply_rope(q, cos, sin);
   k = apply_rope(k, cos, sin);
   if (cache) {  // append this step's keys/values (after RoPE) to the layer's slot: S = past + T
@@ -78,7 +79,7 @@ at::Tensor LlamaAttentionImpl::forward_cached(const at::Tensor& x, const at::Ten
   if (attn_probs) *attn_probs = probs;
   auto out = at::matmul(probs, vr_);                                  // [B,nH,T,D]
   out = out.transpose(1, 2).contiguous().reshape({B, T, n_heads * head_dim});
-  return o_proj(out);
+  return apply_linear(o_proj, out);
 }
 
 // ---- MLP and decoder layer -----------------------------------------------------------------------------------
@@ -90,7 +91,7 @@ LlamaMLPImpl::LlamaMLPImpl(const LlamaConfig& c) {
 }
 
 at::Tensor LlamaMLPImpl::forward(const at::Tensor& x) {
-  return down_proj(at::silu(gate_proj(x)) * up_proj(x));
+  return apply_linear(down_proj, at::silu(apply_linear(gate_proj, x)) * apply_linear(up_proj, x));  // LoRA-aware
 }
 
 LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& c) {

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "vr/core/error.h"
+#include "vr/model/lora.h"
 #include "model/shape_string.h"
 
 namespace vr::model {
@@ -61,16 +62,16 @@ at::Tensor VisionAttentionImpl::forward(const at::Tensor& x) {
   const int64_t B = x.size(0), N = x.size(1);
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
   auto heads = [&](const at::Tensor& t) { return t.view({B, N, n_heads, head_dim}).transpose(1, 2); };  // [B,nH,N,D]
-  at::Tensor q = q_proj(x);
+  at::Tensor q = apply_linear(q_proj, x);
   if (scale_query_first) q = q * scale;
   q = heads(q);
-  auto k = heads(k_proj(x));
-  auto v = heads(v_proj(x));
+  auto k = heads(apply_linear(k_proj, x));
+  auto v = heads(apply_linear(v_proj, x));
   auto scores = torch::matmul(q, k.transpose(2, 3));  // [B,nH,N,N]
   if (!scale_query_first) scores = scores * scale;
   auto probs = torch::softmax(scores, -1, torch::kFloat32).to(q.scalar_type());
   auto out = torch::matmul(probs, v).transpose(1, 2).reshape({B, N, n_heads * head_dim});
-  return out_proj(out);
+  return apply_linear(out_proj, out);
 }
 
 VisionMLPImpl::VisionMLPImpl(int64_t hidden, int64_t intermediate, std::string act_name) : act(std::move(act_name)) {
@@ -78,7 +79,7 @@ VisionMLPImpl::VisionMLPImpl(int64_t hidden, int64_t intermediate, std::string a
   fc2 = register_module("fc2", torch::nn::Linear(intermediate, hidden));
 }
 
-at::Tensor VisionMLPImpl::forward(const at::Tensor& x) { return fc2(vision_activation(fc1(x), act)); }
+at::Tensor VisionMLPImpl::forward(const at::Tensor& x) { return apply_linear(fc2, vision_activation(apply_linear(fc1, x), act)); }
 
 static torch::nn::LayerNorm make_layer_norm(const VisionConfig& c) {
   return torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps));

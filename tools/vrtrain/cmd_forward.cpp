@@ -16,6 +16,7 @@
 #include "vr/core/safetensors.h"
 #include "vr/model/llama.h"
 #include "vrtrain/command.h"
+#include "vrtrain/forward_vision.h"
 
 namespace {
 
@@ -104,7 +105,19 @@ TensorMap forward_llama(const ForwardOptions& opt, const TensorMap& inputs) {
 using ForwardFn = std::function<TensorMap(const ForwardOptions&, const TensorMap&)>;
 
 const std::map<std::string, ForwardFn>& forward_kinds() {
-  static const std::map<std::string, ForwardFn> kinds{{"llama", forward_llama}};
+  static const std::map<std::string, ForwardFn> kinds = [] {
+    std::map<std::string, ForwardFn> k{{"llama", forward_llama}};
+    // Vision-language and bare vision checkpoints: tools/vrtrain/forward_vision.cpp.
+    for (const auto& t : vr::cli::lvlm_model_types())
+      k[t] = [](const ForwardOptions& o, const TensorMap& in) {
+        return vr::cli::forward_lvlm(o.model_dir, in, o.inputs_path, o.dtype, o.hidden_states);
+      };
+    for (const auto& t : vr::cli::vision_model_types())
+      k[t] = [](const ForwardOptions& o, const TensorMap& in) {
+        return vr::cli::forward_vision_encoder(o.model_dir, in, o.inputs_path, o.dtype, o.hidden_states);
+      };
+    return k;
+  }();
   return kinds;
 }
 
@@ -117,6 +130,7 @@ int run_forward(const std::vector<std::string>& args) {
     const std::string& a = args[i];
     if (a == "--help" || a == "-h") {
       std::fputs(kHelp, stdout);
+      std::fputs(vr::cli::forward_vision_help(), stdout);
       return 0;
     }
     if (a == "--no-hidden-states") {

@@ -1,0 +1,94 @@
+#include "vr/model/image_merge.h"
+
+#include <torch/torch.h>
+
+#include "vr/core/error.h"
+#include "model/shape_string.h"
+
+namespace vr::model {
+
+using torch::indexing::Slice;
+
+MergedSequence merge_image_features(const at::Tensor& input_ids, const at::Tensor& text_embeds,
+                                    const at::Tensor& attention_mask, const at::Tensor& labels,
+                                    const at::Tensor& image_features, int64_t image_token_id, int64_t max_length) {
+  VR_CHECK(input_ids.dim() == 2, "image merge: input_ids must be [B,T], got {}", shape_string(input_ids.sizes()));
+  const int64_t B = input_ids.size(0), T = input_ids.size(1), H = text_embeds.size(-1);
+  VR_CHECK(text_embeds.dim() == 3 && text_embeds.size(0) == B && text_embeds.size(1) == T,
+           "image merge: text_embeds must be [{},{},H], got {}", B, T, shape_string(text_embeds.sizes()));
+  const auto dev = input_ids.device();
+  auto long_opts = torch::TensorOptions().dtype(torch::kLong).device(dev);
+
+  auto valid = attention_mask.defined() ? attention_mask.ne(0) : torch::ones({B, T}, long_opts.dtype(torch::kBool));
+  VR_CHECK(valid.sizes() == input_ids.sizes(), "image merge: attention_mask {} does not match input_ids {}",
+           shape_string(valid.sizes()), shape_string(input_ids.sizes()));
+  if (labels.defined())
+    VR_CHECK(labels.sizes() == input_ids.sizes(), "image merge: labels {} do not match input_ids {}", shape_string(labels.sizes()),
+             shape_string(input_ids.sizes()));
+  auto is_image = input_ids.eq(image_token_id).logical_and(valid);  // [B,T]
+  const int64_t n_image_tokens = is_image.sum().item<int64_t>();
+
+  // Slots taken by each image token: F (legacy placeholder) or 1 (expanded run).
+  const int64_t N = image_features.defined() ? image_features.size(0) : 0;
+  const int64_t F = image_features.defined() ? image_features.size(1) : 0;
+  int64_t image_width = 1;
+  if (n_image_tokens > 0) {
+    VR_CHECK(N > 0, "image merge: input_ids hold {} image tokens (id {}) but no images were given", n_image_tokens,
+             image_token_id);
+    if (n_image_tokens == N) {
+      image_width = F;
+    } else {
+      VR_CHECK(n_image_tokens == N * F,
+               "image merge: input_ids hold {} image tokens (id {}) for {} images of {} features: expected {} "
+               "(one placeholder per image) or {} (expanded)",
+               n_image_tokens, image_token_id, N, F, N, N * F);
+    }
+  } else {
+    VR_CHECK(N == 0, "image merge: {} images given but input_ids hold no image token (id {})", N, image_token_id);
+  }
+
+  // Exclusive prefix sum of the widths gives each input token's first output slot.
+  auto width = torch::where(is_image, torch::full({}, image_width, long_opts), valid.to(torch::kLong));  // [B,T]
+  auto end = width.cumsum(1);
+  auto start = end - width;
+  auto lengths = end.index({Slice(), -1});  // [B]
+  if (max_length > 0) lengths = lengths.clamp_max(max_length);
+  const int64_t M = lengths.numel() ? std::max<int64_t>(lengths.max().item<int64_t>(), 0) : 0;
+
+  MergedSequence out;
+  out.inputs_embeds = torch::zeros({B, M, H}, text_embeds.options());
+  if (labels.defined()) out.labels = torch::full({B, M}, -100, labels.options().dtype(torch::kLong));
+  out.image_token_mask = torch::zeros({B, M}, long_opts.dtype(torch::kBool));
+
+  // Text tokens: one scatter.
+  auto text = valid.logical_and(is_image.logical_not()).logical_and(start < lengths.unsqueeze(1));
+  auto text_idx = text.nonzero();  // [K,2] (row, t)
+  auto tb = text_idx.select(1, 0), tt = text_idx.select(1, 1);
+  auto t_dest = start.index({tb, tt});
+  out.inputs_embeds.index_put_({tb, t_dest}, text_embeds.index({tb, tt}));
+  if (labels.defined()) out.labels.index_put_({tb, t_dest}, labels.index({tb, tt}).to(torch::kLong));
+
+  // Image slots: the k-th image token (row-major) covers slots start + [0, width); the slots, in order,
+  // consume the flattened features [N·F, H].
+  if (n_image_tokens > 0) {
+    auto img_idx = is_image.nonzero();  // [n_image_tokens, 2]
+    auto ib = img_idx.select(1, 0).unsqueeze(1).expand({n_image_tokens, image_width}).reshape(-1);
+    auto i_dest = (start.index({img_idx.select(1, 0), img_idx.select(1, 1)}).unsqueeze(1) +
+                   torch::arange(image_width, long_opts).unsqueeze(0))
+                      .reshape(-1);  // [N·F]
+    auto keep = i_dest < lengths.index({ib});
+    auto feats = image_features.reshape({-1, image_features.size(-1)}).to(text_embeds.scalar_type());
+    VR_CHECK(feats.size(1) == H, "image merge: image features have width {} but text embeddings {}", feats.size(1), H);
+    out.inputs_embeds.index_put_({ib.index({keep}), i_dest.index({keep})}, feats.index({keep}));
+    out.image_token_mask.index_put_({ib.index({keep}), i_dest.index({keep})}, torch::ones({}, out.image_token_mask.options()));
+  }
+
+  auto slot = torch::arange(M, long_opts).unsqueeze(0);  // [1,M]
+  auto live = slot < lengths.unsqueeze(1);                // [B,M]
+  out.attention_mask = live.to(torch::kLong);
+  out.position_ids = torch::where(live, slot.expand({B, M}), torch::ones({}, long_opts));
+  out.lengths = lengths;
+  return out;
+}
+
+}  // namespace vr::model

@@ -1,0 +1,59 @@
+// Name mapping between checkpoint layouts (declared in vr/model/layouts.h): pure string functions.
+#include <string>
+
+#include "vr/model/layouts.h"
+
+namespace vr::model {
+
+namespace {
+
+bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+bool ends_with(const std::string& s, const std::string& x) {
+  return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
+}
+std::string after(const std::string& s, const std::string& p) { return s.substr(p.size()); }
+
+const std::string kLinear1 = "multi_modal_projector.linear_1.", kLinear2 = "multi_modal_projector.linear_2.";
+
+}  // namespace
+
+bool is_buffer_checkpoint_key(const std::string& name) {
+  return ends_with(name, "rotary_emb.inv_freq") || ends_with(name, "position_ids");
+}
+
+std::string projector_suffix_to_hf(const std::string& rest) {  // "0.weight" / "2.bias" / "weight"
+  if (starts_with(rest, "0.")) return kLinear1 + after(rest, "0.");
+  if (starts_with(rest, "2.")) return kLinear2 + after(rest, "2.");
+  if (rest == "weight" || rest == "bias") return kLinear1 + rest;
+  return "";
+}
+
+// ---- name mapping -------------------------------------------------------------------------------------
+
+std::string llava_to_hf_name(const std::string& name) {
+  if (is_buffer_checkpoint_key(name)) return "";
+  if (starts_with(name, "model.mm_projector.")) return projector_suffix_to_hf(after(name, "model.mm_projector."));
+  if (starts_with(name, "model.vision_tower.vision_tower.")) return "vision_tower." + after(name, "model.vision_tower.vision_tower.");
+  if (starts_with(name, "model.")) return "language_model." + name;
+  if (name == "lm_head.weight") return "language_model.lm_head.weight";
+  return name;
+}
+
+std::string hf_to_llava_name(const std::string& name, bool linear_projector) {
+  if (starts_with(name, kLinear1)) return "model.mm_projector." + std::string(linear_projector ? "" : "0.") + after(name, kLinear1);
+  if (starts_with(name, kLinear2)) return "model.mm_projector.2." + after(name, kLinear2);
+  if (starts_with(name, "vision_tower.")) return "model.vision_tower.vision_tower." + after(name, "vision_tower.");
+  if (starts_with(name, "language_model.model.")) return after(name, "language_model.");
+  if (name == "language_model.lm_head.weight") return "lm_head.weight";
+  return name;
+}
+
+std::string new_hf_to_hf_name(const std::string& name) {
+  if (starts_with(name, "model.language_model.")) return "language_model.model." + after(name, "model.language_model.");
+  if (starts_with(name, "model.vision_tower.")) return after(name, "model.");
+  if (starts_with(name, "model.multi_modal_projector.")) return after(name, "model.");
+  if (name == "lm_head.weight") return "language_model.lm_head.weight";
+  return name;
+}
+
+}  // namespace vr::model

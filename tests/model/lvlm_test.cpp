@@ -1,0 +1,175 @@
+// LLaVA (llava-hf layout) vs shared/fixtures/llava and layer_scores/llava_siglip (HF LlavaForConditionalGeneration,
+// transformers 4.44.2 legacy merge and 4.45.0.dev0 expanded image tokens). Tolerances from the fixture README:
+// model_fp32 (1e-4 / 1e-4) for float tensors, exact for masks / labels / position ids, loss rtol 1e-5.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "support/fixtures.h"
+#include "vr/core/checkpoint.h"
+#include "vr/core/error.h"
+#include "vr/core/safetensors.h"
+#include "vr/model/layouts.h"
+#include "vr/model/lvlm.h"
+
+using namespace vr::model;
+using vr::test::all_close;
+using vr::test::kModelAtol;
+using vr::test::kModelRtol;
+
+namespace {
+
+::testing::AssertionResult exact(const at::Tensor& got, const at::Tensor& exp, const std::string& name) {
+  return all_close(got.to(torch::kLong), exp.to(torch::kLong), 0, 0, name);
+}
+
+// Rows of `t` [B,M,...] at positions where mask [B,M] is 1, flattened: compares valid positions only.
+at::Tensor valid_rows(const at::Tensor& t, const at::Tensor& mask) { return t.index({mask.to(torch::kBool)}); }
+
+}  // namespace
+
+TEST(Lvlm, LegacyPlaceholderMatchesHuggingFace) {
+  VR_REQUIRE_FIXTURE("llava");
+  const auto dir = vr::test::fixtures_dir() + "/llava";
+  auto model = load_lvlm(dir);
+  auto in = vr::load_safetensors(dir + "/inputs.safetensors");
+  auto exp = vr::load_safetensors(dir + "/expected_legacy.safetensors");
+  EXPECT_EQ(model->config().image_seq_length(), 16);
+  EXPECT_EQ(model->config().num_parameters(), 269008);  // fixture README num_params
+
+  LvlmInputs x;
+  x.input_ids = in.at("input_ids");
+  x.attention_mask = in.at("attention_mask");
+  x.labels = in.at("labels");
+  x.pixel_values = in.at("pixel_values");
+  x.output_hidden_states = true;
+  torch::NoGradGuard no_grad;
+  auto out = model->forward(x);
+
+  EXPECT_TRUE(all_close(out.vision_selected_features, exp.at("vision_selected_features"), kModelAtol, kModelRtol,
+                        "vision_selected_features"));
+  EXPECT_TRUE(all_close(out.image_features, exp.at("image_features"), kModelAtol, kModelRtol, "image_features"));
+  EXPECT_EQ(out.logits.size(1), exp.at("merged_seq_len").item<int64_t>());
+  EXPECT_TRUE(all_close(out.merged_inputs_embeds, exp.at("merged.inputs_embeds"), kModelAtol, kModelRtol,
+                        "merged.inputs_embeds"));
+  EXPECT_TRUE(exact(out.merged_attention_mask, exp.at("merged.attention_mask"), "merged.attention_mask"));
+  EXPECT_TRUE(exact(out.merged_labels, exp.at("merged.labels"), "merged.labels"));
+  EXPECT_TRUE(exact(out.merged_position_ids, exp.at("merged.position_ids"), "merged.position_ids"));
+  ASSERT_EQ(out.hidden_states.size(), 4u);
+  for (size_t i = 0; i < out.hidden_states.size(); ++i) {
+    auto name = "hidden_states." + std::to_string(i);
+    EXPECT_TRUE(all_close(out.hidden_states[i], exp.at(name), kModelAtol, kModelRtol, name));
+  }
+  EXPECT_TRUE(all_close(out.logits, exp.at("logits"), kModelAtol, kModelRtol, "logits (all positions)"));
+  EXPECT_TRUE(all_close(out.loss, exp.at("loss"), 0, 1e-5, "loss"));
+  ASSERT_EQ(out.vision_hidden_states.size(), 4u);  // tower: embeddings + 3 layers
+  EXPECT_TRUE(all_close(out.vision_hidden_states[2].slice(1, 1), exp.at("vision_selected_features"), kModelAtol, kModelRtol,
+                        "vision_hidden_states[-2]"));
+  // Image slots: 16 per row, right after the placeholder position (3 and 2 in the fixture rows).
+  auto mask = out.image_token_mask;
+  EXPECT_EQ(mask.sum().item<int64_t>(), 32);
+  EXPECT_TRUE(mask[0].slice(0, 3, 19).all().item<bool>());
+  EXPECT_TRUE(mask[1].slice(0, 2, 18).all().item<bool>());
+}
+
+TEST(Lvlm, ExpandedImageTokensGiveTheSameMergedSequence) {
+  VR_REQUIRE_FIXTURE("llava");
+  const auto dir = vr::test::fixtures_dir() + "/llava";
+  auto model = load_lvlm(dir);
+  auto in = vr::load_safetensors(dir + "/inputs.safetensors");
+  auto exp = vr::load_safetensors(dir + "/expected_expanded.safetensors");
+  auto legacy = vr::load_safetensors(dir + "/expected_legacy.safetensors");
+  LvlmInputs x;
+  x.input_ids = in.at("expanded.input_ids");
+  x.attention_mask = in.at("expanded.attention_mask");
+  x.labels = in.at("expanded.labels");
+  x.pixel_values = in.at("pixel_values");
+  x.output_hidden_states = true;
+  torch::NoGradGuard no_grad;
+  auto out = model->forward(x);
+  // HF's expanded path keeps position ids 0..T'-1 and pad embeddings at padded slots, so only valid positions
+  // are comparable with expected_expanded; the merged sequence itself equals the legacy one everywhere.
+  const auto& m = in.at("expanded.attention_mask");
+  EXPECT_TRUE(exact(out.merged_attention_mask, m, "merged mask vs expanded mask"));
+  EXPECT_TRUE(all_close(valid_rows(out.logits, m), valid_rows(exp.at("logits"), m), kModelAtol, kModelRtol,
+                        "logits (valid positions)"));
+  for (size_t i = 0; i < out.hidden_states.size(); ++i) {
+    auto name = "hidden_states." + std::to_string(i);
+    EXPECT_TRUE(all_close(valid_rows(out.hidden_states[i], m), valid_rows(exp.at(name), m), kModelAtol, kModelRtol,
+                          name + " (valid positions)"));
+  }
+  EXPECT_TRUE(all_close(out.loss, exp.at("loss"), 0, 1e-5, "loss"));
+  EXPECT_TRUE(all_close(out.merged_inputs_embeds, legacy.at("merged.inputs_embeds"), kModelAtol, kModelRtol,
+                        "same merged embeddings as legacy"));
+  EXPECT_TRUE(exact(out.merged_labels, legacy.at("merged.labels"), "same merged labels as legacy"));
+  EXPECT_TRUE(exact(out.merged_position_ids, legacy.at("merged.position_ids"), "same position ids as legacy"));
+}
+
+TEST(Lvlm, SiglipBunnyStyleMatchesLayerScoresFixture) {
+  VR_REQUIRE_FIXTURE("layer_scores/llava_siglip");
+  const auto dir = vr::test::fixtures_dir() + "/layer_scores/llava_siglip";
+  auto model = load_lvlm(dir);
+  EXPECT_EQ(model->config().vision_feature_select, "cls_patch");  // "full"
+  EXPECT_EQ(model->config().num_parameters(), 196272);
+  auto in = vr::load_safetensors(dir + "/inputs.safetensors");
+  auto exp = vr::load_safetensors(dir + "/expected.safetensors");
+  LvlmInputs x;
+  x.input_ids = in.at("input_ids");
+  x.attention_mask = in.at("attention_mask");
+  x.labels = in.at("labels");
+  x.pixel_values = in.at("pixel_values");
+  x.output_hidden_states = true;
+  x.output_attentions = true;
+  torch::NoGradGuard no_grad;
+  auto out = model->forward(x);
+  EXPECT_TRUE(all_close(out.vision_selected_features, exp.at("vision_selected_features"), kModelAtol, kModelRtol,
+                        "vision_selected_features"));
+  EXPECT_TRUE(all_close(out.image_features, exp.at("image_features"), kModelAtol, kModelRtol, "image_features"));
+  EXPECT_TRUE(all_close(out.merged_inputs_embeds, exp.at("merged.inputs_embeds"), kModelAtol, kModelRtol,
+                        "merged.inputs_embeds"));
+  EXPECT_TRUE(exact(out.merged_attention_mask, exp.at("merged.attention_mask"), "merged.attention_mask"));
+  EXPECT_TRUE(exact(out.merged_labels, exp.at("merged.labels"), "merged.labels"));
+  EXPECT_TRUE(exact(out.merged_position_ids, exp.at("merged.position_ids"), "merged.position_ids"));
+  EXPECT_TRUE(exact(out.image_token_mask, exp.at("image_mask"), "image_mask"));
+  ASSERT_EQ(out.hidden_states.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) {
+    auto name = "hidden_states." + std::to_string(i);
+    EXPECT_TRUE(all_close(out.hidden_states[i], exp.at(name), kModelAtol, kModelRtol, name));
+  }
+  ASSERT_EQ(out.attentions.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) {
+    auto name = "attentions." + std::to_string(i);
+    EXPECT_TRUE(all_close(out.attentions[i], exp.at(name), kModelAtol, kModelRtol, name));
+  }
+  EXPECT_TRUE(all_close(out.logits, exp.at("logits"), kModelAtol, kModelRtol, "logits"));
+  EXPECT_TRUE(all_close(out.loss, exp.at("loss"), 0, 1e-5, "loss"));
+}
+
+TEST(Lvlm, FrozenTowerKeepsNoGraphButProjectorGetsGradients) {
+  VR_REQUIRE_FIXTURE("llava");
+  const auto dir = vr::test::fixtures_dir() + "/llava";
+  auto model = load_lvlm(dir);
+  auto in = vr::load_safetensors(dir + "/inputs.safetensors");
+  LvlmInputs x;
+  x.input_ids = in.at("input_ids");
+  x.attention_mask = in.at("attention_mask");
+  x.labels = in.at("labels");
+  x.pixel_values = in.at("pixel_values");
+  auto out = model->forward(x);
+  EXPECT_FALSE(out.vision_selected_features.requires_grad());
+  out.loss.backward();
+  EXPECT_TRUE(model->multi_modal_projector->linear_1->weight.grad().defined());
+  for (auto& p : model->vision_tower->parameters()) EXPECT_FALSE(p.grad().defined());
+}
+
+TEST(Lvlm, ConfigJsonRoundTrip) {
+  VR_REQUIRE_FIXTURE("llava");
+  auto c = LvlmConfig::from_json(vr::load_config_json(vr::test::fixtures_dir() + "/llava"));
+  EXPECT_EQ(c.image_token_index, 256);
+  EXPECT_EQ(c.vision.hidden_act, "quick_gelu");  // CLIPVisionConfig default, omitted in the file
+  EXPECT_EQ(c.text.num_key_value_heads, 2);
+  auto again = LvlmConfig::from_json(c.to_json());
+  EXPECT_EQ(again.to_json(), c.to_json());
+  auto j = c.to_json();
+  j["vision_feature_select_strategy"] = "cls";
+  EXPECT_THROW(LvlmConfig::from_json(j), vr::Error);
+}
