@@ -1,0 +1,54 @@
+// What a run tells people: one JSON line per optimizer step in <output_dir>/metrics.jsonl, a progress line, and
+// an end-of-run summary.
+#pragma once
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace vr::train {
+
+struct StepMetrics {
+  int64_t step = 0;          // 1-based: optimizer steps completed
+  int64_t total_steps = 0;
+  double loss = 0;           // mean over the step's micro-batches
+  double lr = 0;             // current lr of the LLM group (or the only group)
+  double lr_projector = 0;
+  double grad_norm = 0;      // before clipping
+  double step_time_s = 0;
+  int64_t tokens = 0;        // supervised-or-not, non-padding tokens in the step (text + image positions)
+  int64_t images = 0;
+  double elapsed_s = 0;      // wall time since the run (or the resumed run) started
+  int64_t epoch = 0;
+
+  double tokens_per_s() const { return step_time_s > 0 ? static_cast<double>(tokens) / step_time_s : 0; }
+  double images_per_s() const { return step_time_s > 0 ? static_cast<double>(images) / step_time_s : 0; }
+  nlohmann::json to_json() const;
+};
+
+// Appends JSON lines, flushed after each so a killed run keeps every completed step.
+class MetricsWriter {
+ public:
+  // On resume from step k, lines with step > k (written after that checkpoint) are dropped first.
+  MetricsWriter(const std::string& path, int64_t resume_step);
+  ~MetricsWriter();
+  MetricsWriter(const MetricsWriter&) = delete;
+  MetricsWriter& operator=(const MetricsWriter&) = delete;
+  void write(const nlohmann::json& line);
+
+ private:
+  std::FILE* file_ = nullptr;
+  std::string path_;
+};
+
+// "step 12/100 | loss 2.3451 | lr 1.96e-05 | grad 0.84 | 5230 tok/s | 41.2 img/s | ETA 1m12s"
+// `avg_step_s` is the mean step time used for the ETA.
+std::string format_progress(const StepMetrics& m, double avg_step_s);
+std::string format_duration(double seconds);  // "3h02m", "1m12s", "4.2s"
+
+// Peak resident set size of this process in bytes (getrusage), for CPU runs.
+int64_t peak_rss_bytes();
+std::string format_bytes(double bytes);        // "1.50 GiB"
+
+}  // namespace vr::train

@@ -1,0 +1,65 @@
+// AdamW with parameter groups (Loshchilov & Hutter, decoupled weight decay), the update of torch.optim.AdamW:
+//   p ← p·(1 − lr·wd);  m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²
+//   p ← p − (lr / (1−β1^t)) · m / (sqrt(v) / sqrt(1−β2^t) + ε)
+// Each group has its own peak lr and weight decay; the schedule multiplies every group's peak lr by one factor.
+// Mixed precision: a parameter stored in bf16/fp16 gets an fp32 master copy; the update runs on the master and is
+// rounded into the parameter, so small updates are not lost to bf16 rounding. fp32 parameters are their own master.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <ATen/Tensor.h>
+
+namespace vr::train {
+
+struct ParamGroup {
+  std::string name;        // "projector", "llm", "llm_no_decay", ...
+  double lr = 0;           // peak learning rate
+  double weight_decay = 0;
+  std::vector<std::string> names;   // parameter names, parallel to params
+  std::vector<at::Tensor> params;   // the model's tensors (requires_grad)
+};
+
+struct AdamWOptions {
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+};
+
+class AdamW {
+ public:
+  AdamW(std::vector<ParamGroup> groups, AdamWOptions options = {});
+
+  // One update of every parameter that has a gradient; group g uses lr = groups[g].lr · lr_scale.
+  void step(double lr_scale);
+  void zero_grad();  // drops gradients (sets them undefined: no memory held between steps)
+
+  const std::vector<ParamGroup>& groups() const { return groups_; }
+  int64_t step_count() const { return step_; }
+  int64_t num_state_elements() const;  // elements of exp_avg + exp_avg_sq + master copies
+
+  // Resumable state: "exp_avg.<name>", "exp_avg_sq.<name>", "master.<name>" (fp32) and "step" (int64 scalar).
+  std::map<std::string, at::Tensor> state_dict() const;
+  // Restores state_dict() output; throws vr::Error naming a missing or mis-shaped tensor. Masters are copied
+  // into the parameters so the model holds exactly the resumed weights.
+  void load_state_dict(const std::map<std::string, at::Tensor>& state);
+
+ private:
+  struct Slot {
+    std::string name;
+    at::Tensor param, master, exp_avg, exp_avg_sq;  // master aliases param for fp32 parameters
+  };
+  std::vector<ParamGroup> groups_;
+  std::vector<std::vector<Slot>> slots_;  // [group][param]
+  AdamWOptions options_;
+  int64_t step_ = 0;
+};
+
+// Parameters whose name marks a norm weight or a bias: they get no weight decay (HF Trainer's rule).
+bool is_no_decay_param(const std::string& name, int64_t dim);
+
+// L2 norm over all given gradients (fp32 accumulation); when max_norm > 0 and the norm exceeds it, scales the
+// gradients by max_norm / (norm + 1e-6) like torch.nn.utils.clip_grad_norm_. Returns the norm before clipping.
+double clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm);
+
+}  // namespace vr::train

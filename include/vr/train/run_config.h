@@ -1,0 +1,100 @@
+// The resolved configuration of one training run: every key of a vrtrain YAML config, bound once in bind()
+// (which drives YAML loading, `--set` overrides, --help and the config dump saved with each checkpoint).
+// Public contract keys for scripts: model.path, output_dir, train.max_steps, train.seed, selection.strategy,
+// selection.layers.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vr/core/config.h"
+
+namespace vr::train {
+
+struct ModelSection {
+  std::string path;                 // HF llava-hf directory (config.json, model.safetensors, tokenizer, preprocessor)
+  std::string make_tiny_family;     // when non-empty and `path` is missing: create a tiny random model there first
+  int64_t make_tiny_seed = 0;
+};
+
+struct DataSection {
+  std::string path = "synthetic-shapes";  // JSON / JSONL file in LLaVA format, or "synthetic-shapes"
+  std::string image_folder;
+  std::string template_name = "vicuna_v1";  // plain | vicuna_v1 | llama3
+  std::string image_aspect_ratio = "pad";    // pad | square
+  int64_t model_max_length = 2048;
+  bool skip_bad_records = false;
+  int64_t num_workers = 2;
+  int64_t synthetic_num_samples = 64;
+  int64_t synthetic_image_size = 56;
+  int64_t synthetic_seed = 0;
+  bool group_by_modality_length = false;
+};
+
+struct TrainSection {
+  std::string stage = "sft";         // pretrain | sft | full
+  std::string method = "full";       // full | lora (sft only)
+  double lr = 2e-5;
+  double mm_projector_lr = 2e-5;     // 0: same as lr
+  double weight_decay = 0.0;
+  double warmup_ratio = 0.03;
+  std::string lr_scheduler = "cosine";  // cosine | linear | constant
+  int64_t batch_size = 8;            // micro-batch per optimizer micro-step
+  int64_t grad_accum = 1;
+  double max_grad_norm = 1.0;        // 0: no clipping
+  int64_t max_steps = 0;             // optimizer steps; 0: `epochs` epochs
+  int64_t epochs = 1;
+  bool gradient_checkpointing = false;
+  std::string dtype = "fp32";        // fp32 | bf16 (bf16 keeps fp32 master weights for trainable tensors)
+  bool train_norms = true;           // sft/full, method full: also train the RMSNorm weights of tuned layers
+  bool train_embeddings = false;     // stage full: also train embed_tokens, final norm and lm_head (LLaVA full FT)
+  int64_t save_every = 0;            // checkpoint every N optimizer steps (0: only at the end)
+  int64_t keep_last = 2;
+  int64_t log_every = 1;
+  int64_t seed = 42;
+  bool freeze_vision_tower = true;
+  int64_t num_threads = 0;           // CPU intra-op threads (0: LibTorch default)
+  int64_t stop_after_step = 0;       // debug: exit (code 3) right after this step's checkpoint, as if killed
+  bool export_final = true;          // write <output_dir>/final/ as an HF checkpoint at the end
+};
+
+struct LoraSection {
+  int64_t r = 128;
+  double alpha = 256;
+  double dropout = 0.05;
+  std::vector<std::string> targets{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+};
+
+// Which LLM layers sft tunes. Mirrors the keys of vr::selection::SelectionConfig (helper "selection");
+// replaced by that struct once it lands.
+struct SelectionSection {
+  std::string strategy = "uniform";
+  double fraction = 0.25;
+  int64_t count = 0;
+  std::vector<int64_t> layers;
+  std::string position = "middle";
+  int64_t seed = 0;
+  int64_t min_spacing = 0;
+  std::string scores_file;
+  std::string base_model;
+  std::string tuned_model;
+  std::string metric = "relative";
+  int64_t calibration_samples = 16;
+  void bind(vr::ConfigBinder& b);
+};
+
+struct RunConfig : vr::Bindable {
+  ModelSection model;
+  std::string output_dir = "runs/run";
+  std::string resume = "auto";  // auto | never | <checkpoint directory>
+  DataSection data;
+  TrainSection train;
+  LoraSection lora;
+  SelectionSection selection;
+
+  void bind(vr::ConfigBinder& b) override;
+  // Cross-field checks (ranges, combinations); throws vr::Error naming the key and the problem.
+  void validate() const;
+};
+
+}  // namespace vr::train

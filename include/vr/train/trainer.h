@@ -1,0 +1,82 @@
+// The training loop: micro-batches → loss/accum → backward → [gradient sync] → clip → AdamW → schedule, with
+// checkpoints, exact resume, metrics and a NaN stop. The model and data sit behind TrainTask, so the loop is the
+// same for the LVLM (lvlm_task.h) and for the small models of the tests.
+//
+// One optimizer step s (0-based) with accumulation A:
+//   for a in 0..A-1:  out = task.forward_next();  check out.loss finite;  (out.loss / A).backward()
+//   sync.synchronize(trainable)            ← the data-parallel seam: gradients are complete here
+//   g = clip_grad_norm(trainable, max_grad_norm);  check g finite
+//   adamw.step(schedule.factor(s))
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/Tensor.h>
+#include <nlohmann/json.hpp>
+
+#include "vr/core/error.h"
+#include "vr/train/run_config.h"
+
+namespace torch::nn {
+class Module;
+}
+namespace vr::dist {
+class GradientSync;
+}
+
+namespace vr::train {
+
+struct MicroBatchOutput {
+  at::Tensor loss;                       // [] mean CE of the micro-batch, graph attached
+  int64_t tokens = 0;                    // non-padding positions (text + image)
+  int64_t images = 0;
+  std::vector<std::string> sample_ids;   // for error reports
+};
+
+class TrainTask {
+ public:
+  virtual ~TrainTask() = default;
+  virtual torch::nn::Module& module() = 0;
+  virtual MicroBatchOutput forward_next() = 0;      // pulls the next micro-batch and runs the forward pass
+  virtual int64_t batches_per_epoch() const = 0;    // micro-batches per epoch
+  virtual int64_t epoch() const = 0;
+  virtual nlohmann::json data_state() const = 0;    // loader position (epoch, index, seed), JSON
+  virtual void restore_data_state(const nlohmann::json& state) = 0;
+  virtual void export_final(const std::string& dir) = 0;  // HF-format model for `vrtrain forward`
+};
+
+// Thrown when a loss or gradient norm is NaN/inf; the message names the step and the micro-batch's sample ids.
+struct NonFiniteError : vr::Error {
+  using vr::Error::Error;
+};
+
+struct TrainResult {
+  int64_t steps_done = 0;       // optimizer steps completed in total (including before a resume)
+  int64_t start_step = 0;       // step resumed from (0 for a fresh run)
+  double first_loss = 0, last_loss = 0;
+  double seconds = 0;
+  int64_t tokens = 0, images = 0;
+  bool stopped_early = false;   // train.stop_after_step hit
+  std::string last_checkpoint;
+};
+
+// Number of optimizer steps the run takes: max_steps, or epochs · max(1, floor(batches_per_epoch / grad_accum)).
+int64_t total_optimizer_steps(const TrainSection& t, int64_t batches_per_epoch);
+
+class Trainer {
+ public:
+  // `config_yaml` is saved with each checkpoint. `log` receives human-readable lines (progress etc.).
+  Trainer(const RunConfig& cfg, TrainTask& task, std::string config_yaml,
+          std::function<void(const std::string&)> log = nullptr);
+  ~Trainer();
+  TrainResult run();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vr::train

@@ -1,0 +1,248 @@
+// Hugging Face checkpoint directories (single file or sharded with an index), atomic directory saves.
+#include "vr/core/checkpoint.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.h"
+#include "vr/core/error.h"
+#include "vr/core/safetensors.h"
+
+namespace fs = std::filesystem;
+
+namespace vr {
+
+namespace {
+
+constexpr const char* kSingleFile = "model.safetensors";
+constexpr const char* kIndexFile = "model.safetensors.index.json";
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  VR_CHECK(in, "{}: cannot open: {}", path, std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+nlohmann::json read_json_file(const std::string& path) {
+  std::string text = read_text_file(path);
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    VR_FAIL("{}: invalid JSON: {}", path, e.what());
+  }
+}
+
+// A file name with no directory part, so an index or a caller cannot point outside the checkpoint.
+bool is_plain_file_name(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
+         name.find('\0') == std::string::npos;
+}
+
+// Floating-point tensors are cast to `dtype`; integer and bool tensors (ids, masks, buffers) keep theirs.
+void convert(StateDict& sd, std::optional<at::ScalarType> dtype) {
+  if (!dtype) return;
+  for (auto& [name, t] : sd)
+    if (at::isFloatingType(t.scalar_type()) && t.scalar_type() != *dtype) t = t.to(*dtype);
+}
+
+StateDict load_sharded(const std::string& dir) {
+  const std::string index_path = (fs::path(dir) / kIndexFile).string();
+  nlohmann::json index = read_json_file(index_path);
+  VR_CHECK(index.is_object() && index.contains("weight_map") && index["weight_map"].is_object(),
+           "{}: expected an object with a \"weight_map\" object", index_path);
+  // shard file → names the index assigns to it
+  std::map<std::string, std::set<std::string>> shards;
+  for (const auto& [name, shard] : index["weight_map"].items()) {
+    VR_CHECK(shard.is_string() && is_plain_file_name(shard.get<std::string>()),
+             "{}: tensor '{}': shard must be a file name in the same directory, got {}", index_path, name,
+             shard.dump());
+    shards[shard.get<std::string>()].insert(name);
+  }
+  StateDict out;
+  for (const auto& [shard, names] : shards) {
+    SafetensorsFile file((fs::path(dir) / shard).string());
+    for (const auto& name : names)
+      VR_CHECK(file.contains(name), "{}: tensor '{}' is listed for shard '{}' but that shard lacks it", index_path,
+               name, shard);
+    for (const auto& e : file.entries()) {
+      VR_CHECK(names.count(e.name), "{}: tensor '{}' in shard '{}' is not listed there by the index", index_path,
+               e.name, shard);
+      out.emplace(e.name, file.tensor(e.name));
+    }
+  }
+  return out;
+}
+
+std::string join_shape(at::IntArrayRef s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+std::string list_names(const std::vector<std::string>& names, size_t max_names) {
+  std::string out;
+  for (size_t i = 0; i < names.size() && i < max_names; ++i) out += (i ? ", " : "") + names[i];
+  if (names.size() > max_names) out += fmt::format(", ... ({} more)", names.size() - max_names);
+  return out;
+}
+
+uint64_t tensor_bytes(const at::Tensor& t) { return static_cast<uint64_t>(t.numel()) * t.element_size(); }
+
+// Writes the checkpoint files into `dir` (an existing, empty directory).
+void write_checkpoint_files(const std::string& dir, const nlohmann::json& config, const StateDict& tensors,
+                            uint64_t max_shard_bytes, const std::map<std::string, nlohmann::json>& extra) {
+  atomic_write_file((fs::path(dir) / "config.json").string(), config.dump(2) + "\n");
+  for (const auto& [name, j] : extra) {
+    VR_CHECK(is_plain_file_name(name) && name != "config.json" && name != kIndexFile &&
+                 name.find(".safetensors") == std::string::npos,
+             "save_checkpoint: extra file name '{}' must be a plain name not clashing with checkpoint files", name);
+    atomic_write_file((fs::path(dir) / name).string(), j.dump(2) + "\n");
+  }
+
+  // Greedy sharding in sorted-name order, like HF: start a new shard when the next tensor would overflow
+  // the current one; a tensor larger than the limit gets a shard of its own.
+  std::vector<StateDict> shards(1);
+  uint64_t current = 0, total = 0;
+  for (const auto& [name, t] : tensors) {
+    const uint64_t bytes = tensor_bytes(t);
+    if (current > 0 && current + bytes > max_shard_bytes) {
+      shards.emplace_back();
+      current = 0;
+    }
+    shards.back().emplace(name, t);
+    current += bytes;
+    total += bytes;
+  }
+  if (shards.size() == 1) {
+    save_safetensors((fs::path(dir) / kSingleFile).string(), tensors);
+    return;
+  }
+  nlohmann::json weight_map = nlohmann::json::object();
+  for (size_t k = 0; k < shards.size(); ++k) {
+    const std::string file = fmt::format("model-{:05d}-of-{:05d}.safetensors", k + 1, shards.size());
+    save_safetensors((fs::path(dir) / file).string(), shards[k]);
+    for (const auto& [name, t] : shards[k]) weight_map[name] = file;
+  }
+  nlohmann::json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+  atomic_write_file((fs::path(dir) / kIndexFile).string(), index.dump(2) + "\n");
+}
+
+}  // namespace
+
+nlohmann::json load_config_json(const std::string& dir) {
+  const std::string path = (fs::path(dir) / "config.json").string();
+  VR_CHECK(fs::is_regular_file(path), "{}: missing (is '{}' a Hugging Face checkpoint directory?)", path, dir);
+  nlohmann::json j = read_json_file(path);
+  VR_CHECK(j.is_object(), "{}: expected a JSON object", path);
+  return j;
+}
+
+StateDict load_state_dict(const std::string& dir_or_file, std::optional<at::ScalarType> dtype) {
+  StateDict sd;
+  const fs::path p(dir_or_file);
+  if (fs::is_regular_file(p)) {
+    sd = load_safetensors(dir_or_file);
+  } else if (fs::is_directory(p)) {
+    if (fs::exists(p / kIndexFile)) {
+      sd = load_sharded(dir_or_file);
+    } else if (fs::exists(p / kSingleFile)) {
+      sd = load_safetensors((p / kSingleFile).string());
+    } else {
+      const bool has_bin = fs::exists(p / "pytorch_model.bin") || fs::exists(p / "pytorch_model.bin.index.json");
+      VR_FAIL("{}: no {} or {} found{}", dir_or_file, kSingleFile, kIndexFile,
+              has_bin ? " (only pytorch_model*.bin: convert the checkpoint to safetensors first)" : "");
+    }
+  } else {
+    VR_FAIL("{}: no such checkpoint file or directory", dir_or_file);
+  }
+  convert(sd, dtype);
+  return sd;
+}
+
+KeyReport match_keys(const StateDict& checkpoint, const StateDict& expected) {
+  KeyReport r;
+  for (const auto& [name, t] : expected) {
+    auto it = checkpoint.find(name);
+    if (it == checkpoint.end())
+      r.missing.push_back(name);
+    else if (it->second.sizes() != t.sizes())
+      r.mismatched.push_back(
+          fmt::format("{}: checkpoint {} vs model {}", name, join_shape(it->second.sizes()), join_shape(t.sizes())));
+  }
+  for (const auto& [name, t] : checkpoint)
+    if (!expected.count(name)) r.unexpected.push_back(name);
+  return r;
+}
+
+std::string KeyReport::describe(size_t max_names) const {
+  if (missing.empty() && unexpected.empty() && mismatched.empty()) return "all keys match";
+  std::vector<std::string> parts;
+  if (!missing.empty()) parts.push_back(fmt::format("{} missing: {}", missing.size(), list_names(missing, max_names)));
+  if (!mismatched.empty())
+    parts.push_back(
+        fmt::format("{} with mismatched shapes: {}", mismatched.size(), list_names(mismatched, max_names)));
+  if (!unexpected.empty())
+    parts.push_back(fmt::format("{} unexpected: {}", unexpected.size(), list_names(unexpected, max_names)));
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) out += (i ? "; " : "") + parts[i];
+  return out;
+}
+
+void save_checkpoint(const std::string& dir, const nlohmann::json& config, const StateDict& tensors,
+                     uint64_t max_shard_bytes, const std::map<std::string, nlohmann::json>& extra_json_files) {
+  VR_CHECK(max_shard_bytes > 0, "save_checkpoint {}: max_shard_bytes must be positive", dir);
+  fs::path target = fs::path(dir);
+  if (!target.has_filename()) target = target.parent_path();  // "out/ckpt/" → "out/ckpt"
+  VR_CHECK(!fs::exists(target) || fs::is_directory(target), "{}: exists and is not a directory", dir);
+  fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  VR_CHECK(!ec, "{}: cannot create parent directory: {}", dir, ec.message());
+
+  // Build the whole checkpoint in a sibling temp directory (same filesystem, so the final rename is atomic).
+  const std::string tmp = detail::sibling_name(target.string(), "tmp");
+  fs::create_directory(tmp, ec);
+  VR_CHECK(!ec, "{}: cannot create temporary directory '{}': {}", dir, tmp, ec.message());
+  try {
+    write_checkpoint_files(tmp, config, tensors, max_shard_bytes, extra_json_files);
+    detail::fsync_dir(tmp);
+    if (!fs::exists(target)) {
+      VR_CHECK(::rename(tmp.c_str(), target.c_str()) == 0, "{}: cannot rename '{}' onto it: {}", dir, tmp,
+               std::strerror(errno));
+    } else {
+      // Replace: move the old directory aside, move the new one in, then delete the old one. A crash in
+      // between leaves the old checkpoint complete under <dir>.old-*, never a half-written <dir>.
+      const std::string old = detail::sibling_name(target.string(), "old");
+      VR_CHECK(::rename(target.c_str(), old.c_str()) == 0, "{}: cannot move the existing directory aside: {}", dir,
+               std::strerror(errno));
+      if (::rename(tmp.c_str(), target.c_str()) != 0) {
+        int err = errno;
+        ::rename(old.c_str(), target.c_str());  // put the old checkpoint back
+        VR_FAIL("{}: cannot rename '{}' onto it: {}", dir, tmp, std::strerror(err));
+      }
+      fs::remove_all(old, ec);
+    }
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  detail::fsync_dir(parent.string());
+}
+
+void atomic_write_file(const std::string& path, const std::string& bytes) {
+  detail::AtomicFileWriter out(path);
+  out.write(bytes.data(), bytes.size());
+  out.commit();
+}
+
+}  // namespace vr

@@ -1,0 +1,87 @@
+#include "vr/train/metrics.h"
+
+#include <sys/resource.h>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "vr/core/error.h"
+
+namespace vr::train {
+
+nlohmann::json StepMetrics::to_json() const {
+  return {{"step", step},
+          {"loss", loss},
+          {"lr", lr},
+          {"lr_projector", lr_projector},
+          {"grad_norm", grad_norm},
+          {"tokens_per_s", tokens_per_s()},
+          {"images_per_s", images_per_s()},
+          {"step_time_s", step_time_s},
+          {"tokens", tokens},
+          {"images", images},
+          {"epoch", epoch},
+          {"elapsed_s", elapsed_s}};
+}
+
+MetricsWriter::MetricsWriter(const std::string& path, int64_t resume_step) : path_(path) {
+  if (resume_step >= 0) {
+    // Keep the lines of steps up to the checkpoint we resume from; later ones will be written again.
+    std::vector<std::string> keep;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) {
+      if (line.empty()) continue;
+      auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (j.is_object() && j.value("step", int64_t{0}) <= resume_step) keep.push_back(line);
+    }
+    in.close();
+    std::ofstream out(path, std::ios::trunc);
+    for (const auto& l : keep) out << l << '\n';
+  }
+  file_ = std::fopen(path.c_str(), "a");
+  VR_CHECK(file_ != nullptr, "cannot open metrics file '{}' for writing", path);
+}
+
+MetricsWriter::~MetricsWriter() {
+  if (file_) std::fclose(file_);
+}
+
+void MetricsWriter::write(const nlohmann::json& line) {
+  std::string s = line.dump() + "\n";
+  std::fwrite(s.data(), 1, s.size(), file_);
+  std::fflush(file_);
+}
+
+std::string format_duration(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  if (s < 60) return fmt::format("{:.1f}s", s);
+  auto total = static_cast<int64_t>(s + 0.5);
+  if (total < 3600) return fmt::format("{}m{:02d}s", total / 60, total % 60);
+  return fmt::format("{}h{:02d}m", total / 3600, (total % 3600) / 60);
+}
+
+std::string format_progress(const StepMetrics& m, double avg_step_s) {
+  double eta = avg_step_s * static_cast<double>(m.total_steps - m.step);
+  return fmt::format("step {}/{} | loss {:.4f} | lr {:.3g} | grad {:.3g} | {:.0f} tok/s | {:.1f} img/s | ETA {}",
+                     m.step, m.total_steps, m.loss, m.lr, m.grad_norm, m.tokens_per_s(), m.images_per_s(),
+                     format_duration(eta));
+}
+
+int64_t peak_rss_bytes() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<int64_t>(ru.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+std::string format_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) b /= 1024, ++u;
+  return u == 0 ? fmt::format("{:.0f} B", b) : fmt::format("{:.2f} {}", b, units[u]);
+}
+
+}  // namespace vr::train

@@ -1,0 +1,132 @@
+#include "vr/train/run_config.h"
+
+#include <cmath>
+
+#include "vr/core/error.h"
+
+namespace vr::train {
+
+void SelectionSection::bind(vr::ConfigBinder& b) {
+  b.field("selection.strategy", strategy,
+          "layer-selection strategy: uniform | consecutive | manual | random | attention | param_change | "
+          "block_influence");
+  b.field("selection.fraction", fraction, "fraction of LLM layers to tune (used when selection.count is 0)");
+  b.field("selection.count", count, "number of LLM layers to tune (0: round(fraction * num_layers))");
+  b.field("selection.layers", layers, "explicit 0-based layer list for strategy manual, e.g. [1,5,9,13,19,23,27,31]");
+  b.field("selection.position", position, "consecutive: first | middle | last");
+  b.field("selection.seed", seed, "random: seed of the draw");
+  b.field("selection.min_spacing", min_spacing, "importance strategies: minimum index gap between picks (0: none)");
+  b.field("selection.scores_file", scores_file, "importance strategies: reuse scores saved by `vrtrain score`");
+  b.field("selection.base_model", base_model, "param_change: the base (untuned) checkpoint");
+  b.field("selection.tuned_model", tuned_model, "param_change: the tuned checkpoint");
+  b.field("selection.metric", metric, "param_change: relative | l2 | angular");
+  b.field("selection.calibration_samples", calibration_samples,
+          "attention / block_influence: number of calibration samples");
+}
+
+void RunConfig::bind(vr::ConfigBinder& b) {
+  b.field("model.path", model.path, "HF llava-hf checkpoint directory to train (config.json, weights, tokenizer)");
+  b.field("model.make_tiny_family", model.make_tiny_family,
+          "llava | bunny: create a tiny random model at model.path when it is missing (smoke runs)");
+  b.field("model.make_tiny_seed", model.make_tiny_seed, "seed of that tiny model");
+  b.field("output_dir", output_dir, "run directory: checkpoints/, metrics.jsonl, config.yaml, final/");
+  b.field("resume", resume, "auto (latest checkpoint in output_dir, if any) | never | a checkpoint directory");
+
+  b.field("data.path", data.path, "training data: a LLaVA-format JSON/JSONL file, or synthetic-shapes");
+  b.field("data.image_folder", data.image_folder, "folder the records' image paths are relative to");
+  b.choice("data.template", data.template_name, {"plain", "vicuna_v1", "llama3"},
+           "conversation template (plain for pretrain, vicuna_v1 for LLaVA-1.5, llama3 for Bunny-Llama-3)");
+  b.choice("data.image_aspect_ratio", data.image_aspect_ratio, {"pad", "square"},
+           "pad: expand to a square with the mean colour (sft); square: processor only (pretrain)");
+  b.field("data.model_max_length", data.model_max_length, "truncate merged sequences to this many tokens");
+  b.field("data.skip_bad_records", data.skip_bad_records, "skip unreadable records instead of stopping");
+  b.field("data.num_workers", data.num_workers, "background threads preparing batches");
+  b.field("data.synthetic.num_samples", data.synthetic_num_samples, "synthetic-shapes: dataset size");
+  b.field("data.synthetic.image_size", data.synthetic_image_size, "synthetic-shapes: image side in pixels");
+  b.field("data.synthetic.seed", data.synthetic_seed, "synthetic-shapes: seed of the generated samples");
+  b.field("data.group_by_modality_length", data.group_by_modality_length,
+          "batch image and text-only samples separately (LLaVA's sampler)");
+
+  b.choice("train.stage", train.stage, {"pretrain", "sft", "full"},
+           "pretrain: projector only; sft: projector + selected layers; full: projector + all LLM layers");
+  b.choice("train.method", train.method, {"full", "lora"},
+           "how tuned LLM layers train: all their tensors (full) or LoRA adapters on their 7 projections");
+  b.field("train.lr", train.lr, "peak learning rate of the LLM parameters (or LoRA adapters)");
+  b.field("train.mm_projector_lr", train.mm_projector_lr, "peak learning rate of the projector (0: train.lr)");
+  b.field("train.weight_decay", train.weight_decay,
+          "AdamW decoupled weight decay (never applied to norms and biases)");
+  b.field("train.warmup_ratio", train.warmup_ratio, "linear warmup over ceil(ratio * total steps) steps");
+  b.choice("train.lr_scheduler", train.lr_scheduler, {"cosine", "linear", "constant"},
+           "learning-rate decay after warmup (HF semantics)");
+  b.field("train.batch_size", train.batch_size, "samples per micro-batch");
+  b.field("train.grad_accum", train.grad_accum, "micro-batches per optimizer step");
+  b.field("train.max_grad_norm", train.max_grad_norm, "clip the global gradient L2 norm to this (0: no clipping)");
+  b.field("train.max_steps", train.max_steps, "optimizer steps to run (0: train.epochs full epochs)");
+  b.field("train.epochs", train.epochs, "epochs when train.max_steps is 0");
+  b.field("train.gradient_checkpointing", train.gradient_checkpointing,
+          "recompute each decoder layer's activations in backward (less memory, ~30% more compute)");
+  b.choice("train.dtype", train.dtype, {"fp32", "bf16"},
+           "compute dtype; bf16 keeps fp32 master weights and optimizer state for trainable tensors");
+  b.field("train.train_norms", train.train_norms,
+          "method full: also train the two RMSNorm weights of each tuned layer");
+  b.field("train.train_embeddings", train.train_embeddings,
+          "stage full: also train embed_tokens, the final norm and lm_head (as LLaVA's full fine-tuning does)");
+  b.field("train.save_every", train.save_every, "write a resumable checkpoint every N steps (0: only at the end)");
+  b.field("train.keep_last", train.keep_last, "keep this many most recent checkpoints");
+  b.field("train.log_every", train.log_every, "print a progress line every N steps");
+  b.field("train.seed", train.seed, "seed of initialisation (LoRA), dropout and data order");
+  b.field("train.freeze_vision_tower", train.freeze_vision_tower, "keep the vision tower frozen");
+  b.field("train.num_threads", train.num_threads, "CPU threads for LibTorch (0: its default)");
+  b.field("train.stop_after_step", train.stop_after_step,
+          "debug: stop with exit code 3 right after this step (and its checkpoint), as if killed");
+  b.field("train.export_final", train.export_final, "export <output_dir>/final/ (HF layout) at the end");
+
+  b.field("lora.r", lora.r, "LoRA rank");
+  b.field("lora.alpha", lora.alpha, "LoRA alpha (scale alpha / r)");
+  b.field("lora.dropout", lora.dropout, "dropout on the LoRA branch input");
+  b.field("lora.targets", lora.targets, "projection names that get adapters inside each tuned layer");
+
+  selection.bind(b);
+}
+
+void RunConfig::validate() const {
+  auto positive = [](const char* key, int64_t v) { VR_CHECK(v > 0, "{} must be > 0, got {}", key, v); };
+  auto non_negative = [](const char* key, double v) {
+    VR_CHECK(std::isfinite(v) && v >= 0, "{} must be a finite number >= 0, got {}", key, v);
+  };
+  VR_CHECK(!model.path.empty(), "model.path is empty: set it to an HF checkpoint directory (--set model.path=DIR)");
+  VR_CHECK(!output_dir.empty(), "output_dir is empty: set the run directory (--set output_dir=DIR)");
+  positive("train.batch_size", train.batch_size);
+  positive("train.grad_accum", train.grad_accum);
+  positive("train.keep_last", train.keep_last);
+  positive("train.log_every", train.log_every);
+  positive("data.model_max_length", data.model_max_length);
+  VR_CHECK(train.max_steps >= 0, "train.max_steps must be >= 0 (0 = one epoch), got {}", train.max_steps);
+  VR_CHECK(train.max_steps > 0 || train.epochs > 0, "train.epochs must be > 0 when train.max_steps is 0");
+  VR_CHECK(train.save_every >= 0, "train.save_every must be >= 0, got {}", train.save_every);
+  VR_CHECK(train.lr > 0 && std::isfinite(train.lr), "train.lr must be a positive number, got {}", train.lr);
+  non_negative("train.mm_projector_lr", train.mm_projector_lr);
+  non_negative("train.weight_decay", train.weight_decay);
+  non_negative("train.max_grad_norm", train.max_grad_norm);
+  VR_CHECK(train.warmup_ratio >= 0 && train.warmup_ratio <= 1, "train.warmup_ratio must be in [0, 1], got {}",
+           train.warmup_ratio);
+  VR_CHECK(train.method == "full" || train.stage == "sft",
+           "train.method=lora needs train.stage=sft (stage is '{}')", train.stage);
+  if (train.method == "lora") {
+    positive("lora.r", lora.r);
+    VR_CHECK(lora.alpha > 0, "lora.alpha must be > 0, got {}", lora.alpha);
+    VR_CHECK(lora.dropout >= 0 && lora.dropout < 1, "lora.dropout must be in [0, 1), got {}", lora.dropout);
+    VR_CHECK(!lora.targets.empty(), "lora.targets is empty: list projections such as q_proj, v_proj");
+  }
+  if (train.stage == "sft") {
+    if (selection.strategy == "manual")
+      VR_CHECK(!selection.layers.empty(),
+               "selection.strategy=manual needs selection.layers, e.g. --set selection.layers=1,5,9,13");
+    else
+      VR_CHECK(selection.count > 0 || (selection.fraction > 0 && selection.fraction <= 1),
+               "selection.fraction must be in (0, 1] (or set selection.count), got {}", selection.fraction);
+  }
+  VR_CHECK(resume == "auto" || resume == "never" || !resume.empty(), "resume must be auto, never or a directory");
+}
+
+}  // namespace vr::train

@@ -1,0 +1,201 @@
+#include "vr/train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "vr/dist/gradient_sync.h"
+#include "vr/train/lr_schedule.h"
+#include "vr/train/metrics.h"
+#include "vr/train/optimizer.h"
+#include "vr/train/trainable_params.h"
+#include "vr/train/train_state.h"
+
+namespace fs = std::filesystem;
+
+namespace vr::train {
+
+int64_t total_optimizer_steps(const TrainSection& t, int64_t batches_per_epoch) {
+  if (t.max_steps > 0) return t.max_steps;
+  VR_CHECK(batches_per_epoch > 0, "the training data yields no batch: check data.path and train.batch_size");
+  return t.epochs * std::max<int64_t>(1, batches_per_epoch / t.grad_accum);  // HF: len(dataloader) // accum
+}
+
+// Parameter groups as in LLaVA's trainer: projector apart (its own lr), and no weight decay on norms / biases.
+static std::vector<ParamGroup> make_param_groups(torch::nn::Module& model, const TrainSection& t) {
+  const double projector_lr = t.mm_projector_lr > 0 ? t.mm_projector_lr : t.lr;
+  ParamGroup llm{"llm", t.lr, t.weight_decay, {}, {}}, llm_nd{"llm_no_decay", t.lr, 0.0, {}, {}};
+  ParamGroup proj{"projector", projector_lr, t.weight_decay, {}, {}};
+  ParamGroup proj_nd{"projector_no_decay", projector_lr, 0.0, {}, {}};
+  for (auto& kv : model.named_parameters()) {
+    if (!kv.value().requires_grad()) continue;
+    bool is_proj = classify_param(kv.key()).role == ParamRole::Projector;
+    bool no_decay = is_no_decay_param(kv.key(), kv.value().dim());
+    ParamGroup& g = is_proj ? (no_decay ? proj_nd : proj) : (no_decay ? llm_nd : llm);
+    g.names.push_back(kv.key());
+    g.params.push_back(kv.value());
+  }
+  std::vector<ParamGroup> out;
+  for (auto* g : {&llm, &llm_nd, &proj, &proj_nd})
+    if (!g->params.empty()) out.push_back(std::move(*g));
+  return out;
+}
+
+struct Trainer::Impl {
+  const RunConfig& cfg;
+  TrainTask& task;
+  std::string config_yaml;
+  std::function<void(const std::string&)> log;
+  std::unique_ptr<dist::GradientSync> sync = dist::make_single_process_sync();
+
+  void say(const std::string& s) const {
+    if (log) log(s);
+  }
+
+  TrainCheckpoint capture(const AdamW& opt, int64_t step, const TrainResult& r) {
+    TrainCheckpoint c;
+    for (auto& kv : task.module().named_parameters())
+      if (kv.value().requires_grad()) c.trainable[kv.key()] = kv.value().detach();
+    c.optimizer = opt.state_dict();
+    c.rng = capture_rng_state();
+    c.state = {{"step", step},        {"data", task.data_state()}, {"tokens", r.tokens},
+               {"images", r.images}, {"first_loss", r.first_loss}};
+    c.config_yaml = config_yaml;
+    return c;
+  }
+};
+
+Trainer::Trainer(const RunConfig& cfg, TrainTask& task, std::string config_yaml,
+                 std::function<void(const std::string&)> log)
+    : impl_(new Impl{cfg, task, std::move(config_yaml), std::move(log)}) {}
+
+Trainer::~Trainer() = default;
+
+TrainResult Trainer::run() {
+  const RunConfig& cfg = impl_->cfg;
+  const TrainSection& t = cfg.train;
+  TrainTask& task = impl_->task;
+  torch::nn::Module& model = task.module();
+  fs::create_directories(cfg.output_dir);
+
+  std::vector<at::Tensor> trainable;
+  for (auto& kv : model.named_parameters())
+    if (kv.value().requires_grad()) trainable.push_back(kv.value());
+  VR_CHECK(!trainable.empty(), "no trainable parameter: freeze the model with apply_freeze() first");
+  AdamW opt(make_param_groups(model, t));
+  const int64_t total = total_optimizer_steps(t, task.batches_per_epoch());
+  const LrSchedule schedule = LrSchedule::make(t.lr_scheduler, total, t.warmup_ratio);
+
+  TrainResult r;
+  // ---- resume ------------------------------------------------------------------------------------------
+  std::optional<std::string> resume_dir;
+  if (cfg.resume == "auto") resume_dir = latest_checkpoint(cfg.output_dir);
+  else if (cfg.resume != "never") resume_dir = cfg.resume;
+  if (resume_dir) {
+    TrainCheckpoint c = load_train_checkpoint(*resume_dir);
+    torch::NoGradGuard no_grad;
+    for (auto& kv : model.named_parameters()) {
+      if (!kv.value().requires_grad()) continue;
+      auto it = c.trainable.find(kv.key());
+      VR_CHECK(it != c.trainable.end(), "resume from '{}': trainable tensor '{}' is not in the checkpoint",
+               *resume_dir, kv.key());
+      VR_CHECK(it->second.sizes() == kv.value().sizes(), "resume from '{}': tensor '{}' has another shape",
+               *resume_dir, kv.key());
+      kv.value().copy_(it->second);
+    }
+    opt.load_state_dict(c.optimizer);
+    restore_rng_state(c.rng);
+    task.restore_data_state(c.state.at("data"));
+    r.start_step = c.state.at("step").get<int64_t>();
+    r.tokens = c.state.value("tokens", int64_t{0});
+    r.images = c.state.value("images", int64_t{0});
+    r.first_loss = c.state.value("first_loss", 0.0);
+    r.last_checkpoint = *resume_dir;
+    impl_->say(fmt::format("resumed from {} at step {}/{}", *resume_dir, r.start_step, total));
+  }
+  MetricsWriter metrics((fs::path(cfg.output_dir) / "metrics.jsonl").string(), resume_dir ? r.start_step : -1);
+
+  // ---- loop --------------------------------------------------------------------------------------------
+  model.train();
+  using clock = std::chrono::steady_clock;
+  const auto run_start = clock::now();
+  double step_seconds_sum = 0;
+  int64_t step = r.start_step;
+  bool saved_at_step = false;
+  while (step < total) {
+    const auto step_start = clock::now();
+    opt.zero_grad();
+    StepMetrics m;
+    m.step = step + 1;
+    m.total_steps = total;
+    double loss_sum = 0;
+    for (int64_t a = 0; a < t.grad_accum; ++a) {
+      MicroBatchOutput out = task.forward_next();
+      double loss = out.loss.item<double>();
+      if (!std::isfinite(loss))
+        throw NonFiniteError(fmt::format(
+            "loss is {} at step {} (micro-batch {} of {}; samples {}); stopped before the optimizer update, so "
+            "the last checkpoint ({}) is intact",
+            loss, step + 1, a + 1, t.grad_accum, fmt::join(out.sample_ids, ", "),
+            r.last_checkpoint.empty() ? "none yet" : r.last_checkpoint));
+      (out.loss / static_cast<double>(t.grad_accum)).backward();
+      loss_sum += loss;
+      m.tokens += out.tokens;
+      m.images += out.images;
+    }
+    impl_->sync->synchronize(trainable);  // data-parallel seam: gradients complete from here on
+    m.grad_norm = clip_grad_norm(trainable, t.max_grad_norm);
+    if (!std::isfinite(m.grad_norm))
+      throw NonFiniteError(fmt::format("gradient norm is {} at step {}; stopped before the optimizer update, so the "
+                                       "last checkpoint ({}) is intact",
+                                       m.grad_norm, step + 1,
+                                       r.last_checkpoint.empty() ? "none yet" : r.last_checkpoint));
+    const double factor = schedule.factor(step);
+    opt.step(factor);
+    opt.zero_grad();
+    ++step;
+
+    m.loss = loss_sum / static_cast<double>(t.grad_accum);
+    for (const auto& g : opt.groups()) {
+      if (g.name.rfind("projector", 0) == 0) m.lr_projector = g.lr * factor;
+      else m.lr = g.lr * factor;
+    }
+    if (m.lr == 0 && m.lr_projector != 0 && opt.groups().front().name.rfind("projector", 0) == 0)
+      m.lr = m.lr_projector;  // pretrain: the projector is the only group
+    m.step_time_s = std::chrono::duration<double>(clock::now() - step_start).count();
+    m.elapsed_s = std::chrono::duration<double>(clock::now() - run_start).count();
+    m.epoch = task.epoch();
+    step_seconds_sum += m.step_time_s;
+    if (r.first_loss == 0 && step == 1) r.first_loss = m.loss;
+    r.last_loss = m.loss;
+    r.tokens += m.tokens;
+    r.images += m.images;
+    metrics.write(m.to_json());
+    if (step % t.log_every == 0 || step == total)
+      impl_->say(format_progress(m, step_seconds_sum / static_cast<double>(step - r.start_step)));
+
+    saved_at_step = false;
+    if ((t.save_every > 0 && step % t.save_every == 0) || step == total ||
+        (t.stop_after_step > 0 && step == t.stop_after_step)) {
+      r.last_checkpoint = save_train_checkpoint(cfg.output_dir, step, impl_->capture(opt, step, r), t.keep_last);
+      saved_at_step = true;
+    }
+    if (t.stop_after_step > 0 && step == t.stop_after_step && step < total) {
+      r.stopped_early = true;
+      break;
+    }
+  }
+  (void)saved_at_step;
+  r.steps_done = step;
+  r.seconds = std::chrono::duration<double>(clock::now() - run_start).count();
+  if (!r.stopped_early && t.export_final) {
+    std::string final_dir = (fs::path(cfg.output_dir) / "final").string();
+    task.export_final(final_dir);
+  }
+  return r;
+}
+
+}  // namespace vr::train
