@@ -57,7 +57,7 @@ TEST(SelectionAttentionMass, QueriesAfterTheImageOnly) {
   EXPECT_TRUE(at::equal(q.to(at::kLong), at::tensor({0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0}).view({2, 6})));
   // Uniform causal attention: query t spreads 1/(t+1) over keys 0..t; image keys 1, 2.
   // t = 3: 2/4, t = 4: 2/5 → mean 0.45 for each head.
-  at::Tensor attn = at::zeros({2, 2, 6, 6});
+  at::Tensor attn = at::zeros({2, 2, 6, 6}, at::kDouble);
   for (int t = 0; t < 6; ++t) attn.select(2, t).narrow(2, 0, t + 1).fill_(1.0 / (t + 1));
   std::vector<double> m = attention_image_mass({attn, attn * 0}, image, valid);
   EXPECT_NEAR(m[0], 0.45, 1e-12);

@@ -12,6 +12,7 @@
 #include "vr/core/checkpoint.h"
 #include "vr/core/safetensors.h"
 #include "vr/selection/scores.h"
+#include "vr/selection/selection.h"
 
 namespace vr::selection {
 namespace {

@@ -13,22 +13,28 @@
 #include "vr/eval/bar_chart.h"
 #include "vr/selection/scores.h"
 #include "vr/selection/selection.h"
+#include "vr/train/run_config.h"
 #include "vrtrain/command.h"
 
 namespace vr::cli {
 namespace {
 
-// The keys of a run config that scoring needs; any other key of the file is an error, like in training.
-struct ScoreConfig : vr::Bindable {
-  std::string model_path;
-  std::string output_dir = "runs/score";
-  vr::selection::SelectionConfig selection;
-  void bind(vr::ConfigBinder& b) override {
-    b.field("model.path", model_path, "model directory (HF layout); its config.json gives the number of layers");
-    b.field("output_dir", output_dir, "run directory: selection_<strategy>.json and .svg are written here");
-    selection.bind(b);
-  }
-};
+// The run config (vr::train::RunConfig): `vrtrain score` reads the same file as training, so a scored run and
+// a trained run agree on the model, the output directory and the selection.* keys.
+using ScoreConfig = vr::train::RunConfig;
+
+// RunConfig's selection section as a SelectionConfig. While the trainer keeps its own mirror struct the fields
+// are copied by name; once RunConfig holds a vr::selection::SelectionConfig the exact overload is taken.
+inline const vr::selection::SelectionConfig& to_selection(const vr::selection::SelectionConfig& s) { return s; }
+template <class Section>
+vr::selection::SelectionConfig to_selection(const Section& s) {
+  vr::selection::SelectionConfig c;
+  c.strategy = s.strategy, c.fraction = s.fraction, c.count = s.count, c.layers = s.layers;
+  c.position = s.position, c.seed = s.seed, c.min_spacing = s.min_spacing, c.scores_file = s.scores_file;
+  c.base_model = s.base_model, c.tuned_model = s.tuned_model, c.calibration_samples = s.calibration_samples;
+  c.metric = s.metric == "relative" ? "frob_rel" : s.metric == "l2" ? "frob" : s.metric;
+  return c;
+}
 
 const char* kHelp = R"(vrtrain score: compute per-layer importance scores with a layer-selection strategy,
 print them, and save them for training and for a chart.
@@ -37,7 +43,7 @@ Usage:
   vrtrain score [--config FILE] [--strategy NAME] [--set key=value ...] [--output-dir DIR] [--num-layers N]
 
 Options:
-  --config FILE     run config (YAML); its model.path, output_dir and selection.* keys are used
+  --config FILE     run config (YAML, the one training uses); model.path, output_dir, selection.* are used
   --strategy NAME   selection strategy (same as --set selection.strategy=NAME)
   --set key=value   override any config key, repeatable (e.g. --set selection.count=8)
   --output-dir DIR  where to write the results (same as --set output_dir=DIR)
@@ -59,14 +65,14 @@ Examples:
   vrtrain score --strategy param_change --set selection.base_model=vicuna-7b-v1.5 \
       --set selection.tuned_model=llava-v1.5-7b --set selection.metric=angular --output-dir runs/pc
 
-Config keys:
+Selection keys (settable in the config file or with --set):
 {keys})";
 
 std::string help_text() {
   std::string strategies;
   for (const auto& n : vr::selection::strategy_names())
     if (n.rfind("test_", 0) != 0) strategies += fmt::format("  {:<16} {}\n", n, vr::selection::strategy_summary(n));
-  ScoreConfig cfg;
+  vr::selection::SelectionConfig cfg;
   return fmt::format(fmt::runtime(kHelp), fmt::arg("strategies", strategies), fmt::arg("keys", vr::describe_fields(cfg)));
 }
 
@@ -137,14 +143,14 @@ int run_score(const std::vector<std::string>& args) {
   if (!strategy.empty()) overrides.push_back("selection.strategy=" + strategy);
   if (!output_dir.empty()) overrides.push_back("output_dir=" + output_dir);
   vr::apply_overrides(cfg, overrides);
-  const auto& sel = cfg.selection;
+  const vr::selection::SelectionConfig sel = to_selection(cfg.selection);
   vr::selection::make_selector(sel.strategy);  // unknown names fail here, before any loading
 
   vr::selection::SelectionContext ctx;
   if (num_layers > 0) {
     ctx.num_layers = num_layers;
-  } else if (!cfg.model_path.empty()) {
-    ctx.num_layers = layers_from_config(cfg.model_path);
+  } else if (!cfg.model.path.empty()) {
+    ctx.num_layers = layers_from_config(cfg.model.path);
   } else if (sel.strategy == "param_change" && !sel.base_model.empty()) {
     StateDict base = vr::load_state_dict(sel.base_model);
     ctx.num_layers = vr::selection::count_decoder_layers(base, vr::selection::decoder_layer_prefix(base, sel.base_model));
