@@ -2,11 +2,29 @@
 # Debian 12: libtorch-dev (1.13, CPU) or the LibTorch of a PyPI torch wheel (2.x, CUDA):
 #   cmake -DCMAKE_PREFIX_PATH=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 find_package(Threads REQUIRED)
+# VR_LIBTORCH_DIR: a LibTorch root (holding lib/ and share/cmake/Torch), e.g. the torch/ folder of a PyPI wheel as
+# unpacked by scripts/libtorch2.sh. TorchConfig's find_library() would otherwise pick Debian's /usr/lib copy first.
+set(VR_LIBTORCH_DIR "" CACHE PATH "LibTorch root to use instead of the system one")
+if(VR_LIBTORCH_DIR)
+  list(PREPEND CMAKE_PREFIX_PATH "${VR_LIBTORCH_DIR}/share/cmake")
+  foreach(lib torch torch_cpu torch_cuda c10 c10_cuda kineto)
+    string(TOUPPER "${lib}" upper)
+    if(EXISTS "${VR_LIBTORCH_DIR}/lib/lib${lib}.so")
+      set(${lib}_LIBRARY "${VR_LIBTORCH_DIR}/lib/lib${lib}.so" CACHE FILEPATH "" FORCE)
+      set(${upper}_LIBRARY "${VR_LIBTORCH_DIR}/lib/lib${lib}.so" CACHE FILEPATH "" FORCE)
+    endif()
+  endforeach()
+  if(EXISTS "${VR_LIBTORCH_DIR}/../extra-lib")  # CUDA libs the wheel needs but a toolkit install lacks
+    get_filename_component(VR_EXTRA_LIB "${VR_LIBTORCH_DIR}/../extra-lib" ABSOLUTE)
+    link_directories("${VR_EXTRA_LIB}")
+    set(CMAKE_BUILD_RPATH "${VR_LIBTORCH_DIR}/lib;${VR_EXTRA_LIB}")
+    # DT_RPATH (not RUNPATH) so libtorch_cuda.so's own dependencies are found in extra-lib too.
+    set(CMAKE_EXE_LINKER_FLAGS "${CMAKE_EXE_LINKER_FLAGS} -Wl,-rpath-link,${VR_EXTRA_LIB} -Wl,--disable-new-dtags")
+  endif()
+endif()
 find_package(Torch REQUIRED)
 find_package(yaml-cpp REQUIRED)
 find_package(nlohmann_json REQUIRED)
-find_package(fmt REQUIRED)
-find_package(spdlog REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 pkg_check_modules(TURBOJPEG REQUIRED IMPORTED_TARGET libturbojpeg)

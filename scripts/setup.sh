@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential g++ cmake ninja-build ccache pkg-config git python3
   libtorch-dev libgloo-dev libopenblas0-pthread          # LibTorch 1.13 (CPU); OpenBLAS: ~20x faster GEMMs than ref BLAS
-  libyaml-cpp-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  libyaml-cpp-dev libfmt-dev nlohmann-json3-dev unzip python3-pip
   libstb-dev libturbojpeg0-dev libpcre2-dev               # images (stb, libjpeg-turbo like PIL), tokenizer regex (PCRE2)
   libgtest-dev libgmock-dev
 )
