@@ -12,6 +12,7 @@
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "selection/shape_str.h"
 #include "vr/core/error.h"

@@ -4,6 +4,7 @@
 
 #include <ATen/Tensor.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace vr::selection {
 inline std::string shape_str(at::IntArrayRef sizes) { return fmt::format("[{}]", fmt::join(sizes, ", ")); }
