@@ -1,0 +1,66 @@
+#include "vr/train/train_state.h"
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "support/fixtures.h"
+#include "vr/core/error.h"
+
+namespace fs = std::filesystem;
+using namespace vr::train;
+
+static TrainCheckpoint sample_checkpoint(int64_t step) {
+  TrainCheckpoint c;
+  c.trainable["multi_modal_projector.linear_1.weight"] = torch::full({2, 3}, static_cast<float>(step));
+  c.optimizer["step"] = torch::tensor(step, torch::kInt64);
+  c.optimizer["exp_avg.x"] = torch::arange(4, torch::kFloat);
+  c.rng = capture_rng_state();
+  c.state = {{"step", step}, {"data", {{"position", 3 * step}}}};
+  c.config_yaml = "train:\n  lr: 0.1\n";
+  return c;
+}
+
+TEST(TrainState, SaveLoadRoundTrip) {
+  auto dir = vr::test::temp_dir("train_state");
+  auto path = save_train_checkpoint(dir, 7, sample_checkpoint(7), 2);
+  EXPECT_EQ(fs::path(path).filename(), "step_00000007");
+  auto c = load_train_checkpoint(path);
+  EXPECT_TRUE(torch::equal(c.trainable.at("multi_modal_projector.linear_1.weight"), torch::full({2, 3}, 7.0f)));
+  EXPECT_EQ(c.optimizer.at("step").item<int64_t>(), 7);
+  EXPECT_EQ(c.state.at("data").at("position"), 21);
+  EXPECT_EQ(c.config_yaml, "train:\n  lr: 0.1\n");
+  EXPECT_TRUE(fs::exists(fs::path(path) / "config.yaml"));
+}
+
+TEST(TrainState, KeepsOnlyTheNewestAndFindsLatest) {
+  auto dir = vr::test::temp_dir("train_state_keep");
+  EXPECT_FALSE(latest_checkpoint(dir).has_value());
+  for (int64_t s : {2, 4, 6, 8}) save_train_checkpoint(dir, s, sample_checkpoint(s), 2);
+  std::vector<std::string> names;
+  for (auto& e : fs::directory_iterator(fs::path(dir) / "checkpoints")) names.push_back(e.path().filename());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"step_00000006", "step_00000008"}));
+  EXPECT_EQ(fs::path(*latest_checkpoint(dir)).filename(), "step_00000008");
+}
+
+// A directory without state.json (a write cut short) is neither "latest" nor loadable.
+TEST(TrainState, IncompleteCheckpointIsIgnored) {
+  auto dir = vr::test::temp_dir("train_state_partial");
+  save_train_checkpoint(dir, 1, sample_checkpoint(1), 3);
+  fs::create_directories(fs::path(dir) / "checkpoints" / "step_00000005");
+  fs::create_directories(fs::path(dir) / "checkpoints" / ".tmp-step_00000006");
+  EXPECT_EQ(fs::path(*latest_checkpoint(dir)).filename(), "step_00000001");
+  EXPECT_THROW(load_train_checkpoint((fs::path(dir) / "checkpoints" / "step_00000005").string()), vr::Error);
+}
+
+TEST(TrainState, RngStateRestoresTheSameDraws) {
+  torch::manual_seed(11);
+  auto saved = capture_rng_state();
+  auto a = torch::rand({5});
+  torch::rand({100});
+  restore_rng_state(saved);
+  EXPECT_TRUE(torch::equal(a, torch::rand({5})));
+  EXPECT_THROW(restore_rng_state({}), vr::Error);
+}
