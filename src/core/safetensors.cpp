@@ -76,6 +76,10 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), map_(st
   map_->size = static_cast<size_t>(st.st_size);
   if (map_->size > 0) {
     void* p = ::mmap(nullptr, map_->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    // A writable private mapping is charged against the commit limit; under strict overcommit a file
+    // larger than RAM + swap is refused. Read-only mappings are not charged: fall back to one (in-place
+    // writes to such tensors would then fault, so callers must copy before modifying).
+    if (p == MAP_FAILED && errno == ENOMEM) p = ::mmap(nullptr, map_->size, PROT_READ, MAP_PRIVATE, fd, 0);
     int err = errno;
     ::close(fd);
     VR_CHECK(p != MAP_FAILED, "{}: cannot mmap {} bytes: {}", path, map_->size, std::strerror(err));

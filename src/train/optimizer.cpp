@@ -1,5 +1,6 @@
 #include "vr/train/optimizer.h"
 
+#include <fmt/ranges.h>  // fmt::join (in fmt/ranges.h since fmt 11, bundled by LibTorch 2.x)
 #include <cmath>
 
 #include <torch/torch.h>

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (moved here in fmt 11, which LibTorch 2.x bundles)
 #include <torch/torch.h>
 
 #include "vr/dist/gradient_sync.h"

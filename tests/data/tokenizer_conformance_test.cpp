@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (moved here in fmt 11, which LibTorch 2.x bundles)
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 

@@ -4,6 +4,7 @@
 // nH query heads, nKV key/value heads, D head_dim.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,6 +42,16 @@ struct LlamaConfig {
   int64_t num_parameters() const;  // exact count, without allocating
 };
 
+// KV cache for incremental decoding. One slot per *physical* decoder layer: after pruning (keep_layers) slot j
+// belongs to the j-th remaining layer, never to its old index.
+struct KVSlot {
+  at::Tensor key, value;  // [B,nKV,S,D] keys after RoPE, values; undefined before the first step
+};
+struct KVCache {
+  std::vector<KVSlot> layers;  // sized to the layer count on first use
+  int64_t length() const { return layers.empty() || !layers[0].key.defined() ? 0 : layers[0].key.size(2); }
+};
+
 class RMSNormImpl : public torch::nn::Module {
  public:
   RMSNormImpl(int64_t dim, double eps);
@@ -58,6 +69,9 @@ class LlamaAttentionImpl : public torch::nn::Module {
   // When attn_probs is given it receives the softmax probabilities [B,nH,T,S] (for attention scores).
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
                      at::Tensor* attn_probs = nullptr);
+  // Same, appending this call's keys/values to `cache` (when given) and attending over past + new keys.
+  at::Tensor forward_cached(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
+                            KVSlot* cache, at::Tensor* attn_probs = nullptr);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t n_heads, n_kv_heads, head_dim;
 };
@@ -76,6 +90,8 @@ class LlamaDecoderLayerImpl : public torch::nn::Module {
   explicit LlamaDecoderLayerImpl(const LlamaConfig& c);
   at::Tensor forward(const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
                      at::Tensor* attn_probs = nullptr);
+  at::Tensor forward_cached(const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
+                            KVSlot* cache, at::Tensor* attn_probs = nullptr);
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   LlamaAttention self_attn{nullptr};
   LlamaMLP mlp{nullptr};
@@ -113,6 +129,10 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
  public:
   explicit LlamaForCausalLMImpl(const LlamaConfig& c);
   LlamaOutput forward(const LlamaInputs& in);
+  // Incremental decoding: attends over the keys already in `cache` plus the new tokens and appends theirs.
+  // attention_mask (when given) covers past + new tokens; default position ids continue at cache->length().
+  // Gradient checkpointing is not used on this path.
+  LlamaOutput forward_cached(const LlamaInputs& in, KVCache* cache);
   at::Tensor embed(const at::Tensor& input_ids);  // [B,T] → [B,T,H]
 
   // Per decoder layer: recompute activations in backward instead of storing them.
@@ -133,7 +153,15 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
 TORCH_MODULE(LlamaForCausalLM);
 
 // Loads config.json + safetensors from an HF directory; fails listing missing/mismatched keys.
+// dtype: parameter dtype (default float32, as HF from_pretrained without torch_dtype).
 LlamaForCausalLM load_llama(const std::string& dir, std::optional<at::ScalarType> dtype = std::nullopt);
+
+// Copies `checkpoint[prefix + name]` into every parameter `name` of `model` (converted to the parameter's dtype
+// and device), e.g. prefix "language_model." for a llava-hf checkpoint. Throws vr::Error listing missing,
+// mismatched and unexpected names (names outside `prefix` are ignored; so are rotary_emb.inv_freq buffers and,
+// when tied, lm_head.weight). `source` names the checkpoint in messages.
+void load_llama_weights(LlamaForCausalLMImpl& model, const std::map<std::string, at::Tensor>& checkpoint,
+                        const std::string& prefix = "", const std::string& source = "checkpoint");
 
 // Shifted causal-LM cross-entropy: logits [B,T,V], labels [B,T] → mean over labels[:,1:] != -100 (fp32).
 at::Tensor causal_lm_loss(const at::Tensor& logits, const at::Tensor& labels);

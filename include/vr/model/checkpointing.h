@@ -1,0 +1,27 @@
+// Activation (gradient) checkpointing, reentrant style: LibTorch C++ has no torch.utils.checkpoint.
+//
+// forward:  runs fn(inputs) with autograd off and keeps only the inputs (e.g. one decoder layer keeps its
+//           [B,T,H] input instead of ~10 intermediate activations of up to [B,nH,T,T]).
+// backward: re-runs fn with autograd on from detached copies of the inputs, then differentiates the recomputed
+//           outputs w.r.t. those copies and the trainable `params`, returning both to the outer graph.
+//
+// Because the trainable parameters are explicit inputs of the autograd node, gradients reach them even when no
+// tensor input requires grad (frozen embeddings), and gradients reach the inputs even when every parameter is
+// frozen (a trainable projector in front of layer 0). fn must be deterministic (no dropout; Llama has none).
+#pragma once
+#include <functional>
+#include <vector>
+
+#include <ATen/Tensor.h>
+
+namespace vr::model {
+
+using TensorsFn = std::function<std::vector<at::Tensor>(const std::vector<at::Tensor>&)>;
+
+// Returns fn(inputs). `inputs` must all be defined; `params` are the tensors fn reads that may need gradients
+// (those with requires_grad = false are ignored). Without grad mode, or when nothing requires grad, it just
+// calls fn.
+std::vector<at::Tensor> checkpoint(const TensorsFn& fn, const std::vector<at::Tensor>& inputs,
+                                   const std::vector<at::Tensor>& params);
+
+}  // namespace vr::model

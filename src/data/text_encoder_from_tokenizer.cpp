@@ -1,0 +1,25 @@
+// TextEncoder over the real tokenizer (kept apart from text_encoder.cpp so the masking code does not
+// depend on the tokenizer implementation).
+#include "vr/data/text_encoder.h"
+#include "vr/data/tokenizer.h"
+
+namespace vr::data {
+
+TextEncoder TextEncoder::from_tokenizer(const Tokenizer& tok) {
+  TextEncoder enc;
+  enc.bos = tok.bos_id();
+  enc.eos = tok.eos_id();
+  enc.pad = tok.pad_id();
+  enc.unk = tok.unk_id();
+  enc.legacy = tok.legacy();
+  const bool prepend_bos = enc.bos.has_value() && !tok.adds_bos();
+  const int64_t bos = enc.bos.value_or(0);
+  enc.encode = [tok, prepend_bos, bos](std::string_view text) {
+    std::vector<int64_t> ids = tok.encode(text, /*add_special_tokens=*/true);
+    if (prepend_bos) ids.insert(ids.begin(), bos);
+    return ids;
+  };
+  return enc;
+}
+
+}  // namespace vr::data

@@ -1,0 +1,243 @@
+// Llama decoder (HF LlamaForCausalLM, transformers 4.44 eager path). Shapes: B batch, T tokens, H hidden,
+// V vocab, nH query heads, nKV key/value heads, D head_dim, I intermediate. Every op mirrors HF's order so that
+// float32 CPU results match the reference bit for bit (see docs/models.md for the measured differences).
+#include "vr/model/llama.h"
+
+#include <cmath>
+
+#include <torch/torch.h>
+
+#include "vr/core/error.h"
+#include "vr/model/attention_mask.h"
+#include "vr/model/checkpointing.h"
+#include "vr/model/rope.h"
+
+namespace vr::model {
+
+// ---- RMSNorm -------------------------------------------------------------------------------------------------
+
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
+  weight = register_parameter("weight", torch::ones({dim}));
+}
+
+at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
+  auto xf = x.to(at::kFloat);
+  auto variance = xf.pow(2).mean(-1, /*keepdim=*/true);
+  auto normed = xf * at::rsqrt(variance + eps);
+  return weight * normed.to(x.scalar_type());  // HF: weight * x.to(input_dtype)
+}
+
+// ---- attention -----------------------------------------------------------------------------------------------
+
+static torch::nn::Linear make_linear(int64_t in, int64_t out, bool bias) {
+  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+}
+
+LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& c)
+    : n_heads(c.num_attention_heads), n_kv_heads(c.num_key_value_heads), head_dim(c.resolved_head_dim()) {
+  q_proj = register_module("q_proj", make_linear(c.hidden_size, n_heads * head_dim, c.attention_bias));
+  k_proj = register_module("k_proj", make_linear(c.hidden_size, n_kv_heads * head_dim, c.attention_bias));
+  v_proj = register_module("v_proj", make_linear(c.hidden_size, n_kv_heads * head_dim, c.attention_bias));
+  o_proj = register_module("o_proj", make_linear(n_heads * head_dim, c.hidden_size, c.attention_bias));
+}
+
+// [B,nKV,S,D] → [B,nKV·r,S,D]: kv head j serves query heads j·r … j·r+r−1 (HF repeat_kv).
+static at::Tensor repeat_kv(const at::Tensor& x, int64_t r) {
+  if (r == 1) return x;
+  auto B = x.size(0), nkv = x.size(1), S = x.size(2), D = x.size(3);
+  return x.unsqueeze(2).expand({B, nkv, r, S, D}).reshape({B, nkv * r, S, D});
+}
+
+at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                                       const at::Tensor& mask, at::Tensor* attn_probs) {
+  return forward_cached(x, cos, sin, mask, nullptr, attn_probs);
+}
+
+at::Tensor LlamaAttentionImpl::forward_cached(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                                              const at::Tensor& mask, KVSlot* cache, at::Tensor* attn_probs) {
+  const int64_t B = x.size(0), T = x.size(1);
+  auto q = q_proj(x).view({B, T, n_heads, head_dim}).transpose(1, 2);      // [B,nH,T,D]
+  auto k = k_proj(x).view({B, T, n_kv_heads, head_dim}).transpose(1, 2);   // [B,nKV,T,D]
+  auto v = v_proj(x).view({B, T, n_kv_heads, head_dim}).transpose(1, 2);   // [B,nKV,T,D]
+  q = apply_rope(q, cos, sin);
+  k = apply_rope(k, cos, sin);
+  if (cache) {  // append this step's keys/values (after RoPE) to the layer's slot: S = past + T
+    if (cache->key.defined()) {
+      k = at::cat({cache->key, k}, 2);
+      v = at::cat({cache->value, v}, 2);
+    }
+    cache->key = k;
+    cache->value = v;
+  }
+  const int64_t r = n_heads / n_kv_heads;
+  auto kr = repeat_kv(k, r), vr_ = repeat_kv(v, r);
+  // scores = q·kᵀ / sqrt(D) + mask; HF divides after the product (not q·D^-1/2 first), which changes rounding.
+  auto scores = at::matmul(q, kr.transpose(2, 3)) / std::sqrt(static_cast<double>(head_dim));  // [B,nH,T,S]
+  if (mask.defined()) scores = scores + mask;
+  auto probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+  if (attn_probs) *attn_probs = probs;
+  auto out = at::matmul(probs, vr_);                                  // [B,nH,T,D]
+  out = out.transpose(1, 2).contiguous().reshape({B, T, n_heads * head_dim});
+  return o_proj(out);
+}
+
+// ---- MLP and decoder layer -----------------------------------------------------------------------------------
+
+LlamaMLPImpl::LlamaMLPImpl(const LlamaConfig& c) {
+  gate_proj = register_module("gate_proj", make_linear(c.hidden_size, c.intermediate_size, c.mlp_bias));
+  up_proj = register_module("up_proj", make_linear(c.hidden_size, c.intermediate_size, c.mlp_bias));
+  down_proj = register_module("down_proj", make_linear(c.intermediate_size, c.hidden_size, c.mlp_bias));
+}
+
+at::Tensor LlamaMLPImpl::forward(const at::Tensor& x) {
+  return down_proj(at::silu(gate_proj(x)) * up_proj(x));
+}
+
+LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& c) {
+  self_attn = register_module("self_attn", LlamaAttention(c));
+  mlp = register_module("mlp", LlamaMLP(c));
+  input_layernorm = register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+  post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+at::Tensor LlamaDecoderLayerImpl::forward(const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
+                                          const at::Tensor& mask, at::Tensor* attn_probs) {
+  return forward_cached(h, cos, sin, mask, nullptr, attn_probs);
+}
+
+at::Tensor LlamaDecoderLayerImpl::forward_cached(const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
+                                                 const at::Tensor& mask, KVSlot* cache, at::Tensor* attn_probs) {
+  auto x = h + self_attn->forward_cached(input_layernorm(h), cos, sin, mask, cache, attn_probs);
+  return x + mlp(post_attention_layernorm(x));
+}
+
+// ---- model ---------------------------------------------------------------------------------------------------
+
+LlamaModelImpl::LlamaModelImpl(const LlamaConfig& c) {
+  auto eo = torch::nn::EmbeddingOptions(c.vocab_size, c.hidden_size);
+  if (c.pad_token_id && *c.pad_token_id >= 0 && *c.pad_token_id < c.vocab_size)
+    eo.padding_idx(*c.pad_token_id);  // HF: nn.Embedding(V, H, padding_idx=pad_token_id) → no gradient on that row
+  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(eo));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) layers->push_back(LlamaDecoderLayer(c));
+  norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+LlamaForCausalLMImpl::LlamaForCausalLMImpl(const LlamaConfig& c) : config_(c) {
+  model = register_module("model", LlamaModel(c));
+  lm_head = make_linear(c.hidden_size, c.vocab_size, false);
+  if (c.tie_word_embeddings) {
+    // One tensor, listed once (as HF's named_parameters() does): lm_head stays unregistered and reads
+    // model.embed_tokens.weight; Module::to() converts that tensor in place, so the tie survives dtype moves.
+    lm_head->weight = model->embed_tokens->weight;
+  } else {
+    register_module("lm_head", lm_head);
+  }
+}
+
+LlamaDecoderLayer LlamaForCausalLMImpl::layer(int64_t i) const {
+  const int64_t n = static_cast<int64_t>(model->layers->size());
+  VR_CHECK(i >= 0 && i < n, "decoder layer index {} out of range (model has {} layers)", i, n);
+  return model->layers->ptr<LlamaDecoderLayerImpl>(i);
+}
+
+at::Tensor LlamaForCausalLMImpl::embed(const at::Tensor& input_ids) {
+  VR_CHECK(input_ids.dim() == 2, "input_ids must be [B,T], got shape {}", c10::str(input_ids.sizes()));
+  VR_CHECK(!at::isFloatingType(input_ids.scalar_type()), "input_ids must be integer token ids, got {}",
+           c10::toString(input_ids.scalar_type()));
+  auto ids = input_ids.to(at::kLong);
+  if (ids.numel() > 0) {
+    int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
+    VR_CHECK(lo >= 0 && hi < config_.vocab_size, "input_ids hold token id {} outside the vocabulary [0, {})",
+             lo < 0 ? lo : hi, config_.vocab_size);
+  }
+  return model->embed_tokens(ids);
+}
+
+void LlamaForCausalLMImpl::keep_layers(const std::vector<int64_t>& kept) {
+  const int64_t n = static_cast<int64_t>(model->layers->size());
+  torch::nn::ModuleList fresh;
+  for (size_t j = 0; j < kept.size(); ++j) {
+    VR_CHECK(kept[j] >= 0 && kept[j] < n, "keep_layers: layer {} does not exist (model has {} layers)", kept[j], n);
+    VR_CHECK(j == 0 || kept[j] > kept[j - 1], "keep_layers: indices must be strictly ascending, got {} after {}",
+             kept[j], kept[j - 1]);
+    fresh->push_back(model->layers[kept[j]]);
+  }
+  model->layers = model->replace_module("layers", fresh);  // renumbers names: model.layers.{j}
+  config_.num_hidden_layers = static_cast<int64_t>(kept.size());
+}
+
+LlamaOutput LlamaForCausalLMImpl::forward(const LlamaInputs& in) {
+  return forward_cached(in, nullptr);
+}
+
+LlamaOutput LlamaForCausalLMImpl::forward_cached(const LlamaInputs& in, KVCache* cache) {
+  VR_CHECK(in.input_ids.defined() != in.inputs_embeds.defined(),
+           "Llama forward needs exactly one of input_ids and inputs_embeds");
+  at::Tensor h = in.inputs_embeds.defined() ? in.inputs_embeds : embed(in.input_ids);
+  VR_CHECK(h.dim() == 3 && h.size(2) == config_.hidden_size, "inputs_embeds must be [B,T,{}], got {}",
+           config_.hidden_size, c10::str(h.sizes()));
+  const int64_t B = h.size(0), T = h.size(1);
+  const int64_t L = static_cast<int64_t>(model->layers->size());
+  const int64_t past = cache ? cache->length() : 0;
+  if (cache && cache->layers.empty()) cache->layers.resize(L);
+  VR_CHECK(!cache || static_cast<int64_t>(cache->layers.size()) == L,
+           "KV cache has {} layer slots but the model has {} layers", cache ? cache->layers.size() : 0, L);
+
+  at::Tensor positions = in.position_ids;
+  if (!positions.defined())
+    positions = at::arange(past, past + T, at::TensorOptions().dtype(at::kLong).device(h.device()))
+                    .unsqueeze(0).expand({B, T});
+  VR_CHECK(positions.dim() == 2 && positions.size(0) == B && positions.size(1) == T,
+           "position_ids must be [{}, {}], got {}", B, T, c10::str(positions.sizes()));
+  auto [cos, sin] = rope_cos_sin(positions.to(h.device()), config_.resolved_head_dim(), config_.rope_theta,
+                                 h.scalar_type());
+  if (in.attention_mask.defined())
+    VR_CHECK(in.attention_mask.dim() == 2 && in.attention_mask.size(0) == B && in.attention_mask.size(1) == past + T,
+             "attention_mask must be [{}, {}], got {}", B, past + T, c10::str(in.attention_mask.sizes()));
+  auto mask = causal_attention_mask(in.attention_mask, B, T, past, h.scalar_type(), h.device());
+
+  LlamaOutput out;
+  const bool use_checkpoint = gradient_checkpointing_ && !cache && !in.output_attentions && at::GradMode::is_enabled();
+  for (int64_t i = 0; i < L; ++i) {
+    if (in.output_hidden_states) out.hidden_states.push_back(h);
+    auto layer_i = layer(i);
+    if (use_checkpoint) {
+      std::vector<at::Tensor> params;
+      for (auto& p : layer_i->parameters()) params.push_back(p);
+      auto fn = [impl = layer_i.ptr()](const std::vector<at::Tensor>& x) -> std::vector<at::Tensor> {
+        return {impl->forward(x[0], x[1], x[2], x[3])};  // x = {h, cos, sin, mask}
+      };
+      h = checkpoint(fn, {h, cos, sin, mask}, params)[0];
+    } else {
+      at::Tensor probs;
+      h = layer_i->forward_cached(h, cos, sin, mask, cache ? &cache->layers[i] : nullptr,
+                                  in.output_attentions ? &probs : nullptr);
+      if (in.output_attentions) out.attentions.push_back(probs);
+    }
+  }
+  h = model->norm(h);
+  if (in.output_hidden_states) out.hidden_states.push_back(h);
+  out.logits = lm_head(h).to(at::kFloat);  // HF 4.44 always upcasts logits
+  if (in.labels.defined()) out.loss = causal_lm_loss(out.logits, in.labels);
+  return out;
+}
+
+at::Tensor causal_lm_loss(const at::Tensor& logits, const at::Tensor& labels) {
+  VR_CHECK(logits.dim() == 3, "causal_lm_loss: logits must be [B,T,V], got {}", c10::str(logits.sizes()));
+  VR_CHECK(labels.dim() == 2 && labels.size(0) == logits.size(0) && labels.size(1) == logits.size(1),
+           "causal_lm_loss: labels must be [{}, {}], got {}", logits.size(0), logits.size(1),
+           c10::str(labels.sizes()));
+  const int64_t V = logits.size(2), T = logits.size(1);
+  // Position t predicts token t+1: logits[:, :-1] vs labels[:, 1:]; -100 targets are skipped, mean over the rest.
+  auto shift_logits = logits.narrow(1, 0, T - 1).to(at::kFloat).contiguous().view({-1, V});
+  auto shift_labels = labels.narrow(1, 1, T - 1).to(logits.device()).to(at::kLong).contiguous().view({-1});
+  auto valid = shift_labels.ne(-100);
+  if (valid.any().item<bool>()) {
+    auto bad = at::logical_and(valid, at::logical_or(shift_labels < 0, shift_labels >= V));
+    VR_CHECK(!bad.any().item<bool>(), "labels hold a target outside [0, {}) that is not -100", V);
+  }
+  return at::cross_entropy_loss(shift_logits, shift_labels, {}, at::Reduction::Mean, -100, 0.0);
+}
+
+}  // namespace vr::model
