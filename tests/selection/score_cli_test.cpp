@@ -1,0 +1,104 @@
+// End-to-end: the real `vrtrain score` binary on a heuristic and on param_change with the fixture checkpoints;
+// its JSON feeds a second run through selection.scores_file.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "support/fixtures.h"
+
+namespace {
+
+struct CliRun {
+  int code;
+  std::string out;
+};
+
+CliRun vrtrain(const std::string& args) {
+  std::string cmd = std::string(VRTRAIN_BIN) + " score " + args + " 2>&1";
+  CliRun r{-1, ""};
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) r.out.append(buf, n);
+  int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(SelectionScoreCli, HelpTeaches) {
+  CliRun r = vrtrain("--help");
+  EXPECT_EQ(r.code, 0);
+  for (const char* s : {"Usage:", "--strategy", "selection.scores_file", "uniform", "param_change", "consecutive",
+                        "selection.min_spacing", "Examples:"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+}
+
+TEST(SelectionScoreCli, UniformFromConfigFile) {
+  std::string dir = vr::test::temp_dir("score_uniform");
+  std::ofstream(dir + "/run.yaml") << "output_dir: " << dir << "/run\nselection:\n  strategy: uniform\n  count: 8\n";
+  CliRun r = vrtrain("--config " + dir + "/run.yaml --num-layers 32");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("selected layers: 1,5,9,13,19,23,27,31"), std::string::npos) << r.out;
+  auto j = nlohmann::json::parse(slurp(dir + "/run/selection_uniform.json"));
+  EXPECT_EQ(j["layers"].get<std::vector<int64_t>>(), (std::vector<int64_t>{1, 5, 9, 13, 19, 23, 27, 31}));
+  EXPECT_EQ(j["num_layers"], 32);
+  EXPECT_TRUE(j["scores"].empty());
+  std::string svg = slurp(dir + "/run/selection_uniform.svg");
+  EXPECT_NE(svg.find("</svg>"), std::string::npos);
+
+  // --set and --strategy override the file.
+  r = vrtrain("--config " + dir + "/run.yaml --num-layers 32 --strategy consecutive --set selection.position=last");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("selected layers: 24,25,26,27,28,29,30,31"), std::string::npos) << r.out;
+}
+
+TEST(SelectionScoreCli, ErrorsAreClear) {
+  CliRun r = vrtrain("--num-layers 32 --strategy unifrom");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("did you mean 'uniform'?"), std::string::npos) << r.out;
+  r = vrtrain("--strategy uniform");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("--num-layers"), std::string::npos) << r.out;
+  r = vrtrain("--bogus");
+  EXPECT_EQ(r.code, 2);
+  r = vrtrain("--num-layers 8 --strategy manual --set selection.layers=1,9");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("layer 9 is out of range"), std::string::npos) << r.out;
+}
+
+TEST(SelectionScoreCli, ParamChangeOnFixtureCheckpointsThenReuse) {
+  VR_REQUIRE_FIXTURE("layer_scores/param_change");
+  const std::string fx = vr::test::fixtures_dir() + "/layer_scores/param_change";
+  std::string dir = vr::test::temp_dir("score_pc");
+  CliRun r = vrtrain("--strategy param_change --set selection.base_model=" + fx + "/base --set selection.tuned_model=" +
+                  fx + "/perturbed --set selection.metric=frob --set selection.count=2 --output-dir " + dir);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("selected layers: 3,4"), std::string::npos) << r.out;  // frob: layers 3 (5.02), 4 (5.79)
+  auto j = nlohmann::json::parse(slurp(dir + "/selection_param_change.json"));
+  std::vector<double> s = j["scores"].get<std::vector<double>>();
+  std::vector<double> want = {0, 2.15095, 0, 5.01902, 5.7893};  // fixture README, rounded to 6 digits
+  ASSERT_EQ(s.size(), want.size());
+  for (size_t l = 0; l < s.size(); ++l) EXPECT_NEAR(s[l], want[l], 1e-5) << "layer " << l;
+  EXPECT_EQ(j["metric"], "frob");
+  EXPECT_NE(slurp(dir + "/selection_param_change.svg").find("<rect"), std::string::npos);
+
+  // Reuse: no checkpoints given, the saved scores decide (here with spacing: 4, then 3 is too close → 1).
+  r = vrtrain("--strategy param_change --set selection.scores_file=" + dir +
+              "/selection_param_change.json --set selection.count=2 --set selection.min_spacing=2 --output-dir " +
+              dir + "/reuse");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("selected layers: 1,4"), std::string::npos) << r.out;
+}
+
+}  // namespace
