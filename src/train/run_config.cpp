@@ -34,7 +34,7 @@ void RunConfig::bind(vr::ConfigBinder& b) {
 
   b.field("data.path", data.path, "training data: a LLaVA-format JSON/JSONL file, or synthetic-shapes");
   b.field("data.image_folder", data.image_folder, "folder the records' image paths are relative to");
-  b.choice("data.template", data.template_name, {"plain", "vicuna_v1", "llama3"},
+  b.choice("data.template", data.template_name, {"plain", "vicuna_v1", "llava_v1", "llama3"},
            "conversation template (plain for pretrain, vicuna_v1 for LLaVA-1.5, llama3 for Bunny-Llama-3)");
   b.choice("data.image_aspect_ratio", data.image_aspect_ratio, {"pad", "square"},
            "pad: expand to a square with the mean colour (sft); square: processor only (pretrain)");
@@ -95,6 +95,11 @@ void RunConfig::validate() const {
     VR_CHECK(std::isfinite(v) && v >= 0, "{} must be a finite number >= 0, got {}", key, v);
   };
   VR_CHECK(!model.path.empty(), "model.path is empty: set it to an HF checkpoint directory (--set model.path=DIR)");
+  for (const auto& [key, value] : std::vector<std::pair<const char*, std::string>>{
+           {"model.path", model.path}, {"data.path", data.path}, {"data.image_folder", data.image_folder}})
+    VR_CHECK(value.find("CHANGE_ME") == std::string::npos,
+             "{} is still the placeholder '{}': set it to your own path (edit the config or --set {}=...)", key,
+             value, key);
   VR_CHECK(!output_dir.empty(), "output_dir is empty: set the run directory (--set output_dir=DIR)");
   positive("train.batch_size", train.batch_size);
   positive("train.grad_accum", train.grad_accum);
