@@ -58,6 +58,9 @@ TEST(RunConfig, ValidationMessagesNameTheKey) {
   c.data.path = "CHANGE_ME/llava_v1_5_mix665k.json";
   EXPECT_NE(validation_error(c).find("data.path is still the placeholder"), std::string::npos);
   c = valid();
+  c.data.path = "CHANGE_ME/llava_v1_5_mix665k.json";
+  EXPECT_NE(validation_error(c).find("data.path is still the placeholder"), std::string::npos);
+  c = valid();
   c.train.batch_size = 0;
   EXPECT_NE(validation_error(c).find("train.batch_size must be > 0"), std::string::npos);
   c = valid();
