@@ -6,24 +6,6 @@
 
 namespace vr::train {
 
-void SelectionSection::bind(vr::ConfigBinder& b) {
-  b.field("selection.strategy", strategy,
-          "layer-selection strategy: uniform | consecutive | manual | random | attention | param_change | "
-          "block_influence");
-  b.field("selection.fraction", fraction, "fraction of LLM layers to tune (used when selection.count is 0)");
-  b.field("selection.count", count, "number of LLM layers to tune (0: round(fraction * num_layers))");
-  b.field("selection.layers", layers, "explicit 0-based layer list for strategy manual, e.g. [1,5,9,13,19,23,27,31]");
-  b.field("selection.position", position, "consecutive: first | middle | last");
-  b.field("selection.seed", seed, "random: seed of the draw");
-  b.field("selection.min_spacing", min_spacing, "importance strategies: minimum index gap between picks (0: none)");
-  b.field("selection.scores_file", scores_file, "importance strategies: reuse scores saved by `vrtrain score`");
-  b.field("selection.base_model", base_model, "param_change: the base (untuned) checkpoint");
-  b.field("selection.tuned_model", tuned_model, "param_change: the tuned checkpoint");
-  b.field("selection.metric", metric, "param_change: relative | l2 | angular");
-  b.field("selection.calibration_samples", calibration_samples,
-          "attention / block_influence: number of calibration samples");
-}
-
 void RunConfig::bind(vr::ConfigBinder& b) {
   b.field("model.path", model.path, "HF llava-hf checkpoint directory to train (config.json, weights, tokenizer)");
   b.field("model.make_tiny_family", model.make_tiny_family,

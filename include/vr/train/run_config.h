@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "vr/core/config.h"
+#include "vr/selection/selection.h"
 
 namespace vr::train {
 
@@ -65,24 +66,6 @@ struct LoraSection {
   std::vector<std::string> targets{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
 };
 
-// Which LLM layers sft tunes. Mirrors the keys of vr::selection::SelectionConfig (helper "selection");
-// replaced by that struct once it lands.
-struct SelectionSection {
-  std::string strategy = "uniform";
-  double fraction = 0.25;
-  int64_t count = 0;
-  std::vector<int64_t> layers;
-  std::string position = "middle";
-  int64_t seed = 0;
-  int64_t min_spacing = 0;
-  std::string scores_file;
-  std::string base_model;
-  std::string tuned_model;
-  std::string metric = "relative";
-  int64_t calibration_samples = 16;
-  void bind(vr::ConfigBinder& b);
-};
-
 struct RunConfig : vr::Bindable {
   ModelSection model;
   std::string output_dir = "runs/run";
@@ -90,7 +73,7 @@ struct RunConfig : vr::Bindable {
   DataSection data;
   TrainSection train;
   LoraSection lora;
-  SelectionSection selection;
+  vr::selection::SelectionConfig selection;
 
   void bind(vr::ConfigBinder& b) override;
   // Cross-field checks (ranges, combinations); throws vr::Error naming the key and the problem.

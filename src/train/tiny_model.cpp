@@ -1,0 +1,270 @@
+#include "vr/train/tiny_model.h"
+
+#include <cmath>
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "vr/core/checkpoint.h"
+#include "vr/core/error.h"
+#include "vr/model/lvlm.h"
+
+namespace vr::train {
+
+namespace {
+
+// GPT-2 byte-level alphabet: printable bytes map to themselves, the rest to U+0100.. in byte order.
+std::string byte_char(int b) {
+  static std::vector<int> code_point = [] {
+    std::vector<int> cp(256, -1);
+    int next = 256;
+    for (int i = 0; i < 256; ++i) {
+      bool printable = (i >= 33 && i <= 126) || (i >= 161 && i <= 172) || (i >= 174 && i <= 255);
+      cp[i] = printable ? i : next++;
+    }
+    return cp;
+  }();
+  int c = code_point[b];
+  std::string s;
+  if (c < 0x80) {
+    s += static_cast<char>(c);
+  } else {
+    s += static_cast<char>(0xC0 | (c >> 6));
+    s += static_cast<char>(0x80 | (c & 0x3F));
+  }
+  return s;
+}
+
+std::string to_byte_level(const std::string& text) {
+  std::string out;
+  for (unsigned char ch : text) out += byte_char(ch);
+  return out;
+}
+
+// Words the tiny tokenizer learns whole: synthetic-shapes answers and questions, and the chat templates.
+const char* kCorpus =
+    "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, "
+    "detailed, and polite answers to the user's questions. A curious human the human's USER ASSISTANT "
+    "What shape is in the image? What colour is the shape? What colour are the shapes? How many shapes are "
+    "there? Is the shape on the left or on the right? circle circles square squares triangle triangles red "
+    "green blue yellow one two three left right Describe this picture";
+
+std::vector<std::string> special_tokens(const std::string& family) {
+  if (family == "bunny") return {"<|begin_of_text|>", "<|end_of_text|>", "<image>"};
+  return {"<unk>", "<s>", "</s>", "<image>", "<pad>"};
+}
+
+std::string bos_token(const std::string& family) { return family == "bunny" ? "<|begin_of_text|>" : "<s>"; }
+std::string eos_token(const std::string& family) { return family == "bunny" ? "<|end_of_text|>" : "</s>"; }
+
+void check_family(const std::string& family) {
+  VR_CHECK(family == "llava" || family == "bunny", "make-tiny: unknown family '{}' (llava or bunny)", family);
+}
+
+}  // namespace
+
+nlohmann::json tiny_tokenizer_json(const std::string& family) {
+  check_family(family);
+  nlohmann::json vocab = nlohmann::json::object();
+  std::vector<std::string> id_to_token;
+  auto add = [&](const std::string& tok) {
+    if (vocab.contains(tok)) return;
+    vocab[tok] = static_cast<int64_t>(id_to_token.size());
+    id_to_token.push_back(tok);
+  };
+  for (int b = 0; b < 256; ++b) add(byte_char(b));
+  // Merges that build each corpus word (with and without its leading space) left to right.
+  std::vector<std::string> merges;
+  std::set<std::string> seen;
+  std::istringstream words(kCorpus);
+  for (std::string w; words >> w;) {
+    while (!w.empty() && std::ispunct(static_cast<unsigned char>(w.back()))) w.pop_back();
+    for (const std::string& form : {w, " " + w}) {
+      std::string bl = to_byte_level(form);
+      // split into byte-level characters (1 or 2 UTF-8 bytes each)
+      std::vector<std::string> chars;
+      for (size_t i = 0; i < bl.size();) {
+        size_t n = (static_cast<unsigned char>(bl[i]) >= 0xC0) ? 2 : 1;
+        chars.push_back(bl.substr(i, n));
+        i += n;
+      }
+      std::string prefix = chars.empty() ? "" : chars[0];
+      for (size_t i = 1; i < chars.size(); ++i) {
+        std::string merged = prefix + chars[i];
+        if (seen.insert(prefix + " " + chars[i]).second && !vocab.contains(merged)) {
+          merges.push_back(prefix + " " + chars[i]);
+          add(merged);
+        }
+        prefix = merged;
+      }
+    }
+  }
+  nlohmann::json added = nlohmann::json::array();
+  for (const auto& s : special_tokens(family)) {
+    int64_t id = static_cast<int64_t>(id_to_token.size());
+    add(s);
+    added.push_back({{"id", id}, {"content", s}, {"single_word", false}, {"lstrip", false}, {"rstrip", false},
+                     {"normalized", false}, {"special", true}});
+  }
+  const std::string bos = bos_token(family);
+  const int64_t bos_id = vocab.at(bos).get<int64_t>();
+  nlohmann::json split = {
+      {"type", "Split"},
+      {"pattern",
+       {{"Regex",
+         "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+         "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}}},
+      {"behavior", "Isolated"},
+      {"invert", false}};
+  nlohmann::json model_vocab = nlohmann::json::object();
+  for (size_t i = 0; i < id_to_token.size(); ++i)
+    if (i < id_to_token.size() - special_tokens(family).size()) model_vocab[id_to_token[i]] = i;
+  return {
+      {"version", "1.0"},
+      {"truncation", nullptr},
+      {"padding", nullptr},
+      {"added_tokens", added},
+      {"normalizer", nullptr},
+      {"pre_tokenizer",
+       {{"type", "Sequence"},
+        {"pretokenizers",
+         {split,
+          {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", false}}}}}},
+      {"post_processor",
+       {{"type", "TemplateProcessing"},
+        {"single", {{{"SpecialToken", {{"id", bos}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
+        {"pair",
+         {{{"SpecialToken", {{"id", bos}, {"type_id", 0}}}},
+          {{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
+          {{"SpecialToken", {{"id", bos}, {"type_id", 1}}}},
+          {{"Sequence", {{"id", "B"}, {"type_id", 1}}}}}},
+        {"special_tokens", {{bos, {{"id", bos}, {"ids", {bos_id}}, {"tokens", {bos}}}}}}}},
+      {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
+      {"model",
+       {{"type", "BPE"},
+        {"dropout", nullptr},
+        {"unk_token", nullptr},
+        {"continuing_subword_prefix", nullptr},
+        {"end_of_word_suffix", nullptr},
+        {"fuse_unk", false},
+        {"byte_fallback", false},
+        {"ignore_merges", false},
+        {"vocab", model_vocab},
+        {"merges", merges}}}};
+}
+
+nlohmann::json tiny_tokenizer_config(const std::string& family) {
+  check_family(family);
+  nlohmann::json c = {{"bos_token", bos_token(family)},
+                      {"eos_token", eos_token(family)},
+                      {"add_bos_token", true},
+                      {"add_eos_token", false},
+                      {"model_max_length", 2048},
+                      {"padding_side", "right"},
+                      {"clean_up_tokenization_spaces", false},
+                      {"tokenizer_class", "PreTrainedTokenizerFast"}};
+  if (family == "llava") {
+    c["unk_token"] = "<unk>";
+    c["pad_token"] = "<unk>";  // LLaVA pads with <unk> (SPEC §3.1)
+  } else {
+    c["pad_token"] = "<|end_of_text|>";  // Bunny: pad = eos
+  }
+  return c;
+}
+
+nlohmann::json tiny_preprocessor_config(const std::string& family, int64_t s) {
+  check_family(family);
+  if (family == "bunny")
+    return {{"do_convert_rgb", nullptr},      {"do_normalize", true},
+            {"do_rescale", true},             {"do_resize", true},
+            {"image_mean", {0.5, 0.5, 0.5}},  {"image_processor_type", "SiglipImageProcessor"},
+            {"image_std", {0.5, 0.5, 0.5}},   {"resample", 3},
+            {"rescale_factor", 1.0 / 255.0},  {"size", {{"height", s}, {"width", s}}}};
+  return {{"crop_size", {{"height", s}, {"width", s}}},
+          {"do_center_crop", true},
+          {"do_convert_rgb", true},
+          {"do_normalize", true},
+          {"do_rescale", true},
+          {"do_resize", true},
+          {"image_mean", {0.48145466, 0.4578275, 0.40821073}},
+          {"image_processor_type", "CLIPImageProcessor"},
+          {"image_std", {0.26862954, 0.26130258, 0.27577711}},
+          {"resample", 3},
+          {"rescale_factor", 1.0 / 255.0},
+          {"size", {{"shortest_edge", s}}}};
+}
+
+void make_tiny_model(const std::string& dir, const TinyModelOptions& opt) {
+  check_family(opt.family);
+  const bool bunny = opt.family == "bunny";
+  nlohmann::json tok = tiny_tokenizer_json(opt.family);
+  const int64_t vocab = static_cast<int64_t>(tok["model"]["vocab"].size() + tok["added_tokens"].size());
+  int64_t image_token = -1, pad = -1;
+  for (const auto& a : tok["added_tokens"]) {
+    if (a["content"] == "<image>") image_token = a["id"].get<int64_t>();
+    if (a["content"] == (bunny ? "<|end_of_text|>" : "<unk>")) pad = a["id"].get<int64_t>();
+  }
+  model::LvlmConfig c;
+  c.text.vocab_size = vocab;
+  c.text.hidden_size = opt.hidden_size;
+  c.text.intermediate_size = opt.hidden_size * 2;
+  c.text.num_hidden_layers = opt.num_layers;
+  c.text.num_attention_heads = 4;
+  c.text.num_key_value_heads = bunny ? 2 : 4;
+  c.text.max_position_embeddings = 2048;
+  c.text.rms_norm_eps = 1e-5;
+  c.text.rope_theta = bunny ? 500000.0 : 10000.0;
+  auto id_of = [&](const std::string& s) {
+    for (const auto& a : tok["added_tokens"])
+      if (a["content"] == s) return a["id"].get<int64_t>();
+    return int64_t{-1};
+  };
+  c.text.bos_token_id = id_of(bunny ? "<|begin_of_text|>" : "<s>");
+  c.text.eos_token_id = id_of(bunny ? "<|end_of_text|>" : "</s>");
+  c.text.pad_token_id = pad;
+  c.vision = bunny ? model::VisionConfig::siglip_defaults() : model::VisionConfig::clip_defaults();
+  c.vision.hidden_size = 32;
+  c.vision.intermediate_size = 64;
+  c.vision.num_hidden_layers = 3;
+  c.vision.num_attention_heads = 2;
+  c.vision.image_size = opt.image_size;
+  c.vision.patch_size = 14;
+  c.vision.projection_dim = 32;
+  c.image_token_index = image_token;
+  c.pad_token_id = pad;
+  // llava-hf "default" drops CLS for CLIP; SigLIP has none ("full").
+  c.vision_feature_select = bunny ? "cls_patch" : "patch";
+
+  torch::manual_seed(static_cast<uint64_t>(opt.seed));
+  model::Lvlm m(c);
+  StateDict tensors;
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& kv : m->named_parameters()) {
+      at::Tensor p = kv.value();
+      const std::string& name = kv.key();
+      bool is_norm = name.find("norm") != std::string::npos;
+      if (p.dim() >= 2) {
+        double fan_in = static_cast<double>(p.numel() / p.size(0));
+        p.normal_(0.0, 1.0 / std::sqrt(fan_in));
+      } else if (is_norm && name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0) {
+        p.fill_(1.0);
+      } else if (name.find("class_embedding") != std::string::npos || name.find("probe") != std::string::npos) {
+        p.normal_(0.0, 1.0);
+      } else {
+        p.zero_();
+      }
+      tensors[name] = p.detach().contiguous();
+    }
+  }
+  nlohmann::json config = c.to_json();
+  config["vrtrain_tiny"] = {{"family", opt.family}, {"seed", opt.seed}};
+  save_checkpoint(dir, config, tensors, 5ull << 30,
+                  {{"tokenizer.json", tok},
+                   {"tokenizer_config.json", tiny_tokenizer_config(opt.family)},
+                   {"preprocessor_config.json", tiny_preprocessor_config(opt.family, opt.image_size)}});
+}
+
+}  // namespace vr::train
