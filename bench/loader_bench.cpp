@@ -3,6 +3,10 @@
 //   loader_bench loader TOKENIZER_DIR [batches=40] [batch_size=8] [image_size=336]
 //       DataLoader throughput on synthetic-shapes (vicuna_v1 template, CLIP-336 processor, pad aspect) with
 //       1 and 2 worker threads: samples/s, images/s, tokens/s (non-pad tokens).
+//   loader_bench json DIR TOKENIZER_DIR [batch_size=8] [repeat=2]
+//       DataLoader over DIR/dataset.json (images in DIR, written by bench/loader_bench_reference.py make) with
+//       the CLIP-336 processor, pad aspect, vicuna_v1 template: the same work as the Python reference
+//       (bench/loader_bench_reference.py hf) on the same files.
 //   loader_bench index FILE.json [records=665298]
 //       Writes a LLaVA-665K-sized JSON list (records shaped like llava_v1_5_mix665k) if FILE does not exist,
 //       then times JsonDataset's streaming index pass and reports the process's peak RSS.
@@ -60,6 +64,39 @@ static int bench_loader(const std::string& tokenizer, int64_t batches, int64_t b
   return 0;
 }
 
+static int bench_json(const std::string& dir, const std::string& tokenizer, int64_t batch_size, int repeat) {
+  auto tok = Tokenizer::from_path(tokenizer);
+  DatasetOptions dopt;
+  dopt.path = dir + "/dataset.json";
+  dopt.image_folder = dir;
+  auto ds = open_dataset(dopt);
+  std::printf("%s: %lld samples, batch %lld, vicuna_v1, CLIP-336 pad, %d passes\n", dopt.path.c_str(),
+              static_cast<long long>(ds->size()), static_cast<long long>(batch_size), repeat);
+  for (int64_t workers : {1, 2}) {
+    LoaderOptions opt;
+    opt.batch_size = batch_size;
+    opt.num_workers = workers;
+    opt.model_max_length = 2048;
+    int64_t samples = 0, images = 0, tokens = 0;
+    double s = 0;
+    for (int pass = -1; pass < repeat; ++pass) {  // pass -1: warm-up (page cache), not timed
+      DataLoader loader(ds, tok, ImageProcessor::clip(336), AspectMode::Pad, "vicuna_v1", opt);
+      auto t0 = Clock::now();
+      while (auto b = loader.next()) {
+        if (pass < 0) continue;
+        samples += b->input_ids.size(0);
+        images += b->pixel_values.defined() ? b->pixel_values.size(0) : 0;
+        tokens += b->num_text_tokens;
+      }
+      if (pass >= 0) s += seconds_since(t0);
+    }
+    std::printf("workers %lld: %.1f samples/s, %.1f images/s, %.0f tokens/s (%lld samples in %.2f s)\n",
+                static_cast<long long>(workers), samples / s, images / s, tokens / s,
+                static_cast<long long>(samples), s);
+  }
+  return 0;
+}
+
 static void write_llava_like_json(const std::string& path, int64_t records) {
   std::ofstream out(path);
   out << "[\n";
@@ -107,8 +144,11 @@ int main(int argc, char** argv) {
   if (mode == "loader" && argc >= 3)
     return bench_loader(argv[2], argc > 3 ? std::stoll(argv[3]) : 40, argc > 4 ? std::stoll(argv[4]) : 8,
                         argc > 5 ? std::stoi(argv[5]) : 336);
+  if (mode == "json" && argc >= 4)
+    return bench_json(argv[2], argv[3], argc > 4 ? std::stoll(argv[4]) : 8, argc > 5 ? std::stoi(argv[5]) : 2);
   if (mode == "index" && argc >= 3) return bench_index(argv[2], argc > 3 ? std::stoll(argv[3]) : 665298);
   std::fprintf(stderr, "usage: loader_bench loader TOKENIZER_DIR [batches] [batch_size] [image_size]\n"
+                       "       loader_bench json DIR TOKENIZER_DIR [batch_size] [repeat]\n"
                        "       loader_bench index FILE.json [records]\n");
   return 2;
 }

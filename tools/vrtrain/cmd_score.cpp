@@ -14,6 +14,9 @@
 #include "vr/eval/bar_chart.h"
 #include "vr/selection/scores.h"
 #include "vr/selection/selection.h"
+#include "vr/model/layouts.h"
+#include "vr/model/lvlm.h"
+#include "vr/train/prepare_run.h"
 #include "vr/train/run_config.h"
 #include "vrtrain/command.h"
 
@@ -23,19 +26,6 @@ namespace {
 // The run config (vr::train::RunConfig): `vrtrain score` reads the same file as training, so a scored run and
 // a trained run agree on the model, the output directory and the selection.* keys.
 using ScoreConfig = vr::train::RunConfig;
-
-// RunConfig's selection section as a SelectionConfig. While the trainer keeps its own mirror struct the fields
-// are copied by name; once RunConfig holds a vr::selection::SelectionConfig the exact overload is taken.
-inline const vr::selection::SelectionConfig& to_selection(const vr::selection::SelectionConfig& s) { return s; }
-template <class Section>
-vr::selection::SelectionConfig to_selection(const Section& s) {
-  vr::selection::SelectionConfig c;
-  c.strategy = s.strategy, c.fraction = s.fraction, c.count = s.count, c.layers = s.layers;
-  c.position = s.position, c.seed = s.seed, c.min_spacing = s.min_spacing, c.scores_file = s.scores_file;
-  c.base_model = s.base_model, c.tuned_model = s.tuned_model, c.calibration_samples = s.calibration_samples;
-  c.metric = s.metric == "relative" ? "frob_rel" : s.metric == "l2" ? "frob" : s.metric;
-  return c;
-}
 
 const char* kHelp = R"(vrtrain score: compute per-layer importance scores with a layer-selection strategy,
 print them, and save them for training and for a chart.
@@ -144,8 +134,9 @@ int run_score(const std::vector<std::string>& args) {
   if (!strategy.empty()) overrides.push_back("selection.strategy=" + strategy);
   if (!output_dir.empty()) overrides.push_back("output_dir=" + output_dir);
   vr::apply_overrides(cfg, overrides);
-  const vr::selection::SelectionConfig sel = to_selection(cfg.selection);
-  vr::selection::make_selector(sel.strategy);  // unknown names fail here, before any loading
+  const vr::selection::SelectionConfig& sel = cfg.selection;
+  // Unknown names fail here, before any loading.
+  const bool needs_model = vr::selection::make_selector(sel.strategy)->needs_model() && sel.scores_file.empty();
 
   vr::selection::SelectionContext ctx;
   if (num_layers > 0) {
@@ -162,7 +153,17 @@ int run_score(const std::vector<std::string>& args) {
            "the number of decoder layers is unknown: give --num-layers N or a model (model.path in --config, or "
            "--set model.path=DIR)");
 
-  vr::selection::SelectionResult r = vr::selection::select_layers(sel, ctx);
+  vr::selection::SelectionResult r;
+  if (needs_model) {
+    // attention / block_influence: the model of model.path runs on selection.calibration_samples samples of
+    // the run's data (data.*), exactly as training would compute them.
+    VR_CHECK(!cfg.model.path.empty(), "selection.strategy '{}' runs the model on calibration data: give a run "
+             "config with model.path and data.* (--config FILE or --set model.path=DIR)", sel.strategy);
+    auto model = std::make_shared<vr::model::Lvlm>(vr::model::load_lvlm(cfg.model.path));
+    r = vr::train::select_run_layers(cfg, model);
+  } else {
+    r = vr::selection::select_layers(sel, ctx);
+  }
 
   std::printf("strategy %s: %s\n", r.strategy.c_str(), r.rationale.c_str());
   print_table(r);

@@ -70,6 +70,9 @@ class LayerSelector {
   virtual SelectionResult select(const SelectionConfig& cfg, SelectionContext& ctx) = 0;
   // Importance strategies return true: they produce per-layer scores (and can reuse a scores_file).
   virtual bool uses_scores() const { return false; }
+  // Strategies that run the model on calibration data (attention, block_influence) return true: the caller
+  // must fill SelectionContext::model and ::calibration_batches (unless selection.scores_file is set).
+  virtual bool needs_model() const { return false; }
 };
 
 using SelectorFactory = std::function<std::unique_ptr<LayerSelector>()>;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "vr/train/prepare_run.h"
 #include "vr/train/run_config.h"
 #include "vr/train/trainable_params.h"
 #include "vr/train/trainer.h"
@@ -42,29 +43,5 @@ class LvlmTask : public TrainTask {
 // The loader of a run (tokenizer and image processor from model.path, dataset from data.*), shuffled with
 // train.seed; `batch_size` overrides train.batch_size when > 0.
 std::unique_ptr<data::DataLoader> make_run_loader(const RunConfig& cfg, int64_t batch_size = 0);
-
-}  // namespace vr::train
-
-namespace vr::train {
-
-// Everything decided before the first step: the loaded model with its trainable set, and the plan printed at
-// start (selected layers, trainable table, memory estimate).
-struct PreparedRun {
-  std::shared_ptr<model::Lvlm> model;
-  std::vector<int64_t> layers;          // tuned LLM layers (sft: the selection; full: all; pretrain: none)
-  std::string selection_rationale;
-  std::vector<double> selection_scores;
-  TrainableSummary trainable;
-  std::string plan;                     // human-readable, multi-line
-};
-
-// Creates the tiny model first when model.make_tiny_family is set and model.path is missing; loads the model
-// (train.dtype, CUDA when available), runs layer selection (sft), applies LoRA (method lora), freezes, turns
-// on gradient checkpointing, and writes the plan. `tokens_per_sample` feeds the activation estimate.
-PreparedRun prepare_run(const RunConfig& cfg, int64_t tokens_per_sample = 0);
-
-// Writes the final HF checkpoint: full weights (method full), or for LoRA the PEFT adapter in <dir>/adapter and
-// the merged weights in <dir>.
-void export_lvlm(model::Lvlm& model, const std::string& dir, bool lora, const std::string& source_model_dir);
 
 }  // namespace vr::train

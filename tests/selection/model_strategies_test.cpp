@@ -16,15 +16,15 @@
 namespace vr::selection {
 namespace {
 
-struct Setup {
+struct FixtureSetup {
   vr::model::Lvlm model{nullptr};
   vr::data::Batch batch;
   std::map<std::string, at::Tensor> expected;
 };
 
-Setup load_fixture() {
+FixtureSetup load_fixture() {
   const std::string dir = vr::test::fixtures_dir() + "/layer_scores/llava_siglip";
-  Setup s;
+  FixtureSetup s;
   s.model = vr::model::load_lvlm(dir);
   auto in = vr::load_safetensors(dir + "/inputs.safetensors");
   s.batch.input_ids = in.at("input_ids");
@@ -35,7 +35,7 @@ Setup load_fixture() {
   return s;
 }
 
-SelectionResult run(Setup& s, const std::string& strategy, int64_t count, int64_t batches) {
+SelectionResult run(FixtureSetup& s, const std::string& strategy, int64_t count, int64_t batches) {
   SelectionConfig cfg;
   cfg.strategy = strategy;
   cfg.count = count;
@@ -61,7 +61,7 @@ std::vector<int64_t> top(const at::Tensor& scores, int64_t k) {
 
 TEST(SelectionModelStrategies, BlockInfluenceMatchesFixture) {
   VR_REQUIRE_FIXTURE("layer_scores/llava_siglip");
-  Setup s = load_fixture();
+  FixtureSetup s = load_fixture();
   SelectionResult r = run(s, "block_influence", 2, 1);
   EXPECT_TRUE(vr::test::all_close(at::tensor(r.scores, at::kDouble), s.expected.at("bi.hf"), 1e-5, 1e-4, "bi.hf"));
   EXPECT_EQ(r.layers, top(s.expected.at("bi.hf"), 2));
@@ -74,7 +74,7 @@ TEST(SelectionModelStrategies, BlockInfluenceMatchesFixture) {
 
 TEST(SelectionModelStrategies, AttentionMatchesFixture) {
   VR_REQUIRE_FIXTURE("layer_scores/llava_siglip");
-  Setup s = load_fixture();
+  FixtureSetup s = load_fixture();
   SelectionResult r = run(s, "attention", 2, 1);
   EXPECT_TRUE(vr::test::all_close(at::tensor(r.scores, at::kDouble), s.expected.at("attn_image_mass"), 1e-5, 1e-4,
                                   "attn_image_mass"));

@@ -1,0 +1,46 @@
+// Everything decided before the first step of a run, shared by `vrtrain train`, `vrtrain bench`,
+// `vrtrain score` and the tests.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vr/train/run_config.h"
+#include "vr/train/trainable_params.h"
+
+namespace vr::model {
+class Lvlm;
+}
+namespace vr::selection {
+struct SelectionResult;
+}
+
+namespace vr::train {
+
+// Everything decided before the first step: the loaded model with its trainable set, and the plan printed at
+// start (selected layers, trainable table, memory estimate).
+struct PreparedRun {
+  std::shared_ptr<model::Lvlm> model;
+  std::vector<int64_t> layers;          // tuned LLM layers (sft: the selection; full: all; pretrain: none)
+  std::string selection_rationale;
+  std::vector<double> selection_scores;
+  TrainableSummary trainable;
+  std::string plan;                     // human-readable, multi-line
+};
+
+// Creates the tiny model first when model.make_tiny_family is set and model.path is missing; loads the model
+// (train.dtype, CUDA when available), runs layer selection (sft), applies LoRA (method lora), freezes, turns
+// on gradient checkpointing, and writes the plan. `tokens_per_sample` feeds the activation estimate.
+PreparedRun prepare_run(const RunConfig& cfg, int64_t tokens_per_sample = 0);
+
+// Runs cfg.selection for `model`. Strategies that need the model (attention, block_influence) get
+// selection.calibration_samples samples of the run's data (batch size 1, the run's seed), in eval mode and
+// without gradients; the model's training mode is restored afterwards.
+selection::SelectionResult select_run_layers(const RunConfig& cfg, std::shared_ptr<model::Lvlm> model);
+
+// Writes the final HF checkpoint: full weights (method full), or for LoRA the PEFT adapter in <dir>/adapter and
+// the merged weights in <dir>.
+void export_lvlm(model::Lvlm& model, const std::string& dir, bool lora, const std::string& source_model_dir);
+
+}  // namespace vr::train
