@@ -14,6 +14,11 @@ Image expand_to_square(const Image& img, std::array<uint8_t, 3> fill) {
   if (img.width == img.height) return img;
   // LLaVA: W > H pastes at (0, (W - H) // 2); H > W at ((H - W) // 2, 0).
   int side = std::max(img.width, img.height);
+  // A sliver (e.g. 6 x 8,000,000, allowed by the decoder's pixel limit) would pad to a 64-terapixel canvas.
+  VR_CHECK(static_cast<int64_t>(side) * side <= kMaxImagePixels,
+           "padding a {}x{} image to a square needs {}x{} pixels, more than the limit of {} pixels (a corrupt or "
+           "absurdly elongated image)",
+           img.width, img.height, side, side, kMaxImagePixels);
   int x0 = (side - img.width) / 2, y0 = (side - img.height) / 2;
   Image out;
   out.width = out.height = side;

@@ -122,7 +122,11 @@ LvlmOutput LvlmImpl::forward(const LvlmInputs& in) {
   // Embed the text. Image tokens (maybe -200, not a vocabulary id) and padding get id 0; their
   // embeddings are never used. Every other id must be in the vocabulary.
   const int64_t V = config_.text.vocab_size;
+  // -200 (LLaVA/Bunny IMAGE_TOKEN_INDEX, what vrtrain's data pipeline emits) means an image slot whatever this
+  // checkpoint's image_token_index is, so one batch works with every layout.
   auto ids = in.input_ids.to(torch::kLong);
+  if (config_.image_token_index != kLlavaImageTokenIndex)
+    ids = ids.masked_fill(ids.eq(kLlavaImageTokenIndex), config_.image_token_index);
   auto unused = ids.eq(config_.image_token_index);
   if (in.attention_mask.defined()) unused = unused.logical_or(in.attention_mask.eq(0));
   auto text_ids = ids.masked_fill(unused, 0);

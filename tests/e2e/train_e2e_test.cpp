@@ -81,7 +81,11 @@ TEST(TrainE2e, LossFallsForEveryStrategy) {
     auto l = losses(out);
     ASSERT_EQ(l.size(), 30u) << overlay;
     double first = l[0], last = (l[27] + l[28] + l[29]) / 3;
-    EXPECT_LT(last, 0.5 * first) << overlay << ": loss " << first << " -> " << last << "\n" << r.text;
+    // Every selection strategy (and full, LoRA) halves the loss in 30 steps. Stage 1 trains only the projector
+    // under a frozen random LLM, which can shape the image slots but not the caption text: it falls by ~20%
+    // (7.1 -> 5.6 on this model), so it is held to a 10% drop.
+    const double bound = std::string(overlay) == "tiny_pretrain" ? 0.9 : 0.5;
+    EXPECT_LT(last, bound * first) << overlay << ": loss " << first << " -> " << last << "\n" << r.text;
   }
 }
 
