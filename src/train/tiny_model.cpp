@@ -206,13 +206,22 @@ void make_tiny_model(const std::string& dir, const TinyModelOptions& opt) {
     if (a["content"] == "<image>") image_token = a["id"].get<int64_t>();
     if (a["content"] == (bunny ? "<|end_of_text|>" : "<unk>")) pad = a["id"].get<int64_t>();
   }
+  VR_CHECK(opt.num_layers >= 1, "make-tiny: --layers must be >= 1, got {}", opt.num_layers);
+  VR_CHECK(opt.num_heads >= 2 && opt.num_heads % 2 == 0, "make-tiny: --heads must be an even number >= 2, got {}",
+           opt.num_heads);
+  VR_CHECK(opt.hidden_size > 0 && opt.hidden_size % opt.num_heads == 0 && (opt.hidden_size / opt.num_heads) % 2 == 0,
+           "make-tiny: --hidden {} must be a positive multiple of 2 x heads ({}) (RoPE needs an even head size)",
+           opt.hidden_size, opt.num_heads);
+  VR_CHECK(opt.intermediate_size >= 0, "make-tiny: --intermediate must be >= 0, got {}", opt.intermediate_size);
+  VR_CHECK(opt.image_size >= 14 && opt.image_size % 14 == 0,
+           "make-tiny: --image-size must be a positive multiple of the patch size 14, got {}", opt.image_size);
   model::LvlmConfig c;
   c.text.vocab_size = vocab;
   c.text.hidden_size = opt.hidden_size;
-  c.text.intermediate_size = opt.hidden_size * 2;
+  c.text.intermediate_size = opt.intermediate_size > 0 ? opt.intermediate_size : opt.hidden_size * 2;
   c.text.num_hidden_layers = opt.num_layers;
-  c.text.num_attention_heads = 4;
-  c.text.num_key_value_heads = bunny ? 2 : 4;
+  c.text.num_attention_heads = opt.num_heads;
+  c.text.num_key_value_heads = bunny ? opt.num_heads / 2 : opt.num_heads;
   c.text.max_position_embeddings = 2048;
   c.text.rms_norm_eps = 1e-5;
   c.text.rope_theta = bunny ? 500000.0 : 10000.0;

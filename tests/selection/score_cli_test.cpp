@@ -2,6 +2,7 @@
 // its JSON feeds a second run through selection.scores_file.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/fixtures.h"
+#include "vr/train/tiny_model.h"
 
 namespace {
 
@@ -17,8 +19,8 @@ struct CliRun {
   std::string out;
 };
 
-CliRun vrtrain(const std::string& args) {
-  std::string cmd = std::string(VRTRAIN_BIN) + " score " + args + " 2>&1";
+CliRun run_cli(const std::string& args) {
+  std::string cmd = std::string(VRTRAIN_BIN) + " " + args + " 2>&1";
   CliRun r{-1, ""};
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
@@ -28,6 +30,8 @@ CliRun vrtrain(const std::string& args) {
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
+
+CliRun vrtrain(const std::string& args) { return run_cli("score " + args); }
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
@@ -99,6 +103,42 @@ TEST(SelectionScoreCli, ParamChangeOnFixtureCheckpointsThenReuse) {
               dir + "/reuse");
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("selected layers: 1,4"), std::string::npos) << r.out;
+}
+
+// attention and block_influence need the model and calibration data: `score` takes them from the run config
+// (tiny model, synthetic-shapes), and training with selection.scores_file picks the same layers from the JSON.
+TEST(SelectionScoreCli, ModelStrategiesOnTheTinyRunThenReuseInTraining) {
+  const std::string dir = vr::test::temp_dir("score_model");
+  vr::train::make_tiny_model(dir + "/tiny", vr::train::TinyModelOptions{});
+  const std::string run = std::string("--config ") + VR_SOURCE_DIR + "/configs/tiny_synthetic.yaml --set model.path=" +
+                          dir + "/tiny --set selection.calibration_samples=4 --set data.num_workers=1";
+  for (const std::string strategy : {"block_influence", "attention"}) {
+    CliRun r = vrtrain(run + " --strategy " + strategy + " --output-dir " + dir + "/" + strategy);
+    ASSERT_EQ(r.code, 0) << r.out;
+    const std::string json = dir + "/" + strategy + "/selection_" + strategy + ".json";
+    auto j = nlohmann::json::parse(slurp(json));
+    std::vector<double> s = j["scores"].get<std::vector<double>>();
+    ASSERT_EQ(s.size(), 8u) << strategy;
+    for (size_t l = 0; l < s.size(); ++l) {
+      EXPECT_TRUE(std::isfinite(s[l])) << strategy << " layer " << l;
+      EXPECT_GT(s[l], 0.0) << strategy << " layer " << l;  // BI = 1 - cos > 0 and attention mass > 0 here
+      EXPECT_LE(s[l], strategy == "attention" ? 1.0 : 2.0) << strategy << " layer " << l;
+    }
+    std::vector<int64_t> layers = j["layers"].get<std::vector<int64_t>>();
+    ASSERT_EQ(layers.size(), 2u) << strategy;  // fraction 0.25 of 8
+    const std::string picked = "[" + std::to_string(layers[0]) + ", " + std::to_string(layers[1]) + "]";
+
+    // Training computes the same scores itself (same data, same seed) ...
+    CliRun t = run_cli("train " + run + " --set selection.strategy=" + strategy + " --set output_dir=" + dir +
+                       "/train_" + strategy + " --dry-run");
+    ASSERT_EQ(t.code, 0) << t.out;
+    EXPECT_NE(t.out.find("picked 2 of 8 layers: " + picked), std::string::npos) << picked << "\n" << t.out;
+    // ... and reuses the saved ones without a model pass when given the file.
+    t = run_cli("train " + run + " --set selection.strategy=" + strategy + " --set selection.scores_file=" + json +
+                " --set output_dir=" + dir + "/reuse_" + strategy + " --dry-run");
+    ASSERT_EQ(t.code, 0) << t.out;
+    EXPECT_NE(t.out.find("picked 2 of 8 layers: " + picked), std::string::npos) << picked << "\n" << t.out;
+  }
 }
 
 }  // namespace

@@ -19,7 +19,9 @@ struct TinyModelOptions {
   int64_t seed = 0;
   int64_t num_layers = 8;
   int64_t hidden_size = 64;
-  int64_t image_size = 56;
+  int64_t intermediate_size = 0;  // 0: 2 x hidden_size
+  int64_t num_heads = 4;          // attention heads (bunny: kv heads = heads / 2)
+  int64_t image_size = 56;        // multiple of the patch size 14
 };
 
 // Writes config.json, model.safetensors, tokenizer.json, tokenizer_config.json, preprocessor_config.json into

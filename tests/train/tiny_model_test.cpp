@@ -1,0 +1,103 @@
+// make_tiny_model (`vrtrain make-tiny`): the files load as a working LVLM + tokenizer + processor, the size
+// options reach the config, the weights are a function of the seed, and bad sizes are refused.
+#include "vr/train/tiny_model.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "support/fixtures.h"
+#include "vr/core/error.h"
+#include "vr/core/safetensors.h"
+#include "vr/data/image_processor.h"
+#include "vr/data/tokenizer.h"
+#include "vr/model/layouts.h"
+#include "vr/model/lvlm.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+TEST(TinyModel, SizeOptionsReachTheConfigAndTheModelRuns) {
+  const std::string dir = vr::test::temp_dir("tiny_sizes") + "/m";
+  vr::train::TinyModelOptions o;
+  o.family = "bunny";
+  o.num_layers = 3;
+  o.hidden_size = 96;
+  o.intermediate_size = 100;
+  o.num_heads = 6;
+  o.image_size = 28;
+  vr::train::make_tiny_model(dir, o);
+  for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+                        "preprocessor_config.json"})
+    EXPECT_TRUE(fs::exists(fs::path(dir) / f)) << f;
+
+  vr::model::Lvlm m = vr::model::load_lvlm(dir);
+  const auto& c = m->config();
+  EXPECT_EQ(c.text.num_hidden_layers, 3);
+  EXPECT_EQ(c.text.hidden_size, 96);
+  EXPECT_EQ(c.text.intermediate_size, 100);
+  EXPECT_EQ(c.text.num_attention_heads, 6);
+  EXPECT_EQ(c.text.num_key_value_heads, 3);
+  EXPECT_EQ(c.vision.image_size, 28);
+
+  // One image (28 px / patch 14 = 4 image tokens) behind a -200 placeholder, as the data pipeline emits it.
+  auto tok = vr::data::Tokenizer::from_path(dir);
+  std::vector<int64_t> ids = tok.encode("What shape is it?");
+  ids.insert(ids.begin(), -200);
+  auto input_ids = torch::tensor(ids).unsqueeze(0);
+  auto proc = vr::data::ImageProcessor::from_path(dir);
+  vr::model::LvlmInputs in;
+  in.input_ids = input_ids;
+  in.attention_mask = torch::ones_like(input_ids);
+  in.pixel_values = torch::randn({1, 3, 28, 28});
+  vr::model::LvlmOutput out = m->forward(in);
+  EXPECT_EQ(out.logits.sizes(), (std::vector<int64_t>{1, static_cast<int64_t>(ids.size()) + 3, c.text.vocab_size}));
+  EXPECT_TRUE(torch::isfinite(out.logits).all().item<bool>());
+}
+
+TEST(TinyModel, WeightsAreAFunctionOfTheSeed) {
+  const std::string root = vr::test::temp_dir("tiny_seed");
+  vr::train::TinyModelOptions o;
+  vr::train::make_tiny_model(root + "/a", o);
+  vr::train::make_tiny_model(root + "/b", o);
+  o.seed = 1;
+  vr::train::make_tiny_model(root + "/c", o);
+  const std::string a = read_bytes(root + "/a/model.safetensors");
+  EXPECT_EQ(a, read_bytes(root + "/b/model.safetensors"));
+  EXPECT_NE(a, read_bytes(root + "/c/model.safetensors"));
+}
+
+TEST(TinyModel, BadSizesAreRefusedWithTheFlagName) {
+  const std::string dir = vr::test::temp_dir("tiny_bad") + "/m";
+  auto error_of = [&](vr::train::TinyModelOptions o) -> std::string {
+    try {
+      vr::train::make_tiny_model(dir, o);
+    } catch (const vr::Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  vr::train::TinyModelOptions o;
+  o.num_heads = 3;
+  EXPECT_NE(error_of(o).find("--heads"), std::string::npos);
+  o = {};
+  o.hidden_size = 100;  // not a multiple of 2 x 4
+  EXPECT_NE(error_of(o).find("--hidden"), std::string::npos);
+  o = {};
+  o.image_size = 50;
+  EXPECT_NE(error_of(o).find("--image-size"), std::string::npos);
+  o = {};
+  o.num_layers = 0;
+  EXPECT_NE(error_of(o).find("--layers"), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir));
+}
+
+}  // namespace
