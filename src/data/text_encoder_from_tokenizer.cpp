@@ -11,7 +11,9 @@ TextEncoder TextEncoder::from_tokenizer(const Tokenizer& tok) {
   enc.eos = tok.eos_id();
   enc.pad = tok.pad_id();
   enc.unk = tok.unk_id();
-  enc.legacy = tok.legacy();
+  // LLaVA's i != 0 correction cancels the dummy "▁" a non-legacy SentencePiece tokenizer adds to a round
+  // tokenized alone; a byte-level tokenizer adds none, so it counts as legacy here (no correction).
+  enc.legacy = tok.legacy() || !tok.sentencepiece_style();
   const bool prepend_bos = enc.bos.has_value() && !tok.adds_bos();
   const int64_t bos = enc.bos.value_or(0);
   enc.encode = [tok, prepend_bos, bos](std::string_view text) {

@@ -125,5 +125,6 @@ std::optional<int64_t> Tokenizer::unk_id() const { return state_->unk; }
 bool Tokenizer::adds_bos() const { return state_->bos && !state_->post.prefix.empty() && state_->post.prefix.front() == *state_->bos; }
 bool Tokenizer::adds_eos() const { return state_->eos && !state_->post.suffix.empty() && state_->post.suffix.back() == *state_->eos; }
 bool Tokenizer::legacy() const { return state_->legacy; }
+bool Tokenizer::sentencepiece_style() const { return state_->sentencepiece_style; }
 
 }  // namespace vr::data

@@ -2,9 +2,13 @@
 
 #include <filesystem>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <torch/torch.h>
 
 #include "vr/core/error.h"
+#include "vr/core/logging.h"
 #include "vr/data/image_processor.h"
 #include "vr/data/loader.h"
 #include "vr/data/tokenizer.h"
@@ -40,6 +44,16 @@ MicroBatchOutput LvlmTask::forward_next() {
   model::LvlmOutput out = (*model_)->forward(in);
   MicroBatchOutput r;
   r.loss = out.loss;
+  // No supervised token at all (every answer truncated away, or every sample hit the reference's "tokenization
+  // mismatch" fallback): the reference's mean over zero tokens is NaN, which would stop the run. The micro-batch
+  // teaches nothing, so it contributes a zero loss (graph kept, zero gradients) and is reported.
+  if (out.merged_labels.defined() && !out.merged_labels.ne(-100).any().item<bool>()) {
+    r.loss = out.logits.sum() * 0.0;
+    ++unsupervised_batches_;
+    vr::log::warn("micro-batch with no supervised token (all labels -100; samples {}): it counts as loss 0 "
+                  "({} such micro-batches so far)",
+                  fmt::format("{}", fmt::join(b->ids, ", ")), unsupervised_batches_);
+  }
   r.tokens = out.merged_attention_mask.defined() ? out.merged_attention_mask.sum().item<int64_t>()
                                                  : b->attention_mask.sum().item<int64_t>();
   r.images = b->pixel_values.defined() ? b->pixel_values.size(0) : 0;

@@ -159,6 +159,31 @@ TEST(TrainE2e, StopAfterStepThenResumeMatches) {
   for (auto& [name, t] : a) EXPECT_TRUE(torch::equal(t, b.at(name))) << name;
 }
 
+// The README's first command on a fresh checkout: no model yet, the config's make_tiny_family creates it.
+TEST(TrainE2e, FirstRunCreatesTheTinyModel) {
+  std::string out = vr::test::temp_dir("e2e_first");
+  RunOutput r = run_vrtrain(fmt::format("--config {}/configs/tiny_synthetic.yaml --set model.path={}/model "
+                                        "--set output_dir={}/run --set train.max_steps=3",
+                                        VR_SOURCE_DIR, out, out));
+  ASSERT_EQ(r.code, 0) << r.text;
+  EXPECT_NE(r.text.find("created tiny llava model"), std::string::npos) << r.text;
+  EXPECT_TRUE(fs::exists(fs::path(out) / "model" / "tokenizer.json"));
+  EXPECT_EQ(losses(out + "/run").size(), 3u);
+  EXPECT_TRUE(fs::exists(fs::path(out) / "run" / "final" / "model.safetensors"));
+}
+
+// Truncation to 24 tokens cuts every answer away: no supervised token in any batch. The run must neither stop on
+// a NaN (the reference's mean over zero tokens) nor change a weight; it reports the batches.
+TEST(TrainE2e, BatchesWithoutSupervisedTokensTeachNothing) {
+  std::string out = vr::test::temp_dir("e2e_unsupervised");
+  RunOutput r = run_vrtrain(base_args(out) + " --set data.model_max_length=24 --set train.max_steps=2");
+  ASSERT_EQ(r.code, 0) << r.text;
+  EXPECT_NE(r.text.find("no supervised token"), std::string::npos) << r.text;
+  EXPECT_EQ(losses(out), (std::vector<double>{0.0, 0.0}));
+  auto before = vr::load_safetensors((fs::path(tiny_model()) / "model.safetensors").string());
+  for (auto& [name, t] : final_weights(out)) EXPECT_TRUE(torch::equal(t, before.at(name))) << name;
+}
+
 TEST(TrainE2e, DryRunPrintsThePlanAndTrainsNothing) {
   std::string out = vr::test::temp_dir("e2e_dry");
   RunOutput r = run_vrtrain(base_args(out) + " --dry-run");

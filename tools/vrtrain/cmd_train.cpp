@@ -67,8 +67,10 @@ int run_train(const std::vector<std::string>& args) {
   if (cfg.train.num_threads > 0) at::set_num_threads(static_cast<int>(cfg.train.num_threads));
   torch::manual_seed(static_cast<uint64_t>(cfg.train.seed));
 
-  auto loader = vr::train::make_run_loader(cfg);
+  // The model first: prepare_run creates the tiny model (model.make_tiny_family) whose tokenizer and image
+  // processor the loader then reads from model.path.
   vr::train::PreparedRun run = vr::train::prepare_run(cfg);
+  auto loader = vr::train::make_run_loader(cfg);
   const std::string yaml = vr::dump_yaml(cfg);
   std::printf("%s", run.plan.c_str());
   const int64_t total = vr::train::total_optimizer_steps(cfg.train, loader->batches_per_epoch());

@@ -49,6 +49,9 @@ class Tokenizer {
   // tokenizers. With legacy=false the "▁" prefix is added only at the start of the text, not after
   // every special token (transformers' slow LlamaTokenizer(legacy=False), as LLaVA-1.5 uses it).
   bool legacy() const;
+  // A SentencePiece-style tokenizer (Prepend("▁") normalizer or Metaspace pre-tokenizer), e.g. Llama-2;
+  // false for byte-level BPE (Llama-3), which has no dummy prefix at all.
+  bool sentencepiece_style() const;
 
   // Extra, beyond the agreed interface.
   bool is_special(int64_t id) const;  // an added token marked "special" (skipped by decode(ids, true))

@@ -38,6 +38,7 @@ class LvlmTask : public TrainTask {
   std::unique_ptr<data::DataLoader> loader_;
   bool lora_;
   std::string model_dir_;
+  int64_t unsupervised_batches_ = 0;
 };
 
 // The loader of a run (tokenizer and image processor from model.path, dataset from data.*), shuffled with
