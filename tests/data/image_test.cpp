@@ -2,6 +2,8 @@
 // with Pillow 9.4 / libjpeg-turbo 2.1; expected images are PNGs so reading them back is exact).
 #include "vr/data/image.h"
 
+#include <cctype>
+
 #include <algorithm>
 #include <fstream>
 #include <iterator>
@@ -69,7 +71,13 @@ INSTANTIATE_TEST_SUITE_P(Image, DecodeMatchesPil,
                          ::testing::Values("src_q444.jpg", "src_q422.jpg", "src_q420.jpg", "src_prog.jpg",
                                            "src_gray.jpg", "src_cmyk.jpg", "src_palette.png", "src_la.png",
                                            "src_rgba.png", "src_gray16.png", "src_bilevel.png",
-                                           "src_rgb24.bmp", "src_palette.gif"));
+                                           "src_rgb24.bmp", "src_palette.gif"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           std::string n = info.param;
+                           for (char& ch : n)
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           return n;
+                         });
 
 TEST(ImageDecode, FormatComesFromMagicBytesNotExtension) {
   std::vector<uint8_t> png = read_bytes(data_file("src_noise.png"));
@@ -151,7 +159,11 @@ INSTANTIATE_TEST_SUITE_P(Image, ResizeMatchesPil,
                                            ResizeCase{"bilinear", F::Bilinear, 9, 31},
                                            ResizeCase{"lanczos", F::Lanczos, 31, 9},
                                            ResizeCase{"box", F::Box, 10, 8},
-                                           ResizeCase{"hamming", F::Hamming, 30, 12}));
+                                           ResizeCase{"hamming", F::Hamming, 30, 12}),
+                         // Stable, readable names (bicubic_7x5) instead of gtest's raw bytes of the struct.
+                         [](const ::testing::TestParamInfo<ResizeCase>& info) {
+                           return fmt::format("{}_{}x{}", info.param.filter_name, info.param.w, info.param.h);
+                         });
 
 TEST(ImageResize, WindowEqualsFullResizeThenCrop) {
   Image src = make_image(37, 29, 7);
