@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "model/vision_fixture_check.h"
 #include "support/fixtures.h"
 #include "vr/core/error.h"
 #include "vr/core/safetensors.h"
@@ -16,25 +17,7 @@ using vr::test::kModelRtol;
 
 TEST(ClipVision, MatchesHuggingFaceFixture) {
   VR_REQUIRE_FIXTURE("clip_vision");
-  const auto dir = vr::test::fixtures_dir() + "/clip_vision";
-  auto tower = load_vision_tower(dir);
-  auto inputs = vr::load_safetensors(dir + "/inputs.safetensors");
-  auto expected = vr::load_safetensors(dir + "/expected.safetensors");
-  const auto& pixels = inputs.at("pixel_values");
-  torch::NoGradGuard no_grad;
-  auto& vm = tower->vision_model;
-  EXPECT_TRUE(all_close(vm->embeddings(pixels), expected.at("embeddings_output"), kModelAtol, kModelRtol,
-                        "embeddings_output"));
-  auto out = vm->forward(pixels);
-  ASSERT_EQ(out.hidden_states.size(), 4u);
-  for (size_t i = 0; i < out.hidden_states.size(); ++i) {
-    auto name = "hidden_states." + std::to_string(i);
-    EXPECT_TRUE(all_close(out.hidden_states[i], expected.at(name), kModelAtol, kModelRtol, name));
-  }
-  EXPECT_TRUE(all_close(out.last_hidden_state, expected.at("last_hidden_state"), kModelAtol, kModelRtol,
-                        "last_hidden_state"));
-  EXPECT_TRUE(all_close(out.pooler_output, expected.at("pooler_output"), kModelAtol, kModelRtol, "pooler_output"));
-  EXPECT_EQ(tower->config().num_parameters(), 139456);  // fixture README num_params
+  vr::test::expect_vision_tower_matches_fixture("clip_vision", 139456);
 }
 
 TEST(ClipVision, LlavaFeatureSelectionDropsClsAndRunsOnlyNeededLayers) {

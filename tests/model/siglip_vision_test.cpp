@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/vision_fixture_check.h"
 #include "support/fixtures.h"
 #include "vr/core/error.h"
 #include "vr/core/checkpoint.h"
@@ -19,24 +20,7 @@ using vr::test::kModelRtol;
 
 TEST(SiglipVision, MatchesHuggingFaceFixture) {
   VR_REQUIRE_FIXTURE("siglip_vision");
-  const auto dir = vr::test::fixtures_dir() + "/siglip_vision";
-  auto tower = load_vision_tower(dir);
-  auto pixels = vr::load_safetensors(dir + "/inputs.safetensors").at("pixel_values");
-  auto expected = vr::load_safetensors(dir + "/expected.safetensors");
-  torch::NoGradGuard no_grad;
-  auto& vm = tower->vision_model;
-  EXPECT_TRUE(all_close(vm->embeddings(pixels), expected.at("embeddings_output"), kModelAtol, kModelRtol,
-                        "embeddings_output"));
-  auto out = vm->forward(pixels);
-  ASSERT_EQ(out.hidden_states.size(), 4u);
-  for (size_t i = 0; i < out.hidden_states.size(); ++i) {
-    auto name = "hidden_states." + std::to_string(i);
-    EXPECT_TRUE(all_close(out.hidden_states[i], expected.at(name), kModelAtol, kModelRtol, name));
-  }
-  EXPECT_TRUE(all_close(out.last_hidden_state, expected.at("last_hidden_state"), kModelAtol, kModelRtol,
-                        "last_hidden_state (post_layernorm)"));
-  EXPECT_TRUE(all_close(out.pooler_output, expected.at("pooler_output"), kModelAtol, kModelRtol, "pooler_output"));
-  EXPECT_EQ(tower->config().num_parameters(), 197440);  // fixture README num_params
+  vr::test::expect_vision_tower_matches_fixture("siglip_vision", 197440);
 }
 
 TEST(SiglipVision, BunnyFeatureIsSecondToLastHiddenStateWithAllTokens) {
