@@ -96,6 +96,17 @@ Image SyntheticShapesDataset::draw(const ShapeScene& scene, int64_t index) const
   return img;
 }
 
+std::vector<ShapeQuestion> questions_about(const ShapeScene& s) {
+  std::vector<ShapeQuestion> q = {
+      {"shape", "What shape is in the image?", shape_names(), s.shape},
+      {"colour", s.count == 1 ? "What colour is the shape?" : "What colour are the shapes?", colour_names(), s.colour},
+      {"count", "How many shapes are there?", {kCountWords[1], kCountWords[2], kCountWords[3]}, s.count - 1},
+  };
+  if (s.count == 1)
+    q.push_back({"position", "Is the shape on the left or on the right?", {"left", "right"}, s.quadrants[0] % 2});
+  return q;
+}
+
 std::vector<Turn> SyntheticShapesDataset::conversation(int64_t index, const ShapeScene& s) const {
   const std::string& shape = shape_names()[s.shape];
   const std::string& colour = colour_names()[s.colour];
@@ -103,12 +114,8 @@ std::vector<Turn> SyntheticShapesDataset::conversation(int64_t index, const Shap
   if (opt_.captions)
     return {{"human", kImageToken}, {"gpt", count + " " + colour + " " + shape + (s.count > 1 ? "s." : ".")}};
 
-  std::vector<std::pair<std::string, std::string>> qa = {
-      {"What shape is in the image?", shape},
-      {s.count == 1 ? "What colour is the shape?" : "What colour are the shapes?", colour},
-      {"How many shapes are there?", count},
-  };
-  if (s.count == 1) qa.push_back({"Is the shape on the left or on the right?", s.quadrants[0] % 2 == 0 ? "left" : "right"});
+  std::vector<std::pair<std::string, std::string>> qa;
+  for (const ShapeQuestion& q : questions_about(s)) qa.push_back({q.question, q.candidates[q.answer]});
   Rng rng(opt_.seed, index, kTextStream);
   for (int k = static_cast<int>(qa.size()) - 1; k > 0; --k) std::swap(qa[k], qa[rng.uniform(0, k)]);
   int turns = rng.uniform(1, 3);

@@ -121,11 +121,27 @@ PreparedRun prepare_run(const RunConfig& cfg, int64_t tokens_per_sample) {
   return run;
 }
 
+namespace {
+
+// The files that make a checkpoint directory usable for inference beside the weights: tokenizer and image
+// processor, copied from the model the run started from (when it has them).
+void copy_processing_files(const std::string& source_model_dir, const std::string& dir) {
+  namespace fs = std::filesystem;
+  for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                           "preprocessor_config.json", "tokenizer.model"}) {
+    const fs::path src = fs::path(source_model_dir) / name;
+    if (fs::exists(src)) fs::copy_file(src, fs::path(dir) / name, fs::copy_options::overwrite_existing);
+  }
+}
+
+}  // namespace
+
 void export_lvlm(model::Lvlm& m, const std::string& dir, bool lora, const std::string& source_model_dir) {
   namespace fs = std::filesystem;
   torch::NoGradGuard no_grad;
   if (!lora) {
     model::save_lvlm(m, dir);
+    copy_processing_files(source_model_dir, dir);
     return;
   }
   // Adapter first (unmerged A/B), then the merged full model, then the adapter beside it.
@@ -150,6 +166,7 @@ void export_lvlm(model::Lvlm& m, const std::string& dir, bool lora, const std::s
   model::merge_lora(*m);
   // The merged export holds only the base tensors: save through a copy of the state without lora_* entries.
   model::save_lvlm(m, dir);
+  copy_processing_files(source_model_dir, dir);
   model::unmerge_lora(*m);
   fs::rename(tmp_adapter, fs::path(dir) / "adapter");
 }

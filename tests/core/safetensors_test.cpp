@@ -21,6 +21,7 @@ namespace {
 bool bit_equal(const at::Tensor& a, const at::Tensor& b) {
   if (a.scalar_type() != b.scalar_type() || a.sizes() != b.sizes()) return false;
   auto ca = a.contiguous(), cb = b.contiguous();
+  if (ca.numel() == 0) return true;  // empty tensors may have null data pointers (memcmp(NULL, ...) is UB)
   return std::memcmp(ca.data_ptr(), cb.data_ptr(), ca.numel() * ca.element_size()) == 0;
 }
 

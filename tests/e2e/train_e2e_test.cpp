@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "support/fixtures.h"
@@ -169,7 +170,8 @@ TEST(TrainE2e, FirstRunCreatesTheTinyModel) {
   EXPECT_NE(r.text.find("created tiny llava model"), std::string::npos) << r.text;
   EXPECT_TRUE(fs::exists(fs::path(out) / "model" / "tokenizer.json"));
   EXPECT_EQ(losses(out + "/run").size(), 3u);
-  EXPECT_TRUE(fs::exists(fs::path(out) / "run" / "final" / "model.safetensors"));
+  for (const char* f : {"model.safetensors", "config.json", "tokenizer.json", "preprocessor_config.json"})
+    EXPECT_TRUE(fs::exists(fs::path(out) / "run" / "final" / f)) << f;  // a complete checkpoint for inference
 }
 
 // Truncation to 24 tokens cuts every answer away: no supervised token in any batch. The run must neither stop on
@@ -182,6 +184,28 @@ TEST(TrainE2e, BatchesWithoutSupervisedTokensTeachNothing) {
   EXPECT_EQ(losses(out), (std::vector<double>{0.0, 0.0}));
   auto before = vr::load_safetensors((fs::path(tiny_model()) / "model.safetensors").string());
   for (auto& [name, t] : final_weights(out)) EXPECT_TRUE(torch::equal(t, before.at(name))) << name;
+}
+
+// synthetic-shapes must be learnable: after a short run of the default config the model answers closed-set
+// questions about held-out images well above chance (`vrtrain eval`), while the untrained model sits at chance.
+// Observed (2 threads): untrained 31% vs chance 32%; 150 steps ~55%; 200 steps 62% (colour 92%, count 65%).
+TEST(TrainE2e, TrainedModelAnswersHeldOutQuestionsAboveChance) {
+  std::string out = vr::test::temp_dir("e2e_vqa");
+  RunOutput r = run_vrtrain(base_args(out) + " --set train.max_steps=150 --set train.save_every=0");
+  ASSERT_EQ(r.code, 0) << r.text;
+  auto eval = [&](const std::string& model, const std::string& tag) {
+    RunOutput e = run_vrtrain(fmt::format("eval --model {} --samples 48 --threads 2 --output {}/{}.json", model, out,
+                                          tag));
+    EXPECT_EQ(e.code, 0) << e.text;
+    std::ifstream f(fmt::format("{}/{}.json", out, tag));
+    return nlohmann::json::parse(f);
+  };
+  nlohmann::json before = eval(tiny_model(), "before"), after = eval(out + "/final", "after");
+  const double chance = after["chance"].get<double>();
+  EXPECT_NEAR(chance, 0.32, 0.05);
+  EXPECT_LT(before["accuracy"].get<double>(), chance + 0.1) << before.dump();
+  EXPECT_GT(after["accuracy"].get<double>(), chance + 0.12) << after.dump();
+  EXPECT_GT(after["by_type"]["colour"]["accuracy"].get<double>(), 0.6) << after.dump();
 }
 
 TEST(TrainE2e, DryRunPrintsThePlanAndTrainsNothing) {

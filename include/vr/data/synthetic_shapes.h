@@ -37,6 +37,16 @@ struct ShapeScene {
 const std::vector<std::string>& shape_names();   // circle, square, triangle
 const std::vector<std::string>& colour_names();  // red, green, blue, yellow
 
+// A question the image of a scene answers, with its closed answer set (training text and evaluation share it).
+struct ShapeQuestion {
+  std::string type;                     // shape | colour | count | position
+  std::string question;                 // e.g. "What colour are the shapes?"
+  std::vector<std::string> candidates;  // every possible answer of this type
+  int answer = 0;                       // index of the right one
+};
+// shape, colour, count, and position when there is exactly one shape; in that order.
+std::vector<ShapeQuestion> questions_about(const ShapeScene& scene);
+
 class SyntheticShapesDataset : public Dataset {
  public:
   explicit SyntheticShapesDataset(SyntheticShapesOptions opt);

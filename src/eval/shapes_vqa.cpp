@@ -1,0 +1,110 @@
+#include "vr/eval/shapes_vqa.h"
+
+#include <map>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "vr/core/error.h"
+#include "vr/data/batch.h"
+#include "vr/data/loader.h"
+#include "vr/data/synthetic_shapes.h"
+#include "vr/data/tokenizer.h"
+#include "vr/model/lvlm.h"
+
+namespace vr::eval {
+
+namespace {
+
+// Sum over each row of log p(label) at the supervised positions: logits [C,M,V] predict position t+1 from t.
+std::vector<double> answer_logprobs(const at::Tensor& logits, const at::Tensor& labels) {
+  auto lp = torch::log_softmax(logits.slice(1, 0, -1).to(torch::kFloat), -1);  // [C,M-1,V]
+  auto next = labels.slice(1, 1);                                              // [C,M-1]
+  auto mask = next.ne(-100);
+  auto picked = lp.gather(2, next.clamp_min(0).unsqueeze(2)).squeeze(2);       // [C,M-1]
+  auto sums = picked.masked_fill(mask.logical_not(), 0).sum(1).to(torch::kDouble).cpu();
+  VR_CHECK(mask.sum(1).min().item<int64_t>() > 0, "shapes VQA: a candidate answer has no supervised token");
+  return std::vector<double>(sums.data_ptr<double>(), sums.data_ptr<double>() + sums.numel());
+}
+
+}  // namespace
+
+ShapesVqaReport evaluate_shapes_vqa(vr::model::LvlmImpl& model, const vr::data::Tokenizer& tok,
+                                    const vr::data::ImageProcessor& proc, const ShapesVqaOptions& opt) {
+  VR_CHECK(opt.num_samples > 0, "shapes VQA: num_samples must be > 0, got {}", opt.num_samples);
+  vr::data::SyntheticShapesOptions so;
+  so.num_samples = opt.num_samples;
+  so.image_size = opt.image_size;
+  so.seed = opt.seed;
+  vr::data::SyntheticShapesDataset ds(so);
+  auto prepare = vr::data::make_sample_preparer(tok, proc, opt.aspect, opt.template_name, /*model_max_length=*/2048);
+  const vr::data::CollateOptions collate_opt = vr::data::collate_options_for(tok, opt.template_name, 2048);
+
+  const bool was_training = model.is_training();
+  model.eval();
+  torch::NoGradGuard no_grad;
+  const at::Tensor ref = model.parameters().front();  // a copy: parameters() returns a temporary vector
+  std::map<std::string, QuestionTypeScore> by_type;
+  ShapesVqaReport report;
+  double chance_sum = 0;
+  for (int64_t i = 0; i < opt.num_samples; ++i) {
+    const vr::data::ShapeScene scene = ds.scene(i);
+    const vr::data::Image image = ds.draw(scene, i);
+    for (const vr::data::ShapeQuestion& q : vr::data::questions_about(scene)) {
+      // One row per candidate answer: the same image and question, the candidate as the assistant's turn.
+      std::vector<vr::data::PreparedSample> rows;
+      for (const std::string& answer : q.candidates) {
+        vr::data::Sample s;
+        s.id = fmt::format("shapes-vqa-{}-{}", i, q.type);
+        s.conversations = {{"human", std::string(vr::data::kImageToken) + "\n" + q.question}, {"gpt", answer}};
+        s.images.push_back(image);
+        rows.push_back(prepare(s, i));
+      }
+      vr::data::Batch b = vr::data::collate(std::move(rows), collate_opt);
+      vr::model::LvlmInputs in;
+      in.input_ids = b.input_ids.to(ref.device());
+      in.attention_mask = b.attention_mask.to(ref.device());
+      in.labels = b.labels.to(ref.device());
+      in.pixel_values = b.pixel_values.to(ref.device(), ref.scalar_type());
+      vr::model::LvlmOutput out = model.forward(in);
+      const std::vector<double> lp = answer_logprobs(out.logits, out.merged_labels);
+      int best = 0;
+      for (int c = 1; c < static_cast<int>(lp.size()); ++c)
+        if (lp[c] > lp[best]) best = c;
+      QuestionTypeScore& t = by_type[q.type];
+      t.type = q.type;
+      t.chance = 1.0 / static_cast<double>(q.candidates.size());
+      t.total += 1;
+      t.correct += best == q.answer;
+      report.total += 1;
+      report.correct += best == q.answer;
+      chance_sum += t.chance;
+    }
+  }
+  model.train(was_training);
+  for (const char* type : {"shape", "colour", "count", "position"})
+    if (by_type.count(type)) report.by_type.push_back(by_type.at(type));
+  report.chance = chance_sum / static_cast<double>(report.total);
+  return report;
+}
+
+std::string ShapesVqaReport::table() const {
+  std::string s = fmt::format("{:<10} {:>9} {:>9} {:>8}\n", "question", "accuracy", "chance", "asked");
+  for (const auto& t : by_type)
+    s += fmt::format("{:<10} {:>8.1f}% {:>8.1f}% {:>8}\n", t.type, 100 * t.accuracy(), 100 * t.chance, t.total);
+  s += fmt::format("{:<10} {:>8.1f}% {:>8.1f}% {:>8}\n", "all", 100 * accuracy(), 100 * chance, total);
+  return s;
+}
+
+nlohmann::json ShapesVqaReport::to_json() const {
+  nlohmann::json j;
+  j["accuracy"] = accuracy();
+  j["chance"] = chance;
+  j["questions"] = total;
+  for (const auto& t : by_type)
+    j["by_type"][t.type] = {{"accuracy", t.accuracy()}, {"chance", t.chance}, {"questions", t.total}};
+  return j;
+}
+
+}  // namespace vr::eval
