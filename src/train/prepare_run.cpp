@@ -10,6 +10,7 @@
 #include "vr/model/lvlm.h"
 #include "vr/train/lvlm_task.h"
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "vr/model/layouts.h"
 #include "vr/model/lora.h"
