@@ -21,6 +21,10 @@ if(VR_LIBTORCH_DIR)
     # DT_RPATH (not RUNPATH) so libtorch_cuda.so's own dependencies are found in extra-lib too.
     set(CMAKE_EXE_LINKER_FLAGS "${CMAKE_EXE_LINKER_FLAGS} -Wl,-rpath-link,${VR_EXTRA_LIB} -Wl,--disable-new-dtags")
   endif()
+  # The wheel's libtorch.so exports its own copies of 64 std::filesystem functions (linked in statically, with
+  # unresolved internals): bound to them, std::filesystem::remove_all jumps to address 0. Listing libstdc++
+  # first among an executable's DT_NEEDED makes the dynamic linker bind these symbols to the system libstdc++.
+  set(CMAKE_EXE_LINKER_FLAGS "${CMAKE_EXE_LINKER_FLAGS} -Wl,--push-state,--no-as-needed -lstdc++ -Wl,--pop-state")
 endif()
 find_package(Torch REQUIRED)
 find_package(yaml-cpp REQUIRED)
