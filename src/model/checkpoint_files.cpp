@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "vr/core/error.h"
+#include "vr/core/strings.h"
 
 namespace fs = std::filesystem;
 
@@ -55,10 +56,6 @@ void save_torch_pickle(const std::string& path, const StateDict& tensors) {
   for (const auto& [name, t] : tensors) dict.insert(name, t.detach().to(torch::kCPU).contiguous());
   auto bytes = torch::jit::pickle_save(c10::IValue(dict));
   atomic_write_file(path, std::string(bytes.begin(), bytes.end()));
-}
-
-static bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 static StateDict convert(StateDict sd, std::optional<at::ScalarType> dtype) {

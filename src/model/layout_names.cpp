@@ -2,16 +2,11 @@
 #include <string>
 
 #include "vr/model/layouts.h"
+#include "vr/core/strings.h"
 
 namespace vr::model {
 
 namespace {
-
-bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
-bool ends_with(const std::string& s, const std::string& x) {
-  return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
-}
-std::string after(const std::string& s, const std::string& p) { return s.substr(p.size()); }
 
 const std::string kLinear1 = "multi_modal_projector.linear_1.", kLinear2 = "multi_modal_projector.linear_2.";
 

@@ -11,19 +11,13 @@
 #include "vr/model/checkpoint_files.h"
 #include "vr/model/model_configs.h"
 #include "vr/model/module_state.h"
+#include "vr/core/strings.h"
 
 namespace fs = std::filesystem;
 
 namespace vr::model {
 
 namespace {
-
-bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
-bool ends_with(const std::string& s, const std::string& x) {
-  return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
-}
-std::string after(const std::string& s, const std::string& p) { return s.substr(p.size()); }
-
 
 // Keys a checkpoint may carry that the model deliberately does not hold.
 bool ignorable_key(const std::string& name) {

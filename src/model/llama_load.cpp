@@ -5,12 +5,9 @@
 #include "vr/core/checkpoint.h"
 #include "vr/core/error.h"
 #include "vr/model/llama.h"
+#include "vr/core/strings.h"
 
 namespace vr::model {
-
-static bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 void load_llama_weights(LlamaForCausalLMImpl& model, const std::map<std::string, at::Tensor>& checkpoint,
                         const std::string& prefix, const std::string& source) {

@@ -15,6 +15,7 @@
 #include "vr/core/safetensors.h"
 #include "vr/model/checkpoint_files.h"
 #include "vr/model/layouts.h"
+#include "vr/core/strings.h"
 
 namespace fs = std::filesystem;
 
@@ -23,11 +24,6 @@ namespace vr::model {
 namespace {
 
 const std::string kPeftPrefix = "base_model.model.";
-
-bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
-bool ends_with(const std::string& s, const std::string& x) {
-  return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
-}
 
 // PEFT's rule for a list of target names: exact full name, or a suffix at a dot boundary.
 bool matches_target(const std::string& name, const std::string& target) {

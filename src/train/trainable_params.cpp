@@ -8,10 +8,9 @@
 #include <torch/nn/module.h>
 
 #include "vr/core/error.h"
+#include "vr/core/strings.h"
 
 namespace vr::train {
-
-static bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
 ParamInfo classify_param(const std::string& name) {
   ParamInfo info;

@@ -236,6 +236,9 @@ TEST(TrainE2e, ConfigErrorsNameTheKey) {
   r = run_vrtrain(base_args(out) + " --set selection.strategy=manual --set selection.layers=[1,99]");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.text.find("99"), std::string::npos) << r.text;
+  r = run_vrtrain("make-tiny --output " + out + "/m --layers 8x");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.text.find("--layers needs an integer, got '8x'"), std::string::npos) << r.text;
   r = run_vrtrain(fmt::format("--config {}/configs/llava_v15_7b.yaml --dry-run", VR_SOURCE_DIR));
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.text.find("placeholder"), std::string::npos) << r.text;

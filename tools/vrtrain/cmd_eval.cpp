@@ -35,16 +35,6 @@ const char* kHelp =
     "Example:\n"
     "  vrtrain --config configs/tiny_synthetic.yaml && vrtrain eval --model runs/tiny_synthetic/final\n";
 
-int64_t int_arg(const std::string& flag, const std::string& v) {
-  try {
-    size_t used = 0;
-    int64_t x = std::stoll(v, &used);
-    if (used == v.size()) return x;
-  } catch (const std::exception&) {
-  }
-  VR_FAIL("eval: {} needs an integer, got '{}'", flag, v);
-}
-
 int run_eval(const std::vector<std::string>& args) {
   vr::eval::ShapesVqaOptions opt;
   std::string model_dir, output;
@@ -61,11 +51,11 @@ int run_eval(const std::vector<std::string>& args) {
     } else if (a == "--model") model_dir = value();
     else if (a == "--template") opt.template_name = value();
     else if (a == "--aspect") opt.aspect = vr::data::parse_aspect_mode(value());
-    else if (a == "--samples") opt.num_samples = int_arg(a, value());
-    else if (a == "--seed") opt.seed = static_cast<uint64_t>(int_arg(a, value()));
-    else if (a == "--image-size") opt.image_size = static_cast<int>(int_arg(a, value()));
+    else if (a == "--samples") opt.num_samples = vr::cli::parse_int_arg(a, value());
+    else if (a == "--seed") opt.seed = static_cast<uint64_t>(vr::cli::parse_int_arg(a, value()));
+    else if (a == "--image-size") opt.image_size = static_cast<int>(vr::cli::parse_int_arg(a, value()));
     else if (a == "--output") output = value();
-    else if (a == "--threads") threads = int_arg(a, value());
+    else if (a == "--threads") threads = vr::cli::parse_int_arg(a, value());
     else VR_FAIL("eval: unknown option '{}' (see vrtrain eval --help)", a);
   }
   VR_CHECK(!model_dir.empty(), "eval: --model DIR is required (see vrtrain eval --help)");

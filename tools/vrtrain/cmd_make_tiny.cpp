@@ -28,16 +28,6 @@ const char* kHelp =
     "  vrtrain make-tiny --output models/tiny\n"
     "  vrtrain --config configs/tiny_synthetic.yaml\n";
 
-int64_t int_value(const std::string& flag, const std::string& v) {
-  try {
-    size_t used = 0;
-    int64_t x = std::stoll(v, &used);
-    if (used == v.size()) return x;
-  } catch (const std::exception&) {
-  }
-  VR_FAIL("make-tiny: {} needs an integer, got '{}'", flag, v);
-}
-
 int run_make_tiny(const std::vector<std::string>& args) {
   vr::train::TinyModelOptions opt;
   std::string out;
@@ -55,17 +45,17 @@ int run_make_tiny(const std::vector<std::string>& args) {
     } else if (a == "--family") {
       opt.family = value();
     } else if (a == "--seed") {
-      opt.seed = int_value(a, value());
+      opt.seed = vr::cli::parse_int_arg(a, value());
     } else if (a == "--layers") {
-      opt.num_layers = int_value(a, value());
+      opt.num_layers = vr::cli::parse_int_arg(a, value());
     } else if (a == "--hidden") {
-      opt.hidden_size = int_value(a, value());
+      opt.hidden_size = vr::cli::parse_int_arg(a, value());
     } else if (a == "--intermediate") {
-      opt.intermediate_size = int_value(a, value());
+      opt.intermediate_size = vr::cli::parse_int_arg(a, value());
     } else if (a == "--heads") {
-      opt.num_heads = int_value(a, value());
+      opt.num_heads = vr::cli::parse_int_arg(a, value());
     } else if (a == "--image-size") {
-      opt.image_size = int_value(a, value());
+      opt.image_size = vr::cli::parse_int_arg(a, value());
     } else {
       VR_FAIL("make-tiny: unknown option '{}' (see vrtrain make-tiny --help)", a);
     }
