@@ -8,7 +8,10 @@
 
 #include "vr/core/error.h"
 #include "vr/data/batch.h"
+#include "vr/data/label_masking.h"
 #include "vr/data/loader.h"
+#include "vr/data/template.h"
+#include "vr/data/text_encoder.h"
 #include "vr/data/synthetic_shapes.h"
 #include "vr/data/tokenizer.h"
 #include "vr/model/lvlm.h"
@@ -38,7 +41,8 @@ ShapesVqaReport evaluate_shapes_vqa(vr::model::LvlmImpl& model, const vr::data::
   so.image_size = opt.image_size;
   so.seed = opt.seed;
   vr::data::SyntheticShapesDataset ds(so);
-  auto prepare = vr::data::make_sample_preparer(tok, proc, opt.aspect, opt.template_name, /*model_max_length=*/2048);
+  const vr::data::ConversationTemplate& tpl = vr::data::conversation_template(opt.template_name);
+  const vr::data::TextEncoder enc = vr::data::TextEncoder::from_tokenizer(tok);
   const vr::data::CollateOptions collate_opt = vr::data::collate_options_for(tok, opt.template_name, 2048);
 
   const bool was_training = model.is_training();
@@ -50,16 +54,19 @@ ShapesVqaReport evaluate_shapes_vqa(vr::model::LvlmImpl& model, const vr::data::
   double chance_sum = 0;
   for (int64_t i = 0; i < opt.num_samples; ++i) {
     const vr::data::ShapeScene scene = ds.scene(i);
-    const vr::data::Image image = ds.draw(scene, i);
+    const at::Tensor pixels = proc(ds.draw(scene, i), opt.aspect);  // [3,H,W], shared by every row below
     for (const vr::data::ShapeQuestion& q : vr::data::questions_about(scene)) {
       // One row per candidate answer: the same image and question, the candidate as the assistant's turn.
       std::vector<vr::data::PreparedSample> rows;
       for (const std::string& answer : q.candidates) {
-        vr::data::Sample s;
-        s.id = fmt::format("shapes-vqa-{}-{}", i, q.type);
-        s.conversations = {{"human", std::string(vr::data::kImageToken) + "\n" + q.question}, {"gpt", answer}};
-        s.images.push_back(image);
-        rows.push_back(prepare(s, i));
+        vr::data::PreparedSample row;
+        row.id = fmt::format("shapes-vqa-{}-{}", i, q.type);
+        row.index = i;
+        row.tokens = vr::data::tokenize_conversation(
+            {{"human", std::string(vr::data::kImageToken) + "\n" + q.question}, {"gpt", answer}},
+            /*has_image=*/true, tpl, enc, /*model_max_length=*/2048);
+        row.pixels = {pixels};
+        rows.push_back(std::move(row));
       }
       vr::data::Batch b = vr::data::collate(std::move(rows), collate_opt);
       vr::model::LvlmInputs in;

@@ -24,20 +24,14 @@ selection::SelectionResult select_run_layers(const RunConfig& cfg, std::shared_p
   selection::SelectionContext ctx;
   ctx.num_layers = (*model)->config().text.num_hidden_layers;
   ctx.model = model.get();
+  // Created on first use: heuristics never call it. run_calibration (selection/calibration.cpp) stops after
+  // selection.calibration_samples rows and runs them in eval mode without gradients.
   std::shared_ptr<data::DataLoader> calib;
-  int64_t served = 0;
   ctx.calibration_batches = [&]() -> std::optional<data::Batch> {
-    if (served >= cfg.selection.calibration_samples) return std::nullopt;
     if (!calib) calib = make_run_loader(cfg, 1);
-    ++served;
     return calib->next();
   };
-  torch::NoGradGuard no_grad;
-  const bool was_training = (*model)->is_training();
-  (*model)->eval();
-  selection::SelectionResult sel = selection::select_layers(cfg.selection, ctx);
-  (*model)->train(was_training);
-  return sel;
+  return selection::select_layers(cfg.selection, ctx);
 }
 
 PreparedRun prepare_run(const RunConfig& cfg, int64_t tokens_per_sample) {

@@ -8,27 +8,11 @@
 
 #include <torch/torch.h>
 
+#include "support/cli.h"
 #include "support/fixtures.h"
 #include "vr/core/safetensors.h"
 
-namespace {
-
-struct RunResult {
-  int exit_code;
-  std::string output;  // stdout + stderr
-};
-
-RunResult run_vrtrain(const std::string& args, const std::string& dir) {
-  std::string log = dir + "/log.txt";
-  std::string cmd = std::string("\"") + VRTRAIN_BIN + "\" " + args + " > \"" + log + "\" 2>&1";
-  int status = std::system(cmd.c_str());
-  std::ifstream f(log);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ss.str()};
-}
-
-}  // namespace
+using vr::test::run_vrtrain;
 
 TEST(ForwardCli, WritesLogitsHiddenStatesAndLossMatchingTheFixture) {
   VR_REQUIRE_FIXTURE("llama_gqa");

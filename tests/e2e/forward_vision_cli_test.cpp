@@ -2,40 +2,28 @@
 // vision issue) and `vrtrain convert` round trips through the original LLaVA layout.
 // Tolerance: kModelAtol/kModelRtol (1e-4), the fixture class for fp32 model outputs on CPU (our kernels and
 // HF's differ in summation order, ~1e-6 observed); the loss with rtol 1e-5.
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
+#include <map>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "support/cli.h"
 #include "support/fixtures.h"
 #include "vr/core/safetensors.h"
 
 namespace {
 
-struct RunResult {
-  int exit_code;
-  std::string output;
-};
-
-RunResult run_vrtrain(const std::string& args, const std::string& dir) {
-  std::string log = dir + "/log.txt";
-  int status = std::system((std::string(VRTRAIN_BIN) + " " + args + " > " + log + " 2>&1").c_str());
-  std::ifstream f(log);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ss.str()};
-}
+using vr::test::run_vrtrain;
 
 using TensorMap = std::map<std::string, at::Tensor>;
 
 TensorMap forward(const std::string& model, const std::string& inputs, const std::string& dir,
                   const std::string& tag) {
   const std::string out = dir + "/" + tag + ".safetensors";
-  RunResult r = run_vrtrain("forward --model " + model + " --inputs " + inputs + " --output " + out + " --threads 1",
-                            dir);
+  vr::test::CliResult r =
+      run_vrtrain("forward --model " + model + " --inputs " + inputs + " --output " + out + " --threads 1", dir);
   EXPECT_EQ(r.exit_code, 0) << r.output;
   return r.exit_code == 0 ? vr::load_safetensors(out) : TensorMap{};
 }
@@ -86,7 +74,7 @@ TEST(ForwardVisionCli, BareClipAndSiglipTowersWriteHuggingFaceOutputs) {
 TEST(ForwardVisionCli, ConvertRoundTripThroughTheOriginalLayout) {
   VR_REQUIRE_FIXTURE("llava");
   const std::string fx = vr::test::fixtures_dir() + "/llava", dir = vr::test::temp_dir("convert_rt");
-  RunResult r = run_vrtrain("convert --input " + fx + " --layout llava --output " + dir + "/orig", dir);
+  vr::test::CliResult r = run_vrtrain("convert --input " + fx + " --layout llava --output " + dir + "/orig", dir);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = run_vrtrain("convert --input " + dir + "/orig --output " + dir + "/hf", dir);
   ASSERT_EQ(r.exit_code, 0) << r.output;

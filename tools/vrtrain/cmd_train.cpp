@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include "vr/core/checkpoint.h"
 #include "vr/core/config.h"
 #include "vr/core/error.h"
 #include "vr/data/loader.h"
@@ -83,12 +84,7 @@ int run_train(const std::vector<std::string>& args) {
     return 0;
   }
   fs::create_directories(cfg.output_dir);
-  {
-    FILE* f = std::fopen((fs::path(cfg.output_dir) / "config.yaml").c_str(), "w");
-    VR_CHECK(f != nullptr, "cannot write {}/config.yaml", cfg.output_dir);
-    std::fputs(yaml.c_str(), f);
-    std::fclose(f);
-  }
+  vr::atomic_write_file((fs::path(cfg.output_dir) / "config.yaml").string(), yaml);
   vr::train::LvlmTask task(run.model, std::move(loader), cfg.train.method == "lora", cfg.model.path);
   vr::train::Trainer trainer(cfg, task, yaml, [](const std::string& line) {
     std::printf("%s\n", line.c_str());

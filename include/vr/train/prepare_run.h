@@ -35,8 +35,8 @@ struct PreparedRun {
 PreparedRun prepare_run(const RunConfig& cfg, int64_t tokens_per_sample = 0);
 
 // Runs cfg.selection for `model`. Strategies that need the model (attention, block_influence) get
-// selection.calibration_samples samples of the run's data (batch size 1, the run's seed), in eval mode and
-// without gradients; the model's training mode is restored afterwards.
+// selection.calibration_samples samples of the run's data (batch size 1, the run's seed), which they run in
+// eval mode without gradients, restoring the model's training mode afterwards.
 selection::SelectionResult select_run_layers(const RunConfig& cfg, std::shared_ptr<model::Lvlm> model);
 
 // Writes the final HF checkpoint: full weights (method full), or for LoRA the PEFT adapter in <dir>/adapter and
