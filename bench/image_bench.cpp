@@ -18,8 +18,8 @@
 #include <ATen/Parallel.h>
 
 #include "vr/core/error.h"
-#include "vr/data/image.h"
-#include "vr/data/image_processor.h"
+#include "vr/image/image.h"
+#include "vr/image/image_processor.h"
 
 namespace {
 
@@ -60,10 +60,10 @@ int run(int argc, char** argv) {
   }
   VR_CHECK(!dir.empty(), "usage: image_bench DIR [options] (see --help)");
   at::set_num_threads(1);  // the parallelism here is across images, as in the data loader
-  auto proc = processor == "clip"     ? vr::data::ImageProcessor::clip()
-              : processor == "siglip" ? vr::data::ImageProcessor::siglip()
-                                      : vr::data::ImageProcessor::from_path(processor);
-  auto mode = vr::data::parse_aspect_mode(aspect);
+  auto proc = processor == "clip"     ? vr::image::ImageProcessor::clip()
+              : processor == "siglip" ? vr::image::ImageProcessor::siglip()
+                                      : vr::image::ImageProcessor::from_path(processor);
+  auto mode = vr::image::parse_aspect_mode(aspect);
   std::vector<std::string> paths;
   for (const auto& e : std::filesystem::directory_iterator(dir))
     if (e.is_regular_file()) paths.push_back(e.path().string());
@@ -79,12 +79,12 @@ int run(int argc, char** argv) {
     return out[slot % threads].data();
   };
 
-  auto full = [&](int64_t i) { proc.process_into(vr::data::decode_image_file(paths[i % n]), mode, out_buffer()); };
+  auto full = [&](int64_t i) { proc.process_into(vr::image::decode_image_file(paths[i % n]), mode, out_buffer()); };
   timed_parallel(n, threads, full);  // warm-up: page cache, allocator, decoder handles
   double t_full = timed_parallel(n * repeat, threads, full);
 
-  std::vector<vr::data::Image> decoded(n);
-  double t_decode = timed_parallel(n, threads, [&](int64_t i) { decoded[i] = vr::data::decode_image_file(paths[i]); });
+  std::vector<vr::image::Image> decoded(n);
+  double t_decode = timed_parallel(n, threads, [&](int64_t i) { decoded[i] = vr::image::decode_image_file(paths[i]); });
   double t_proc = timed_parallel(n * repeat, threads, [&](int64_t i) { proc.process_into(decoded[i % n], mode, out_buffer()); });
 
   std::printf("vrtrain %s aspect=%s threads=%d: %lld images in %.3f s = %.1f images/s "

@@ -23,7 +23,7 @@
 #include "vr/data/synthetic_shapes.h"
 
 using Clock = std::chrono::steady_clock;
-using namespace vr::data;
+using namespace vr::data; using namespace vr::text; using namespace vr::image;
 
 static double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();

@@ -1,4 +1,4 @@
-// Tokenizer throughput: tokens/s of vr::data::Tokenizer on one text, as one document and line by line.
+// Tokenizer throughput: tokens/s of vr::text::Tokenizer on one text, as one document and line by line.
 // Compare with Hugging Face `tokenizers` via bench/tokenizer_bench_hf.py (same text, same measurements).
 //
 //   build/bench/tokenizer_bench --tokenizer DIR_OR_JSON [--text bench/data/mixed_20k.txt] [--repeat 50]
@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "vr/data/tokenizer.h"
+#include "vr/text/tokenizer.h"
 
 namespace {
 
@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
   }
 
   double t0 = now_s();
-  auto tok = vr::data::Tokenizer::from_path(tokenizer_path);
+  auto tok = vr::text::Tokenizer::from_path(tokenizer_path);
   double load_s = now_s() - t0;
 
   t0 = now_s();

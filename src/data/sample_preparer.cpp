@@ -5,7 +5,7 @@
 
 namespace vr::data {
 
-SamplePreparer make_sample_preparer(const Tokenizer& tok, const ImageProcessor& proc, AspectMode aspect,
+SamplePreparer make_sample_preparer(const text::Tokenizer& tok, const image::ImageProcessor& proc, image::AspectMode aspect,
                                     const std::string& template_name, int64_t model_max_length) {
   const ConversationTemplate& tpl = conversation_template(template_name);
   TextEncoder enc = TextEncoder::from_tokenizer(tok);
@@ -14,13 +14,13 @@ SamplePreparer make_sample_preparer(const Tokenizer& tok, const ImageProcessor& 
     p.id = s.id;
     p.index = index;
     p.tokens = tokenize_conversation(s.conversations, s.num_images() > 0, tpl, enc, model_max_length);
-    for (const auto& path : s.image_paths) p.pixels.push_back(proc(decode_image_file(path), aspect));
+    for (const auto& path : s.image_paths) p.pixels.push_back(proc(image::decode_image_file(path), aspect));
     for (const auto& img : s.images) p.pixels.push_back(proc(img, aspect));
     return p;
   };
 }
 
-CollateOptions collate_options_for(const Tokenizer& tok, const std::string& template_name, int64_t model_max_length) {
+CollateOptions collate_options_for(const text::Tokenizer& tok, const std::string& template_name, int64_t model_max_length) {
   TextEncoder enc = TextEncoder::from_tokenizer(tok);
   CollateOptions c;
   c.pad_id = pad_id_for(conversation_template(template_name), enc);
@@ -29,7 +29,7 @@ CollateOptions collate_options_for(const Tokenizer& tok, const std::string& temp
   return c;
 }
 
-DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, Tokenizer tok, ImageProcessor proc, AspectMode aspect,
+DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, text::Tokenizer tok, image::ImageProcessor proc, image::AspectMode aspect,
                        std::string template_name, LoaderOptions opt)
     : DataLoader(std::move(dataset), make_sample_preparer(tok, proc, aspect, template_name, opt.model_max_length),
                  collate_options_for(tok, template_name, opt.model_max_length), opt) {}

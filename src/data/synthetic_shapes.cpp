@@ -73,10 +73,10 @@ ShapeScene SyntheticShapesDataset::scene(int64_t index) const {
   return s;
 }
 
-Image SyntheticShapesDataset::draw(const ShapeScene& scene, int64_t index) const {
+image::Image SyntheticShapesDataset::draw(const ShapeScene& scene, int64_t index) const {
   Rng rng(opt_.seed, index, kDrawStream);
   const int n = opt_.image_size;
-  Image img;
+  image::Image img;
   img.width = img.height = n;
   uint8_t bg = static_cast<uint8_t>(rng.uniform(215, 250));
   img.pixels.assign(static_cast<size_t>(n) * n * 3, bg);

@@ -1,11 +1,11 @@
 // TextEncoder over the real tokenizer (kept apart from text_encoder.cpp so the masking code does not
 // depend on the tokenizer implementation).
 #include "vr/data/text_encoder.h"
-#include "vr/data/tokenizer.h"
+#include "vr/text/tokenizer.h"
 
 namespace vr::data {
 
-TextEncoder TextEncoder::from_tokenizer(const Tokenizer& tok) {
+TextEncoder TextEncoder::from_tokenizer(const text::Tokenizer& tok) {
   TextEncoder enc;
   enc.bos = tok.bos_id();
   enc.eos = tok.eos_id();

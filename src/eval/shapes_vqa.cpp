@@ -13,7 +13,7 @@
 #include "vr/data/template.h"
 #include "vr/data/text_encoder.h"
 #include "vr/data/synthetic_shapes.h"
-#include "vr/data/tokenizer.h"
+#include "vr/text/tokenizer.h"
 #include "vr/model/lvlm.h"
 
 namespace vr::eval {
@@ -33,8 +33,8 @@ std::vector<double> answer_logprobs(const at::Tensor& logits, const at::Tensor& 
 
 }  // namespace
 
-ShapesVqaReport evaluate_shapes_vqa(vr::model::LvlmImpl& model, const vr::data::Tokenizer& tok,
-                                    const vr::data::ImageProcessor& proc, const ShapesVqaOptions& opt) {
+ShapesVqaReport evaluate_shapes_vqa(vr::model::LvlmImpl& model, const vr::text::Tokenizer& tok,
+                                    const vr::image::ImageProcessor& proc, const ShapesVqaOptions& opt) {
   VR_CHECK(opt.num_samples > 0, "shapes VQA: num_samples must be > 0, got {}", opt.num_samples);
   vr::data::SyntheticShapesOptions so;
   so.num_samples = opt.num_samples;

@@ -9,9 +9,9 @@
 
 #include "vr/core/error.h"
 #include "vr/core/logging.h"
-#include "vr/data/image_processor.h"
+#include "vr/image/image_processor.h"
 #include "vr/data/loader.h"
-#include "vr/data/tokenizer.h"
+#include "vr/text/tokenizer.h"
 #include "vr/model/lvlm.h"
 
 namespace vr::train {
@@ -82,8 +82,8 @@ std::unique_ptr<data::DataLoader> make_run_loader(const RunConfig& cfg, int64_t 
   d.synthetic_image_size = cfg.data.synthetic_image_size;
   d.seed = static_cast<uint64_t>(cfg.data.synthetic_seed);
   auto dataset = data::open_dataset(d);
-  auto tok = data::Tokenizer::from_path(cfg.model.path);
-  auto proc = data::ImageProcessor::from_path(cfg.model.path);
+  auto tok = text::Tokenizer::from_path(cfg.model.path);
+  auto proc = image::ImageProcessor::from_path(cfg.model.path);
   data::LoaderOptions o;
   o.batch_size = batch_size > 0 ? batch_size : cfg.train.batch_size;
   o.num_workers = cfg.data.num_workers;
@@ -92,7 +92,7 @@ std::unique_ptr<data::DataLoader> make_run_loader(const RunConfig& cfg, int64_t 
   o.group_by_modality_length = cfg.data.group_by_modality_length;
   o.model_max_length = cfg.data.model_max_length;
   o.drop_last = false;
-  return std::make_unique<data::DataLoader>(dataset, tok, proc, data::parse_aspect_mode(cfg.data.image_aspect_ratio),
+  return std::make_unique<data::DataLoader>(dataset, tok, proc, image::parse_aspect_mode(cfg.data.image_aspect_ratio),
                                             cfg.data.template_name, o);
 }
 

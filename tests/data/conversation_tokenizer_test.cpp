@@ -13,9 +13,9 @@
 #include "vr/data/label_masking.h"
 #include "vr/data/synthetic_shapes.h"
 #include "vr/data/template.h"
-#include "vr/data/tokenizer.h"
+#include "vr/text/tokenizer.h"
 
-using namespace vr::data;
+using namespace vr::data; using namespace vr::text;
 namespace fs = std::filesystem;
 
 namespace {

@@ -11,7 +11,7 @@
 #include "vr/data/loader.h"
 #include "vr/data/synthetic_shapes.h"
 
-using namespace vr::data;
+using namespace vr::data; using namespace vr::text; using namespace vr::image;
 
 namespace {
 

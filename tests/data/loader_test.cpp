@@ -12,7 +12,7 @@
 #include "vr/data/sampler.h"
 #include "vr/data/template.h"
 
-using namespace vr::data;
+using namespace vr::data; using namespace vr::image;
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include "vr/data/dataset.h"
 #include "vr/data/synthetic_shapes.h"
 
-using namespace vr::data;
+using namespace vr::data; using namespace vr::image;
 
 namespace {
 

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "data/tokenizer_test_util.h"
+#include "text/tokenizer_test_util.h"
 
 namespace {
 

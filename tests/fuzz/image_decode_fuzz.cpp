@@ -5,15 +5,15 @@
 #include <cstdlib>
 
 #include "vr/core/error.h"
-#include "vr/data/image.h"
+#include "vr/image/image.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
-    vr::data::Image img = vr::data::decode_image(data, size, "fuzz", /*max_pixels=*/1 << 20);
+    vr::image::Image img = vr::image::decode_image(data, size, "fuzz", /*max_pixels=*/1 << 20);
     if (img.pixels.size() != static_cast<size_t>(img.width) * img.height * 3) std::abort();
-    vr::data::Image sq = vr::data::expand_to_square(img, {122, 116, 104});
+    vr::image::Image sq = vr::image::expand_to_square(img, {122, 116, 104});
     if (sq.width != sq.height) std::abort();
-    vr::data::Image small = vr::data::resize_bicubic(sq, 14, 14);
+    vr::image::Image small = vr::image::resize_bicubic(sq, 14, 14);
     if (small.pixels.size() != 14 * 14 * 3) std::abort();
   } catch (const vr::Error&) {
   }

@@ -13,9 +13,9 @@
 #include "vr/core/error.h"
 #include "vr/core/safetensors.h"
 #include "vr/data/dataset.h"
-#include "vr/data/image_processor.h"
+#include "vr/image/image_processor.h"
 #include "vr/data/loader.h"
-#include "vr/data/tokenizer.h"
+#include "vr/text/tokenizer.h"
 #include "vr/model/layouts.h"
 #include "vr/model/lvlm.h"
 
@@ -52,11 +52,11 @@ TEST(TinyModel, SizeOptionsReachTheConfigAndTheModelRuns) {
   EXPECT_EQ(c.vision.image_size, 28);
 
   // One image (28 px / patch 14 = 4 image tokens) behind a -200 placeholder, as the data pipeline emits it.
-  auto tok = vr::data::Tokenizer::from_path(dir);
+  auto tok = vr::text::Tokenizer::from_path(dir);
   std::vector<int64_t> ids = tok.encode("What shape is it?");
   ids.insert(ids.begin(), -200);
   auto input_ids = torch::tensor(ids).unsqueeze(0);
-  auto proc = vr::data::ImageProcessor::from_path(dir);
+  auto proc = vr::image::ImageProcessor::from_path(dir);
   vr::model::LvlmInputs in;
   in.input_ids = input_ids;
   in.attention_mask = torch::ones_like(input_ids);
@@ -114,15 +114,15 @@ TEST(TinyModel, EverySyntheticSampleIsSupervised) {
     vr::train::TinyModelOptions o;
     o.family = family;
     vr::train::make_tiny_model(root + "/" + family, o);
-    auto tok = vr::data::Tokenizer::from_path(root + "/" + family);
-    auto proc = vr::data::ImageProcessor::from_path(root + "/" + family);
+    auto tok = vr::text::Tokenizer::from_path(root + "/" + family);
+    auto proc = vr::image::ImageProcessor::from_path(root + "/" + family);
     vr::data::DatasetOptions d;
     d.path = "synthetic-shapes";
     d.template_name = tpl;
     d.synthetic_samples = 96;
     d.synthetic_image_size = 56;
     auto ds = vr::data::open_dataset(d);
-    auto prepare = vr::data::make_sample_preparer(tok, proc, vr::data::AspectMode::Pad, tpl, 512);
+    auto prepare = vr::data::make_sample_preparer(tok, proc, vr::image::AspectMode::Pad, tpl, 512);
     for (int64_t i = 0; i < ds->size(); ++i) {
       vr::data::PreparedSample p = prepare(ds->get(i), i);
       EXPECT_FALSE(p.tokens.mismatch) << family << "/" << tpl << " sample " << i;

@@ -10,10 +10,10 @@
 
 #include "vr/core/error.h"
 #include "vr/data/dataset.h"
-#include "vr/data/image.h"
+#include "vr/image/image.h"
 #include "vr/data/label_masking.h"
 #include "vr/data/template.h"
-#include "vr/data/tokenizer.h"
+#include "vr/text/tokenizer.h"
 #include "vrtrain/command.h"
 
 namespace {
@@ -121,7 +121,7 @@ int run_data_check(const std::vector<std::string>& args) {
   }
   const vr::data::ConversationTemplate& tpl = vr::data::conversation_template(o.data.template_name);
   std::optional<vr::data::TextEncoder> enc;
-  if (!o.tokenizer.empty()) enc = vr::data::TextEncoder::from_tokenizer(vr::data::Tokenizer::from_path(o.tokenizer));
+  if (!o.tokenizer.empty()) enc = vr::data::TextEncoder::from_tokenizer(vr::text::Tokenizer::from_path(o.tokenizer));
   auto ds = vr::data::open_dataset(o.data);
 
   int64_t bad = 0, mismatched = 0, images = 0, with_images = 0, text_only = 0;
@@ -131,7 +131,7 @@ int run_data_check(const std::vector<std::string>& args) {
       vr::data::Sample s = ds->get(i);
       id = s.id;
       for (const auto& path : s.image_paths) {
-        if (o.decode) (void)vr::data::decode_image_file(path);
+        if (o.decode) (void)vr::image::decode_image_file(path);
         else VR_CHECK(std::filesystem::is_regular_file(path), "image file '{}' not found", path);
       }
       if (enc) {

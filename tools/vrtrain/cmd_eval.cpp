@@ -8,8 +8,8 @@
 
 #include "vr/core/checkpoint.h"
 #include "vr/core/error.h"
-#include "vr/data/image_processor.h"
-#include "vr/data/tokenizer.h"
+#include "vr/image/image_processor.h"
+#include "vr/text/tokenizer.h"
 #include "vr/eval/shapes_vqa.h"
 #include "vr/model/layouts.h"
 #include "vr/model/lvlm.h"
@@ -50,7 +50,7 @@ int run_eval(const std::vector<std::string>& args) {
       return 0;
     } else if (a == "--model") model_dir = value();
     else if (a == "--template") opt.template_name = value();
-    else if (a == "--aspect") opt.aspect = vr::data::parse_aspect_mode(value());
+    else if (a == "--aspect") opt.aspect = vr::image::parse_aspect_mode(value());
     else if (a == "--samples") opt.num_samples = vr::cli::parse_int_arg(a, value());
     else if (a == "--seed") opt.seed = static_cast<uint64_t>(vr::cli::parse_int_arg(a, value()));
     else if (a == "--image-size") opt.image_size = static_cast<int>(vr::cli::parse_int_arg(a, value()));
@@ -62,8 +62,8 @@ int run_eval(const std::vector<std::string>& args) {
   if (threads > 0) at::set_num_threads(static_cast<int>(threads));
   vr::model::Lvlm model = vr::model::load_lvlm(model_dir);
   if (torch::cuda::is_available()) model->to(torch::kCUDA);
-  auto tok = vr::data::Tokenizer::from_path(model_dir);
-  auto proc = vr::data::ImageProcessor::from_path(model_dir);
+  auto tok = vr::text::Tokenizer::from_path(model_dir);
+  auto proc = vr::image::ImageProcessor::from_path(model_dir);
   vr::eval::ShapesVqaReport r = vr::eval::evaluate_shapes_vqa(*model, tok, proc, opt);
   std::printf("%s: %lld questions on %lld held-out synthetic-shapes images (seed %llu)\n%s", model_dir.c_str(),
               static_cast<long long>(r.total), static_cast<long long>(opt.num_samples),

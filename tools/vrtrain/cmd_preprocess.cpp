@@ -13,8 +13,8 @@
 
 #include "vr/core/error.h"
 #include "vr/core/safetensors.h"
-#include "vr/data/image.h"
-#include "vr/data/image_processor.h"
+#include "vr/image/image.h"
+#include "vr/image/image_processor.h"
 #include "vrtrain/command.h"
 
 namespace {
@@ -47,12 +47,12 @@ Example:
   vrtrain preprocess --processor checkpoints/llava-v1.5-7b --aspect pad --output px.safetensors a.jpg b.png
 )";
 
-vr::data::ImageProcessor load_processor(const std::string& spec) {
+vr::image::ImageProcessor load_processor(const std::string& spec) {
   if (!std::filesystem::exists(spec)) {
-    if (spec == "clip") return vr::data::ImageProcessor::clip();
-    if (spec == "siglip") return vr::data::ImageProcessor::siglip();
+    if (spec == "clip") return vr::image::ImageProcessor::clip();
+    if (spec == "siglip") return vr::image::ImageProcessor::siglip();
   }
-  return vr::data::ImageProcessor::from_path(spec);
+  return vr::image::ImageProcessor::from_path(spec);
 }
 
 int run_preprocess(const std::vector<std::string>& args) {
@@ -91,8 +91,8 @@ int run_preprocess(const std::vector<std::string>& args) {
   VR_CHECK(!processor_path.empty(), "--processor is required (see `vrtrain preprocess --help`)");
   VR_CHECK(!output.empty(), "--output is required (see `vrtrain preprocess --help`)");
   VR_CHECK(!images.empty(), "no images given (see `vrtrain preprocess --help`)");
-  vr::data::AspectMode mode = vr::data::parse_aspect_mode(aspect);
-  vr::data::ImageProcessor proc = load_processor(processor_path);
+  vr::image::AspectMode mode = vr::image::parse_aspect_mode(aspect);
+  vr::image::ImageProcessor proc = load_processor(processor_path);
   const int64_t n = static_cast<int64_t>(images.size());
   at::Tensor pixel_values = at::empty({n, 3, proc.height(), proc.width()}, at::kFloat);
   float* base = pixel_values.data_ptr<float>();
@@ -105,7 +105,7 @@ int run_preprocess(const std::vector<std::string>& args) {
   auto work = [&]() {
     for (int64_t i; (i = next++) < n;) {
       try {
-        vr::data::Image img = vr::data::decode_image_file(images[i]);
+        vr::image::Image img = vr::image::decode_image_file(images[i]);
         try {
           proc.process_into(img, mode, base + i * per_image);
         } catch (...) {
@@ -128,7 +128,7 @@ int run_preprocess(const std::vector<std::string>& args) {
                        {{"format", "pt"}, {"processor", proc.describe()}, {"aspect", aspect}});
   std::printf("wrote %s: pixel_values [%lld, 3, %d, %d] float32 (%s, aspect %s)\n", output.c_str(),
               static_cast<long long>(n), proc.height(), proc.width(),
-              proc.kind() == vr::data::ImageProcessor::Kind::Clip ? "CLIP" : "SigLIP", aspect.c_str());
+              proc.kind() == vr::image::ImageProcessor::Kind::Clip ? "CLIP" : "SigLIP", aspect.c_str());
   return 0;
 }
 

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vr/core/error.h"
-#include "vr/data/tokenizer.h"
+#include "vr/text/tokenizer.h"
 #include "vrtrain/command.h"
 
 namespace {
@@ -58,7 +58,7 @@ int run_tokenize(const std::vector<std::string>& args) {
     std::fprintf(stderr, "vrtrain tokenize: --tokenizer PATH is required\n\n%s", kHelp);
     return 2;
   }
-  vr::data::Tokenizer tok = vr::data::Tokenizer::from_path(path);
+  vr::text::Tokenizer tok = vr::text::Tokenizer::from_path(path);
 
   std::ios::sync_with_stdio(false);
   std::string line, out;

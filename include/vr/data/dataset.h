@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "vr/data/conversation.h"
-#include "vr/data/image.h"
+#include "vr/image/image.h"
 
 namespace vr::data {
 
@@ -20,7 +20,7 @@ struct Sample {
   std::string id;
   std::vector<Turn> conversations;
   std::vector<std::string> image_paths;
-  std::vector<Image> images;
+  std::vector<image::Image> images;
 
   int64_t num_images() const { return static_cast<int64_t>(image_paths.empty() ? images.size() : image_paths.size()); }
 };

@@ -4,7 +4,7 @@
 // the batches an uninterrupted run would have produced.
 //
 //   auto ds = vr::data::open_dataset({.path = "synthetic-shapes"});
-//   vr::data::DataLoader loader(ds, tok, vr::data::ImageProcessor::clip(), vr::data::AspectMode::Pad,
+//   vr::data::DataLoader loader(ds, tok, vr::image::ImageProcessor::clip(), vr::image::AspectMode::Pad,
 //                               "vicuna_v1", {.batch_size = 16});
 //   while (auto batch = loader.next()) { ... }   // one epoch; the next call starts the next epoch
 #pragma once
@@ -16,8 +16,8 @@
 
 #include "vr/data/batch.h"
 #include "vr/data/dataset.h"
-#include "vr/data/image_processor.h"
-#include "vr/data/tokenizer.h"
+#include "vr/image/image_processor.h"
+#include "vr/text/tokenizer.h"
 
 namespace vr::data {
 
@@ -53,14 +53,14 @@ using SamplePreparer = std::function<PreparedSample(const Sample& sample, int64_
 
 // The preparer of the standard pipeline: template + label masking with `tok`, images decoded (files) and
 // run through `proc` with `aspect`. Unknown template names throw here.
-SamplePreparer make_sample_preparer(const Tokenizer& tok, const ImageProcessor& proc, AspectMode aspect,
+SamplePreparer make_sample_preparer(const text::Tokenizer& tok, const image::ImageProcessor& proc, image::AspectMode aspect,
                                     const std::string& template_name, int64_t model_max_length);
 // Pad id and the pad == eos rule for the template + tokenizer (SPEC §3.5 Collator).
-CollateOptions collate_options_for(const Tokenizer& tok, const std::string& template_name, int64_t model_max_length);
+CollateOptions collate_options_for(const text::Tokenizer& tok, const std::string& template_name, int64_t model_max_length);
 
 class DataLoader {
  public:
-  DataLoader(std::shared_ptr<Dataset> dataset, Tokenizer tok, ImageProcessor proc, AspectMode aspect,
+  DataLoader(std::shared_ptr<Dataset> dataset, text::Tokenizer tok, image::ImageProcessor proc, image::AspectMode aspect,
              std::string template_name, LoaderOptions opt);
   // Same machinery over any preparer (tests, tools).
   DataLoader(std::shared_ptr<Dataset> dataset, SamplePreparer prepare, CollateOptions collate, LoaderOptions opt);

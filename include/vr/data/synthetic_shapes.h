@@ -57,7 +57,7 @@ class SyntheticShapesDataset : public Dataset {
 
   ShapeScene scene(int64_t index) const;
   // The image of `scene`; `index` seeds the jitter (sizes, offsets, shades).
-  Image draw(const ShapeScene& scene, int64_t index) const;
+  image::Image draw(const ShapeScene& scene, int64_t index) const;
   const SyntheticShapesOptions& options() const { return opt_; }
 
  private:

@@ -10,9 +10,11 @@
 #include <string_view>
 #include <vector>
 
-namespace vr::data {
-
+namespace vr::text {
 class Tokenizer;
+}
+
+namespace vr::data {
 
 struct TextEncoder {
   // tokenizer(text).input_ids: BOS (when bos is set) + tokens of `text`.
@@ -23,7 +25,7 @@ struct TextEncoder {
   // For a real tokenizer. HF's Llama-3 tokenizer prepends <|begin_of_text|> on every call, which is what
   // Bunny's masking counts on; some copies of tokenizer.json do not (their post-processor is a bare
   // ByteLevel). So when the tokenizer has a BOS token but does not add it itself, it is prepended here.
-  static TextEncoder from_tokenizer(const Tokenizer& tok);
+  static TextEncoder from_tokenizer(const text::Tokenizer& tok);
 };
 
 // LLaVA `tokenizer_image_token`: split `prompt` on "<image>", encode every chunk on its own (with BOS), keep

@@ -11,12 +11,12 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "vr/data/image_processor.h"
+#include "vr/image/image_processor.h"
 
 namespace vr::model {
 class LvlmImpl;
 }
-namespace vr::data {
+namespace vr::text {
 class Tokenizer;
 }
 
@@ -24,7 +24,7 @@ namespace vr::eval {
 
 struct ShapesVqaOptions {
   std::string template_name = "vicuna_v1";
-  vr::data::AspectMode aspect = vr::data::AspectMode::Pad;
+  vr::image::AspectMode aspect = vr::image::AspectMode::Pad;
   int64_t num_samples = 64;  // images; each gives 3 or 4 questions
   uint64_t seed = 1000003;   // synthetic-shapes seed of the evaluation images (training default: 0)
   int image_size = 56;
@@ -47,7 +47,7 @@ struct ShapesVqaReport {
 };
 
 // Runs without gradients in eval mode (the model's mode is restored); inputs go to the model's device/dtype.
-ShapesVqaReport evaluate_shapes_vqa(vr::model::LvlmImpl& model, const vr::data::Tokenizer& tok,
-                                    const vr::data::ImageProcessor& proc, const ShapesVqaOptions& opt);
+ShapesVqaReport evaluate_shapes_vqa(vr::model::LvlmImpl& model, const vr::text::Tokenizer& tok,
+                                    const vr::image::ImageProcessor& proc, const ShapesVqaOptions& opt);
 
 }  // namespace vr::eval
