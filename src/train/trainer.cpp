@@ -12,6 +12,7 @@
 #include "vr/train/lr_schedule.h"
 #include "vr/train/metrics.h"
 #include "vr/train/optimizer.h"
+#include "vr/train/run_context.h"
 #include "vr/train/trainable_params.h"
 #include "vr/train/train_state.h"
 
@@ -50,7 +51,7 @@ struct Trainer::Impl {
   TrainTask& task;
   std::string config_yaml;
   std::function<void(const std::string&)> log;
-  std::unique_ptr<dist::GradientSync> sync = dist::make_single_process_sync();
+  std::shared_ptr<dist::GradientSync> sync;
 
   void say(const std::string& s) const {
     if (log) log(s);
@@ -69,9 +70,15 @@ struct Trainer::Impl {
   }
 };
 
+Trainer::Trainer(const RunConfig& cfg, const RunContext& ctx, TrainTask& task, std::string config_yaml,
+                 std::function<void(const std::string&)> log)
+    : impl_(new Impl{cfg, task, std::move(config_yaml), std::move(log), ctx.sync}) {
+  VR_CHECK(impl_->sync != nullptr, "Trainer: the run context has no gradient-sync object");
+}
+
 Trainer::Trainer(const RunConfig& cfg, TrainTask& task, std::string config_yaml,
                  std::function<void(const std::string&)> log)
-    : impl_(new Impl{cfg, task, std::move(config_yaml), std::move(log)}) {}
+    : Trainer(cfg, RunContext::single_process(), task, std::move(config_yaml), std::move(log)) {}
 
 Trainer::~Trainer() = default;
 

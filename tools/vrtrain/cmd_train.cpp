@@ -12,7 +12,11 @@
 #include "vr/data/loader.h"
 #include "vr/train/lvlm_task.h"
 #include "vr/train/metrics.h"
+#include "vr/train/prepare_run.h"
 #include "vr/train/run_config.h"
+#include "vr/train/run_context.h"
+#include "vr/train/run_loader.h"
+#include "vr/train/tiny_model_for_run.h"
 #include "vr/train/trainer.h"
 #include "vrtrain/command.h"
 
@@ -66,14 +70,16 @@ int run_train(const std::vector<std::string>& args) {
   vr::apply_overrides(cfg, overrides);
   cfg.validate();
   if (cfg.train.num_threads > 0) at::set_num_threads(static_cast<int>(cfg.train.num_threads));
-  torch::manual_seed(static_cast<uint64_t>(cfg.train.seed));
+  const vr::train::RunContext ctx = vr::train::make_run_context(cfg);
+  torch::manual_seed(ctx.seed);
 
-  // The model first: prepare_run creates the tiny model (model.make_tiny_family) whose tokenizer and image
-  // processor the loader then reads from model.path.
-  vr::train::PreparedRun run = vr::train::prepare_run(cfg);
-  auto loader = vr::train::make_run_loader(cfg);
+  // The model first: a tiny model (model.make_tiny_family) is created before the loader reads its tokenizer
+  // and image processor from model.path.
+  if (auto created = vr::train::make_tiny_model_if_missing(cfg)) std::printf("%s\n", created->c_str());
+  vr::train::PreparedRun run = vr::train::prepare_run(cfg, ctx);
+  auto loader = vr::train::make_run_loader(cfg, ctx);
   const std::string yaml = vr::dump_yaml(cfg);
-  std::printf("%s", run.plan.c_str());
+  std::printf("%s: %s\n%s", cfg.output_dir.c_str(), vr::train::describe(ctx).c_str(), run.plan.c_str());
   const int64_t total = vr::train::total_optimizer_steps(cfg.train, loader->batches_per_epoch());
   std::printf("data: %s, %lld micro-batches of %lld per epoch; %lld optimizer steps (grad_accum %lld)\n",
               cfg.data.path.c_str(), static_cast<long long>(loader->batches_per_epoch()),
@@ -85,8 +91,8 @@ int run_train(const std::vector<std::string>& args) {
   }
   fs::create_directories(cfg.output_dir);
   vr::atomic_write_file((fs::path(cfg.output_dir) / "config.yaml").string(), yaml);
-  vr::train::LvlmTask task(run.model, std::move(loader), cfg.train.method == "lora", cfg.model.path);
-  vr::train::Trainer trainer(cfg, task, yaml, [](const std::string& line) {
+  vr::train::LvlmTask task(run.model, std::move(loader), ctx, cfg.train.method == "lora", cfg.model.path);
+  vr::train::Trainer trainer(cfg, ctx, task, yaml, [](const std::string& line) {
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
   });
