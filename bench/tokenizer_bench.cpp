@@ -48,14 +48,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: tokenizer_bench --tokenizer PATH [--text FILE] [--repeat N]\n");
     return 2;
   }
-  std::ifstream in(text_path, std::ios::binary);
-  if (!in) {
-    std::fprintf(stderr, "cannot read %s\n", text_path.c_str());
-    return 1;
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
+  const std::string text = vr::read_file(text_path);
   std::vector<std::string> lines;
   for (size_t b = 0; b < text.size();) {
     size_t e = text.find('\n', b);

@@ -19,6 +19,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "vr/core/error.h"
+#include "vr/core/file_io.h"
 
 namespace vr {
 
@@ -438,11 +439,7 @@ void load_yaml_string(Bindable& cfg, const std::string& yaml, const std::string&
 }
 
 void load_yaml_config(Bindable& cfg, const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  VR_CHECK(in, "{}: cannot open config file: {}", file, std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  load_yaml_string(cfg, ss.str(), file);
+  load_yaml_string(cfg, read_file(file), file);
 }
 
 void apply_overrides(Bindable& cfg, const std::vector<std::string>& assignments) {

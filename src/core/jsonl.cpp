@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vr/core/error.h"
+#include "vr/core/file_io.h"
 
 namespace vr {
 
@@ -38,11 +39,7 @@ void JsonlWriter::write(const nlohmann::json& record) {
 }
 
 std::vector<nlohmann::json> read_jsonl(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  VR_CHECK(in, "{}: cannot open: {}", path, std::strerror(errno));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
+  const std::string text = read_file(path);
   std::vector<nlohmann::json> out;
   size_t pos = 0;
   for (size_t line_no = 1; pos < text.size(); ++line_no) {

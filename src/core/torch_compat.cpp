@@ -1,7 +1,5 @@
 #include "vr/core/torch_compat.h"
 
-#include <fstream>
-#include <sstream>
 
 #include <ATen/Context.h>
 #include <torch/version.h>
@@ -52,20 +50,6 @@ void cuda_synchronize(int device) {
 #else
   (void)device;
 #endif
-}
-
-int64_t peak_rss_bytes() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) {
-      std::istringstream in(line.substr(6));
-      int64_t kib = 0;
-      in >> kib;
-      return kib * 1024;
-    }
-  }
-  return 0;
 }
 
 void set_allow_tf32(bool allow) {

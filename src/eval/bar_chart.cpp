@@ -6,8 +6,9 @@
 
 #include <fmt/format.h>
 
-#include "vr/core/checkpoint.h"
+#include "vr/core/tensor_files.h"
 #include "vr/core/error.h"
+#include "vr/core/file_io.h"
 
 namespace vr::eval {
 namespace {

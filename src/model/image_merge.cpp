@@ -3,7 +3,7 @@
 #include <torch/torch.h>
 
 #include "vr/core/error.h"
-#include "model/shape_string.h"
+#include "vr/core/shape_string.h"
 
 namespace vr::model {
 
@@ -12,19 +12,19 @@ using torch::indexing::Slice;
 MergedSequence merge_image_features(const at::Tensor& input_ids, const at::Tensor& text_embeds,
                                     const at::Tensor& attention_mask, const at::Tensor& labels,
                                     const at::Tensor& image_features, int64_t image_token_id, int64_t max_length) {
-  VR_CHECK(input_ids.dim() == 2, "image merge: input_ids must be [B,T], got {}", shape_string(input_ids.sizes()));
+  VR_CHECK(input_ids.dim() == 2, "image merge: input_ids must be [B,T], got {}", vr::shape_string(input_ids.sizes()));
   const int64_t B = input_ids.size(0), T = input_ids.size(1), H = text_embeds.size(-1);
   VR_CHECK(text_embeds.dim() == 3 && text_embeds.size(0) == B && text_embeds.size(1) == T,
-           "image merge: text_embeds must be [{},{},H], got {}", B, T, shape_string(text_embeds.sizes()));
+           "image merge: text_embeds must be [{},{},H], got {}", B, T, vr::shape_string(text_embeds.sizes()));
   const auto dev = input_ids.device();
   auto long_opts = torch::TensorOptions().dtype(torch::kLong).device(dev);
 
   auto valid = attention_mask.defined() ? attention_mask.ne(0) : torch::ones({B, T}, long_opts.dtype(torch::kBool));
   VR_CHECK(valid.sizes() == input_ids.sizes(), "image merge: attention_mask {} does not match input_ids {}",
-           shape_string(valid.sizes()), shape_string(input_ids.sizes()));
+           vr::shape_string(valid.sizes()), vr::shape_string(input_ids.sizes()));
   if (labels.defined())
-    VR_CHECK(labels.sizes() == input_ids.sizes(), "image merge: labels {} do not match input_ids {}", shape_string(labels.sizes()),
-             shape_string(input_ids.sizes()));
+    VR_CHECK(labels.sizes() == input_ids.sizes(), "image merge: labels {} do not match input_ids {}", vr::shape_string(labels.sizes()),
+             vr::shape_string(input_ids.sizes()));
   auto is_image = input_ids.eq(image_token_id).logical_and(valid);  // [B,T]
   const int64_t n_image_tokens = is_image.sum().item<int64_t>();
 

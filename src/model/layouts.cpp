@@ -8,7 +8,7 @@
 
 #include "vr/core/error.h"
 #include "vr/core/safetensors.h"
-#include "vr/model/checkpoint_files.h"
+#include "vr/core/torch_pickle.h"
 #include "vr/model/model_configs.h"
 #include "vr/model/module_state.h"
 #include "vr/core/strings.h"
@@ -118,7 +118,7 @@ static LvlmConfig llava_config(const nlohmann::json& j, const std::string& dir, 
 
 StateDict read_projector_file(const std::string& path) {
   StateDict out;
-  for (auto& [name, t] : load_checkpoint_tensors(path)) {
+  for (auto& [name, t] : load_tensors(path)) {
     std::string hf;
     if (auto pos = name.find("mm_projector."); pos != std::string::npos) {
       hf = projector_suffix_to_hf(name.substr(pos + std::string("mm_projector.").size()));
@@ -133,7 +133,7 @@ StateDict read_projector_file(const std::string& path) {
 }
 
 static void put_vision_weights(StateDict& state, const std::string& vision_dir) {
-  for (auto& [name, t] : load_checkpoint_tensors(vision_dir))
+  for (auto& [name, t] : load_tensors(vision_dir))
     if (!is_unused_vision_checkpoint_key(name)) state["vision_tower." + name] = t;
 }
 
@@ -150,7 +150,7 @@ Lvlm load_lvlm(const LvlmLoadOptions& o) {
     StateDict state;  // llava-hf names
     if (layout == LvlmLayout::kLlavaHf) {
       config = LvlmConfig::from_json(j);
-      for (auto& [name, t] : load_checkpoint_tensors(o.path)) state[new_hf_to_hf_name(name)] = t;
+      for (auto& [name, t] : load_tensors(o.path)) state[new_hf_to_hf_name(name)] = t;
       if (!o.vision.empty()) {
         for (auto it = state.begin(); it != state.end();) it = starts_with(it->first, "vision_tower.") ? state.erase(it) : std::next(it);
         put_vision_weights(state, o.vision);
@@ -158,7 +158,7 @@ Lvlm load_lvlm(const LvlmLoadOptions& o) {
     } else if (layout == LvlmLayout::kLlava) {
       const auto vision_dir = local_vision_dir(o.vision, j.value("mm_vision_tower", std::string()), o.path);
       config = llava_config(j, o.path, vision_dir);
-      for (auto& [name, t] : load_checkpoint_tensors(o.path))
+      for (auto& [name, t] : load_tensors(o.path))
         if (auto hf = llava_to_hf_name(name); !hf.empty()) state[hf] = t;
       if (!o.vision.empty() || !has_prefix(state, "vision_tower.")) {
         VR_CHECK(!vision_dir.empty(),
@@ -178,7 +178,7 @@ Lvlm load_lvlm(const LvlmLoadOptions& o) {
       config.image_token_index = kLlavaImageTokenIndex;
       config.pad_token_id = config.text.pad_token_id;
       config.vision_tower_name = o.vision;
-      for (auto& [name, t] : load_checkpoint_tensors(o.path))
+      for (auto& [name, t] : load_tensors(o.path))
         if (auto hf = llava_to_hf_name(name); !hf.empty()) state[hf] = t;
       put_vision_weights(state, o.vision);
     }

@@ -9,7 +9,7 @@
 
 #include "vr/core/error.h"
 #include "vr/model/attention_mask.h"
-#include "vr/model/checkpointing.h"
+#include "vr/model/activation_checkpointing.h"
 #include "vr/model/lora.h"  // apply_linear: adds a LoRA branch when one is attached
 #include "vr/model/rope.h"
 

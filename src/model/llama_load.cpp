@@ -2,7 +2,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "vr/core/checkpoint.h"
+#include "vr/core/tensor_files.h"
 #include "vr/core/error.h"
 #include "vr/model/llama.h"
 #include "vr/core/strings.h"
@@ -51,7 +51,7 @@ LlamaForCausalLM load_llama(const std::string& dir, std::optional<at::ScalarType
     auto config = LlamaConfig::from_json(load_config_json(dir));
     LlamaForCausalLM model(config);
     if (dtype) model->to(*dtype);
-    load_llama_weights(*model, load_state_dict(dir), "", "checkpoint '" + dir + "'");
+    load_llama_weights(*model, load_tensors(dir), "", "checkpoint '" + dir + "'");
     return model;
   } catch (const std::exception&) {
     rethrow_with_context("loading Llama model '" + dir + "'");

@@ -10,10 +10,11 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "model/shape_string.h"
+#include "vr/core/shape_string.h"
 #include "vr/core/error.h"
+#include "vr/core/file_io.h"
 #include "vr/core/safetensors.h"
-#include "vr/model/checkpoint_files.h"
+#include "vr/core/torch_pickle.h"
 #include "vr/model/layouts.h"
 #include "vr/core/strings.h"
 
@@ -272,7 +273,7 @@ LoraConfig load_peft_adapter(torch::nn::Module& root, const std::string& dir) {
       VR_CHECK(a.dim() == 2 && b.dim() == 2 && a.size(0) == config.r && b.size(1) == config.r &&
                    a.size(1) == lin.weight.size(1) && b.size(0) == lin.weight.size(0),
                "{}: module '{}': lora_A {} / lora_B {} do not fit r={} and weight {}", dir, module,
-               shape_string(a.sizes()), shape_string(b.sizes()), config.r, shape_string(lin.weight.sizes()));
+               vr::shape_string(a.sizes()), vr::shape_string(b.sizes()), config.r, vr::shape_string(lin.weight.sizes()));
       attach(module, lin, config.r, config.scaling(), config.dropout, c10::nullopt);
       auto adapter = adapter_of(lin);
       adapter->lora_A->weight.copy_(a);

@@ -1,9 +1,11 @@
 #include "vr/model/lvlm.h"
 
+#include "vr/model/model_configs.h"
+
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "model/shape_string.h"
+#include "vr/core/shape_string.h"
 #include "vr/core/error.h"
 #include "vr/model/image_merge.h"
 
@@ -16,18 +18,8 @@ int64_t LvlmConfig::image_seq_length() const {
   return vision.num_positions() - (drop_cls ? 1 : 0);
 }
 
-// transformers' LlavaConfig default vision tower: CLIP ViT-L/14-336.
-static VisionConfig llava_default_vision() {
-  VisionConfig v = VisionConfig::clip_defaults();
-  v.hidden_size = 1024;
-  v.intermediate_size = 4096;
-  v.patch_size = 14;
-  v.image_size = 336;
-  v.num_hidden_layers = 24;
-  v.num_attention_heads = 16;
-  v.projection_dim = 768;
-  return v;
-}
+// transformers' LlavaConfig default vision tower: CLIP ViT-L/14-336 (defined with the other named configs).
+static VisionConfig llava_default_vision() { return *find_named_vision_config("openai/clip-vit-large-patch14-336"); }
 
 LvlmConfig LvlmConfig::from_json(const nlohmann::json& j) {
   VR_CHECK(j.is_object(), "llava config: expected a JSON object");

@@ -3,7 +3,7 @@
 #include <torch/torch.h>
 
 #include "vr/core/error.h"
-#include "model/shape_string.h"
+#include "vr/core/shape_string.h"
 
 namespace vr::model {
 
@@ -25,8 +25,8 @@ KeyReport load_module_state(torch::nn::Module& m, const StateDict& state, const 
       continue;
     }
     if (it->second.sizes() != kv.value().sizes())
-      report.mismatched.push_back(kv.key() + ": checkpoint " + shape_string(it->second.sizes()) + " vs model " +
-                                  shape_string(kv.value().sizes()));
+      report.mismatched.push_back(kv.key() + ": checkpoint " + vr::shape_string(it->second.sizes()) + " vs model " +
+                                  vr::shape_string(kv.value().sizes()));
   }
   for (const auto& [name, t] : state)
     if (!params.contains(name) && !(ignore && ignore(name))) report.unexpected.push_back(name);

@@ -58,7 +58,7 @@ VisionTowerOutput VisionTowerImpl::forward(const at::Tensor& pixel_values, bool 
 #include <nlohmann/json.hpp>
 
 #include "vr/model/module_state.h"
-#include "vr/model/checkpoint_files.h"
+#include "vr/core/torch_pickle.h"
 
 namespace vr::model {
 
@@ -74,7 +74,7 @@ VisionTower load_vision_tower(const std::string& dir, int64_t select_layer, cons
   try {
     auto config = VisionConfig::from_json(load_config_json(dir));
     VisionTower tower(config, select_layer, select_feature);
-    auto state = load_checkpoint_tensors(dir);
+    auto state = load_tensors(dir);
     load_module_state(*tower, state, dir, dtype, is_unused_vision_checkpoint_key);
     tower->set_trainable(false);
     return tower;

@@ -6,7 +6,7 @@
 
 #include "vr/core/error.h"
 #include "vr/model/lora.h"
-#include "model/shape_string.h"
+#include "vr/core/shape_string.h"
 
 namespace vr::model {
 
@@ -33,7 +33,7 @@ VisionEmbeddingsImpl::VisionEmbeddingsImpl(const VisionConfig& c) {
 at::Tensor VisionEmbeddingsImpl::forward(const at::Tensor& pixel_values) {
   const auto& w = patch_embedding->weight;
   VR_CHECK(pixel_values.dim() == 4 && pixel_values.size(1) == w.size(1),
-           "vision tower: pixel_values must be [B,{},S,S], got {}", w.size(1), shape_string(pixel_values.sizes()));
+           "vision tower: pixel_values must be [B,{},S,S], got {}", w.size(1), vr::shape_string(pixel_values.sizes()));
   auto patches = patch_embedding(pixel_values.to(w.scalar_type()));  // [B,H,g,g]
   auto x = patches.flatten(2).transpose(1, 2);                          // [B,P,H], row-major over the grid
   if (class_embedding.defined()) {

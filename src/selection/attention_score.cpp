@@ -5,7 +5,7 @@
 // I_b: image slots of row b; Q_b: valid non-image positions after the last image slot of row b.
 #include <ATen/ATen.h>
 
-#include "selection/shape_str.h"
+#include "vr/core/shape_string.h"
 #include "vr/core/error.h"
 #include "vr/selection/scores.h"
 
@@ -13,8 +13,8 @@ namespace vr::selection {
 
 at::Tensor after_image_query_mask(const at::Tensor& image_mask, const at::Tensor& attention_mask) {
   VR_CHECK(image_mask.dim() == 2 && image_mask.sizes() == attention_mask.sizes(),
-           "attention score: image mask {} and attention mask {} must both be [B, M]", shape_str(image_mask),
-           shape_str(attention_mask));
+           "attention score: image mask {} and attention mask {} must both be [B, M]", vr::shape_string(image_mask.sizes()),
+           vr::shape_string(attention_mask.sizes()));
   at::Tensor image = image_mask.cpu().to(at::kBool);
   at::Tensor valid = attention_mask.cpu().to(at::kBool);
   at::Tensor pos = at::arange(image.size(1), at::kLong).unsqueeze(0).expand_as(image);  // [B, M]
@@ -26,7 +26,7 @@ at::Tensor image_attention_mass(const at::Tensor& attn_probs, const at::Tensor& 
   VR_CHECK(attn_probs.dim() == 4 && attn_probs.size(0) == image_mask.size(0) &&
                attn_probs.size(3) == image_mask.size(1),
            "attention score: attentions {} do not match the image mask {} ([B, H, M, M] and [B, M])",
-           shape_str(attn_probs), shape_str(image_mask));
+           vr::shape_string(attn_probs.sizes()), vr::shape_string(image_mask.sizes()));
   // [B, H, M, M] @ [B, 1, M, 1] → [B, H, M, 1]: a float64 sum over image keys.
   at::Tensor keys = image_mask.to(attn_probs.device()).to(at::kDouble).unsqueeze(1).unsqueeze(-1);
   return at::matmul(attn_probs.detach().to(at::kDouble), keys).squeeze(-1).cpu();

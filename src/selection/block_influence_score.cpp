@@ -3,7 +3,7 @@
 // stream a lot = important; low BI = near-identity (a pruning candidate).
 #include <ATen/ATen.h>
 
-#include "selection/shape_str.h"
+#include "vr/core/shape_string.h"
 #include "vr/core/error.h"
 #include "vr/selection/scores.h"
 
@@ -16,8 +16,8 @@ at::Tensor hidden_state_cosines(const std::vector<at::Tensor>& hidden_states, co
   for (int64_t l = 0; l < L; ++l) {
     const at::Tensor& next = (l == L - 1 && last_layer_prenorm.defined()) ? last_layer_prenorm : hidden_states[l + 1];
     VR_CHECK(hidden_states[l].dim() == 3 && hidden_states[l].sizes() == next.sizes(),
-             "block influence: hidden state {} has shape {} but its successor {}", l, shape_str(hidden_states[l]),
-             shape_str(next));
+             "block influence: hidden state {} has shape {} but its successor {}", l, vr::shape_string(hidden_states[l].sizes()),
+             vr::shape_string(next.sizes()));
     at::Tensor x = hidden_states[l].detach().to(at::kDouble), y = next.detach().to(at::kDouble);  // [B, M, D]
     // No epsilon: a zero vector gives NaN, which the means skip (fixture definition).
     cos[l] = (x * y).sum(-1) / (x.norm(2, -1) * y.norm(2, -1));  // [B, M]
@@ -27,8 +27,8 @@ at::Tensor hidden_state_cosines(const std::vector<at::Tensor>& hidden_states, co
 
 std::vector<double> block_influence(const at::Tensor& cosines, const at::Tensor& mask) {
   VR_CHECK(cosines.dim() == 3 && mask.sizes() == cosines.sizes().slice(1),
-           "block influence: cosines {} and mask {} do not match ([L, B, M] and [B, M])", shape_str(cosines),
-           shape_str(mask));
+           "block influence: cosines {} and mask {} do not match ([L, B, M] and [B, M])", vr::shape_string(cosines.sizes()),
+           vr::shape_string(mask.sizes()));
   LayerMean acc(cosines.size(0));
   acc.add(cosines, mask.cpu());
   std::vector<double> bi = acc.mean();

@@ -3,7 +3,7 @@
 // checkpoint with a short probe run is the trainer's job; this strategy only compares two checkpoints.
 #include <fmt/format.h>
 
-#include "vr/core/checkpoint.h"
+#include "vr/core/tensor_files.h"
 #include "vr/core/error.h"
 #include "vr/selection/scores.h"
 #include "vr/selection/selection.h"
@@ -19,8 +19,8 @@ class ParamChangeSelector : public LayerSelector {
       VR_CHECK(!cfg.base_model.empty() && !cfg.tuned_model.empty(),
                "selection.strategy 'param_change' needs selection.base_model and selection.tuned_model "
                "(two checkpoint directories), or selection.scores_file");
-      StateDict base = vr::load_state_dict(cfg.base_model);
-      StateDict tuned = vr::load_state_dict(cfg.tuned_model);
+      StateDict base = vr::load_tensors(cfg.base_model);
+      StateDict tuned = vr::load_tensors(cfg.tuned_model);
       ParamChange pc = param_change(base, tuned, cfg.base_model, cfg.tuned_model);
       std::vector<double> scores = pc.layer_scores(cfg.metric);
       VR_CHECK(static_cast<int64_t>(scores.size()) == ctx.num_layers,

@@ -14,7 +14,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "selection/shape_str.h"
+#include "vr/core/shape_string.h"
 #include "vr/core/error.h"
 #include "vr/selection/scores.h"
 
@@ -81,8 +81,8 @@ ParamChange param_change(const StateDict& base, const StateDict& tuned, const st
       const std::string suffix = fmt::format("layers.{}.{}.weight", l, kProjectionNames[j]);
       const at::Tensor& wb = matrix(base, pb + suffix, base_source);
       const at::Tensor& wt = matrix(tuned, pt + suffix, tuned_source);
-      VR_CHECK(wb.sizes() == wt.sizes(), "param_change: '{}' is {} in {} but {} in {}", suffix, shape_str(wb),
-               base_source, shape_str(wt), tuned_source);
+      VR_CHECK(wb.sizes() == wt.sizes(), "param_change: '{}' is {} in {} but {} in {}", suffix, vr::shape_string(wb.sizes()),
+               base_source, vr::shape_string(wt.sizes()), tuned_source);
       at::Tensor W = wb.to(at::kDouble), Wp = wt.to(at::kDouble);
       frob[l][j] = (Wp - W).norm().item<double>();
       nb[l][j] = W.norm().item<double>();

@@ -1,6 +1,5 @@
 #include "vr/train/metrics.h"
 
-#include <sys/resource.h>
 
 #include <cmath>
 #include <fstream>
@@ -69,12 +68,6 @@ std::string format_progress(const StepMetrics& m, double avg_step_s) {
   return fmt::format("step {}/{} | loss {:.4f} | lr {:.3g} | grad {:.3g} | {:.0f} tok/s | {:.1f} img/s | ETA {}",
                      m.step, m.total_steps, m.loss, m.lr, m.grad_norm, m.tokens_per_s(), m.images_per_s(),
                      format_duration(eta));
-}
-
-int64_t peak_rss_bytes() {
-  struct rusage ru {};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<int64_t>(ru.ru_maxrss) * 1024;  // Linux reports KiB
 }
 
 std::string format_bytes(double b) {

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "vr/core/error.h"
+#include "vr/core/shape_string.h"
 
 namespace vr::train {
 
@@ -83,7 +84,7 @@ void AdamW::load_state_dict(const std::map<std::string, at::Tensor>& state) {
     VR_CHECK(it != state.end(), "optimizer state: tensor '{}' is missing (checkpoint from another trainable set?)",
              key);
     VR_CHECK(it->second.sizes() == like.sizes(), "optimizer state: tensor '{}' has shape {} but the model needs {}",
-             key, fmt::join(it->second.sizes(), "x"), fmt::join(like.sizes(), "x"));
+             key, vr::shape_string(it->second.sizes()), vr::shape_string(like.sizes()));
     return it->second;
   };
   auto it = state.find("step");

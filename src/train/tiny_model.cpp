@@ -7,7 +7,7 @@
 
 #include <torch/torch.h>
 
-#include "vr/core/checkpoint.h"
+#include "vr/core/tensor_files.h"
 #include "vr/core/error.h"
 #include "vr/model/lvlm.h"
 

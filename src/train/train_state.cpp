@@ -13,8 +13,9 @@
 #include <fmt/format.h>
 #include "vr/core/torch_compat.h"
 
-#include "vr/core/checkpoint.h"
+#include "vr/core/tensor_files.h"
 #include "vr/core/error.h"
+#include "vr/core/file_io.h"
 #include "vr/core/safetensors.h"
 
 namespace fs = std::filesystem;
@@ -37,39 +38,23 @@ static std::vector<std::pair<int64_t, fs::path>> list_checkpoints(const std::str
   return out;
 }
 
-static std::string read_text(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  VR_CHECK(f.good(), "checkpoint: cannot read '{}'", p.string());
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-static void write_text(const fs::path& p, const std::string& text) {
-  std::ofstream f(p, std::ios::binary);
-  f << text;
-  f.close();
-  VR_CHECK(f.good(), "checkpoint: cannot write '{}'", p.string());
-}
-
 std::string save_train_checkpoint(const std::string& output_dir, int64_t step, const TrainCheckpoint& ckpt,
                                   int64_t keep_last) {
   fs::path root = fs::path(output_dir) / "checkpoints";
   fs::create_directories(root);
   fs::path final_dir = root / fmt::format("step_{:08d}", step);
-  fs::path tmp = root / fmt::format(".tmp-step_{:08d}", step);
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  save_safetensors((tmp / "trainable.safetensors").string(), ckpt.trainable);
-  save_safetensors((tmp / "optimizer.safetensors").string(), ckpt.optimizer);
-  save_safetensors((tmp / "rng.safetensors").string(), ckpt.rng);
-  write_text(tmp / "config.yaml", ckpt.config_yaml);
-  nlohmann::json state = ckpt.state;
-  state["config_yaml"] = ckpt.config_yaml;
-  // state.json last: its presence marks a complete checkpoint.
-  write_text(tmp / "state.json", state.dump(2));
-  fs::remove_all(final_dir);
-  fs::rename(tmp, final_dir);  // atomic on one file system
+  // Everything is written into a temp sibling and renamed into place (fsync'ed): a step_N directory is
+  // always complete. state.json last, so its presence marks a complete checkpoint even for older readers.
+  write_directory_atomically(final_dir.string(), [&](const std::string& dir) {
+    const fs::path tmp(dir);
+    save_safetensors((tmp / "trainable.safetensors").string(), ckpt.trainable);
+    save_safetensors((tmp / "optimizer.safetensors").string(), ckpt.optimizer);
+    save_safetensors((tmp / "rng.safetensors").string(), ckpt.rng);
+    atomic_write_file((tmp / "config.yaml").string(), ckpt.config_yaml);
+    nlohmann::json state = ckpt.state;
+    state["config_yaml"] = ckpt.config_yaml;
+    atomic_write_file((tmp / "state.json").string(), state.dump(2));
+  });
   auto all = list_checkpoints(output_dir);
   for (size_t i = 0; i + static_cast<size_t>(std::max<int64_t>(1, keep_last)) < all.size(); ++i)
     fs::remove_all(all[i].second);
@@ -81,7 +66,7 @@ TrainCheckpoint load_train_checkpoint(const std::string& dir) {
   VR_CHECK(fs::exists(d / "state.json"), "checkpoint '{}' is incomplete or not a checkpoint (no state.json)", dir);
   TrainCheckpoint c;
   try {
-    c.state = nlohmann::json::parse(read_text(d / "state.json"));
+    c.state = nlohmann::json::parse(read_file((d / "state.json").string()));
   } catch (const nlohmann::json::exception& e) {
     VR_FAIL("checkpoint '{}': state.json is not valid JSON ({})", dir, e.what());
   }

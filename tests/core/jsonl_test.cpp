@@ -1,4 +1,5 @@
 // JSONL metrics files: one flushed line per record, torn-line recovery, strict reading.
+#include "vr/core/file_io.h"
 #include "vr/core/jsonl.h"
 
 #include <cmath>
@@ -13,10 +14,7 @@
 
 namespace {
 std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return vr::read_file(path);
 }
 }  // namespace
 

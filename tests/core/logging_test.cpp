@@ -1,4 +1,5 @@
 // Logging setup: level names, $VR_LOG_LEVEL, file sink, rank prefix, warn_once.
+#include "vr/core/file_io.h"
 #include "vr/core/logging.h"
 
 #include <cstdlib>
@@ -12,10 +13,7 @@
 
 namespace {
 std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return vr::read_file(path);
 }
 size_t count(const std::string& text, const std::string& needle) {
   size_t n = 0;

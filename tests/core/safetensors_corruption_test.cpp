@@ -11,16 +11,14 @@
 #include <nlohmann/json.hpp>
 
 #include "support/fixtures.h"
+#include "vr/core/file_io.h"
 #include "vr/core/error.h"
 #include "vr/core/safetensors.h"
 
 namespace {
 
 std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return vr::read_file(path);
 }
 
 void write_bytes(const std::string& path, const std::string& bytes) {

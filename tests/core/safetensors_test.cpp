@@ -1,4 +1,5 @@
 // safetensors reader/writer: bit-exact round trips, zero-copy mapping, fixture files, header validation.
+#include "vr/core/file_io.h"
 #include "vr/core/safetensors.h"
 
 #include <cstring>
@@ -53,10 +54,7 @@ const std::vector<std::pair<vr::DType, at::ScalarType>> kAllTypes = {
     {vr::DType::BOOL, at::kBool}};
 
 std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return vr::read_file(path);
 }
 
 void write_bytes(const std::string& path, const std::string& bytes) {

@@ -1,3 +1,4 @@
+#include "vr/core/process_memory.h"
 #include "vr/core/torch_compat.h"
 
 #include <vector>
@@ -11,12 +12,12 @@ TEST(TorchCompat, VersionIsKnown) {
 }
 
 TEST(TorchCompat, PeakRssGrowsWithAllocation) {
-  const int64_t before = vr::compat::peak_rss_bytes();
+  const int64_t before = vr::peak_rss_bytes();
   ASSERT_GT(before, 0);
   std::vector<char> block(64 << 20, 1);  // touch 64 MiB so it is resident
   volatile char sink = block[block.size() / 2];
   (void)sink;
-  EXPECT_GE(vr::compat::peak_rss_bytes(), before + (32 << 20));
+  EXPECT_GE(vr::peak_rss_bytes(), before + (32 << 20));
 }
 
 TEST(TorchCompat, CudaQueriesAreSafeWithoutDevice) {

@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 
 #include "support/fixtures.h"
+#include "vr/core/file_io.h"
 #include "vr/core/safetensors.h"
 #include "vr/train/tiny_model.h"
 
@@ -52,8 +53,7 @@ RunOutput run_vrtrain(const std::string& args) {
   int status = std::system(fmt::format("{} {} > {} 2>&1", VRTRAIN_BIN, args, log).c_str());
   RunOutput r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream f(log);
-  r.text.assign(std::istreambuf_iterator<char>(f), {});
+  r.text = vr::read_file(log);
   return r;
 }
 

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "support/fixtures.h"
+#include "vr/core/file_io.h"
 #include "vr/core/error.h"
 #include "vr/eval/bar_chart.h"
 
@@ -58,9 +59,7 @@ TEST(EvalBarChart, WritesFile) {
   c.values = {0.0, 0.0};  // all zero: still a valid axis
   std::string path = vr::test::temp_dir("bar_chart") + "/chart.svg";
   write_svg(c, path);
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
+  std::stringstream ss(vr::read_file(path));
   EXPECT_EQ(ss.str(), render_svg(c));
   EXPECT_EQ(ss.str().find("nan"), std::string::npos);
 }

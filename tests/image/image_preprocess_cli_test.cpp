@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "support/fixtures.h"
+#include "vr/core/file_io.h"
 #include "vr/core/safetensors.h"
 
 namespace {
@@ -19,9 +20,7 @@ std::string fixture(const std::string& name) { return vr::test::fixtures_dir() +
 int run_vrtrain(const std::string& args, std::string* output) {
   std::string log = vr::test::temp_dir("preprocess_cli") + "/log.txt";
   int rc = std::system(fmt::format("'{}' {} > '{}' 2>&1", VRTRAIN_BIN, args, log).c_str());
-  std::ifstream f(log);
-  std::stringstream ss;
-  ss << f.rdbuf();
+  std::stringstream ss(vr::read_file(log));
   *output = ss.str();
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }

@@ -7,14 +7,15 @@
 
 #include <gtest/gtest.h>
 
+#include "vr/core/file_io.h"
 #include "vr/core/error.h"
 #include "vr/image/image.h"
 
 namespace {
 
 std::vector<uint8_t> read_bytes(const std::string& name) {
-  std::ifstream f(std::string(VR_TEST_DATA_DIR) + "/images/" + name, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+  const std::string bytes = vr::read_file(std::string(VR_TEST_DATA_DIR) + "/images/" + name);
+  return {bytes.begin(), bytes.end()};
 }
 
 // Decodes; returns true for an image, false for vr::Error. Any other exception fails the test.

@@ -1,5 +1,6 @@
 // Decoding and resampling against held-out PIL outputs (tests/data_files/images, made by generate.py there
 // with Pillow 9.4 / libjpeg-turbo 2.1; expected images are PNGs so reading them back is exact).
+#include "vr/core/file_io.h"
 #include "vr/image/image.h"
 
 #include <cctype>
@@ -48,8 +49,8 @@ Image make_image(int w, int h, uint32_t seed) {
 }
 
 std::vector<uint8_t> read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+  const std::string bytes = vr::read_file(path);
+  return {bytes.begin(), bytes.end()};
 }
 
 // ---- decoding: Image.open(f).convert("RGB") --------------------------------------------------------

@@ -7,10 +7,10 @@
 #include <torch/torch.h>
 
 #include "support/fixtures.h"
-#include "vr/core/checkpoint.h"
+#include "vr/core/tensor_files.h"
 #include "vr/core/error.h"
 #include "vr/core/safetensors.h"
-#include "vr/model/checkpoint_files.h"
+#include "vr/core/torch_pickle.h"
 #include "vr/model/layouts.h"
 #include "vr/model/module_state.h"
 
@@ -81,7 +81,7 @@ TEST(Layouts, SiglipLlavaHfRoundTripKeepsHeadWeights) {
   auto model = load_lvlm(vr::test::fixtures_dir() + "/layer_scores/llava_siglip");
   auto dir = vr::test::temp_dir("siglip_hf") + "/out";
   save_lvlm(model, dir);
-  auto saved = vr::load_state_dict(dir);
+  auto saved = vr::load_tensors(dir);
   EXPECT_TRUE(saved.count("vision_tower.vision_model.head.attention.in_proj_weight"));
   EXPECT_EQ(saved.size(), 116u);  // as the fixture checkpoint
   auto back = load_lvlm(dir);
@@ -94,7 +94,7 @@ TEST(Layouts, OriginalLlavaRoundTripIsBitExact) {
   auto dir = vr::test::temp_dir("llava_orig") + "/out";
   save_lvlm_llava(model, dir);
   EXPECT_EQ(detect_layout(dir), LvlmLayout::kLlava);
-  auto saved = vr::load_state_dict(dir);
+  auto saved = vr::load_tensors(dir);
   EXPECT_TRUE(saved.count("model.mm_projector.0.weight"));
   EXPECT_TRUE(saved.count("model.mm_projector.2.bias"));
   EXPECT_TRUE(saved.count("model.vision_tower.vision_tower.vision_model.embeddings.class_embedding"));
@@ -151,7 +151,7 @@ TEST(Layouts, AssembledFromPartsEqualsTheWhole) {
   // An original LLaVA directory without tower weights finds the tower through mm_vision_tower.
   auto orig = root + "/orig";
   save_lvlm_llava(model, orig);
-  auto st = vr::load_state_dict(orig);
+  auto st = vr::load_tensors(orig);
   vr::StateDict no_tower;
   for (auto& [name, t] : st)
     if (name.rfind("model.vision_tower.", 0) != 0) no_tower[name] = t;

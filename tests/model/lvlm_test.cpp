@@ -5,7 +5,7 @@
 #include <torch/torch.h>
 
 #include "support/fixtures.h"
-#include "vr/core/checkpoint.h"
+#include "vr/core/tensor_files.h"
 #include "vr/core/error.h"
 #include "vr/core/safetensors.h"
 #include "vr/model/layouts.h"

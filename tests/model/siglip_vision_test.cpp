@@ -9,7 +9,7 @@
 #include "model/vision_fixture_check.h"
 #include "support/fixtures.h"
 #include "vr/core/error.h"
-#include "vr/core/checkpoint.h"
+#include "vr/core/tensor_files.h"
 #include "vr/core/safetensors.h"
 #include "vr/model/vision_tower.h"
 

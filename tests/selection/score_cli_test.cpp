@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/fixtures.h"
+#include "vr/core/file_io.h"
 #include "vr/train/tiny_model.h"
 
 namespace {
@@ -34,10 +35,7 @@ CliRun run_cli(const std::string& args) {
 CliRun vrtrain(const std::string& args) { return run_cli("score " + args); }
 
 std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return vr::read_file(path);
 }
 
 TEST(SelectionScoreCli, HelpTeaches) {

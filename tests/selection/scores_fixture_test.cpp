@@ -9,7 +9,7 @@
 #include <ATen/ATen.h>
 
 #include "support/fixtures.h"
-#include "vr/core/checkpoint.h"
+#include "vr/core/tensor_files.h"
 #include "vr/core/safetensors.h"
 #include "vr/selection/scores.h"
 #include "vr/selection/selection.h"
@@ -85,7 +85,7 @@ TEST(SelectionScoresFixture, ParamChange) {
   VR_REQUIRE_FIXTURE("layer_scores/param_change");
   const std::string dir = vr::test::fixtures_dir() + "/layer_scores/param_change";
   auto e = vr::load_safetensors(dir + "/expected.safetensors");
-  StateDict base = vr::load_state_dict(dir + "/base"), tuned = vr::load_state_dict(dir + "/perturbed");
+  StateDict base = vr::load_tensors(dir + "/base"), tuned = vr::load_tensors(dir + "/perturbed");
   ParamChange pc = param_change(base, tuned, "base", "perturbed");
   EXPECT_TRUE(at::equal(e.at("projection_order"), at::arange(7, at::kLong)));
   for (const auto& [name, got] : std::vector<std::pair<std::string, at::Tensor>>{{"frob", pc.frob},

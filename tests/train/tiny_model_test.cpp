@@ -1,5 +1,6 @@
 // make_tiny_model (`vrtrain make-tiny`): the files load as a working LVLM + tokenizer + processor, the size
 // options reach the config, the weights are a function of the seed, and bad sizes are refused.
+#include "vr/core/file_io.h"
 #include "vr/train/tiny_model.h"
 
 #include <algorithm>
@@ -24,8 +25,7 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
+  return vr::read_file(path);
 }
 
 TEST(TinyModel, SizeOptionsReachTheConfigAndTheModelRuns) {

@@ -16,6 +16,7 @@
 #include "vr/core/error.h"
 #include "vr/model/lvlm.h"
 #include "vr/core/device.h"
+#include "vr/core/process_memory.h"
 #include "vr/train/prepare_run.h"
 #include "vr/train/run_context.h"
 #include "vr/train/run_options.h"
@@ -59,13 +60,6 @@ struct Timing {
   double rss_delta = 0;
   double flops = 0;
 };
-
-int64_t current_rss_bytes() {
-  std::ifstream f("/proc/self/statm");
-  int64_t pages = 0, resident = 0;
-  f >> pages >> resident;
-  return resident * static_cast<int64_t>(sysconf(_SC_PAGESIZE));
-}
 
 int run_bench(const std::vector<std::string>& args) {
   vr::train::RunConfig cfg;
@@ -179,10 +173,10 @@ int run_bench(const std::vector<std::string>& args) {
   for (int64_t s = 0; s < warmup + steps; ++s) {
     for (size_t c = 0; c < configs.size(); ++c) {
       vr::train::apply_freeze(m, configs[c].spec);
-      const int64_t rss0 = current_rss_bytes();
+      const int64_t rss0 = vr::current_rss_bytes();
       const auto t0 = std::chrono::steady_clock::now();
       auto out = m.forward(in);
-      const int64_t rss1 = current_rss_bytes();
+      const int64_t rss1 = vr::current_rss_bytes();
       out.loss.backward();
       opts[c]->step(1.0);
       opts[c]->zero_grad();
@@ -211,7 +205,7 @@ int run_bench(const std::vector<std::string>& args) {
   if (configs.size() == 2)
     std::printf("ratio selective / full: step time %.3f, forward RSS %.3f\n", medians[1] / medians[0],
                 timings[0].rss_delta > 0 ? timings[1].rss_delta / timings[0].rss_delta : 0.0);
-  std::printf("process peak RSS %s\n", vr::train::format_bytes(static_cast<double>(vr::train::peak_rss_bytes())).c_str());
+  std::printf("process peak RSS %s\n", vr::train::format_bytes(static_cast<double>(vr::peak_rss_bytes())).c_str());
   return 0;
 }
 

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "vr/core/checkpoint.h"
+#include "vr/core/tensor_files.h"
 #include "vr/core/error.h"
 #include "vr/model/layouts.h"
 #include "vrtrain/command.h"

@@ -6,9 +6,10 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "vr/core/checkpoint.h"
+#include "vr/core/tensor_files.h"
 #include "vr/core/device.h"
 #include "vr/core/error.h"
+#include "vr/core/file_io.h"
 #include "vr/image/image_processor.h"
 #include "vr/text/tokenizer.h"
 #include "vr/eval/shapes_vqa.h"

@@ -8,9 +8,10 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
-#include "vr/core/checkpoint.h"
+#include "vr/core/tensor_files.h"
 #include "vr/core/config.h"
 #include "vr/core/error.h"
+#include "vr/core/file_io.h"
 #include "vr/eval/bar_chart.h"
 #include "vr/selection/scores.h"
 #include "vr/selection/selection.h"
@@ -145,7 +146,7 @@ int run_score(const std::vector<std::string>& args) {
   } else if (!cfg.model.path.empty()) {
     ctx.num_layers = layers_from_config(cfg.model.path);
   } else if (sel.strategy == "param_change" && !sel.base_model.empty()) {
-    StateDict base = vr::load_state_dict(sel.base_model);
+    StateDict base = vr::load_tensors(sel.base_model);
     ctx.num_layers = vr::selection::count_decoder_layers(base, vr::selection::decoder_layer_prefix(base, sel.base_model));
   } else if (!sel.scores_file.empty()) {
     ctx.num_layers = static_cast<int64_t>(vr::selection::load_saved_scores(sel.scores_file, sel.strategy, 0).size());

@@ -6,9 +6,11 @@
 
 #include <torch/torch.h>
 
-#include "vr/core/checkpoint.h"
+#include "vr/core/tensor_files.h"
 #include "vr/core/config.h"
 #include "vr/core/error.h"
+#include "vr/core/process_memory.h"
+#include "vr/core/file_io.h"
 #include "vr/data/loader.h"
 #include "vr/train/lvlm_task.h"
 #include "vr/train/metrics.h"
@@ -116,7 +118,7 @@ int run_train(const std::vector<std::string>& args) {
       static_cast<long long>(r.steps_done), vr::train::format_duration(r.seconds).c_str(), r.first_loss,
       r.last_loss, r.seconds > 0 ? static_cast<double>(r.tokens) / r.seconds : 0.0,
       r.seconds > 0 ? static_cast<double>(r.images) / r.seconds : 0.0,
-      vr::train::format_bytes(static_cast<double>(vr::train::peak_rss_bytes())).c_str(), pct,
+      vr::train::format_bytes(static_cast<double>(vr::peak_rss_bytes())).c_str(), pct,
       cfg.train.export_final ? (fs::path(cfg.output_dir) / "final").c_str() : "(not exported)");
   return 0;
 }

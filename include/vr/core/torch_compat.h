@@ -14,8 +14,6 @@ bool cuda_available();
 int64_t cuda_peak_allocated_bytes(int device = 0);
 void cuda_reset_peak_stats(int device = 0);
 void cuda_synchronize(int device = 0);
-// Peak resident set size of this process (Linux VmHWM), in bytes: the CPU counterpart of the above.
-int64_t peak_rss_bytes();
 // Disables TF32 in cuBLAS/cuDNN matmuls (needed for fp32 conformance on Ampere+); no-op without CUDA.
 void set_allow_tf32(bool allow);
 

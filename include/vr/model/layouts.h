@@ -14,7 +14,7 @@
 #include <optional>
 #include <string>
 
-#include "vr/core/checkpoint.h"
+#include "vr/core/tensor_files.h"
 #include "vr/model/lvlm.h"
 
 namespace vr::model {

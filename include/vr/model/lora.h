@@ -14,7 +14,7 @@
 #include <torch/nn/module.h>
 #include <torch/nn/modules/linear.h>
 
-#include "vr/core/checkpoint.h"
+#include "vr/core/tensor_files.h"
 
 namespace vr::model {
 

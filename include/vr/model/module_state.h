@@ -6,7 +6,7 @@
 
 #include <torch/nn/module.h>
 
-#include "vr/core/checkpoint.h"
+#include "vr/core/tensor_files.h"
 
 namespace vr::model {
 

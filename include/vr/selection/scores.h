@@ -10,7 +10,7 @@
 
 #include <ATen/Tensor.h>
 
-#include "vr/core/checkpoint.h"
+#include "vr/core/tensor_files.h"
 
 namespace vr::selection {
 

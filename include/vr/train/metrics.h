@@ -47,8 +47,6 @@ class MetricsWriter {
 std::string format_progress(const StepMetrics& m, double avg_step_s);
 std::string format_duration(double seconds);  // "3h02m", "1m12s", "4.2s"
 
-// Peak resident set size of this process in bytes (getrusage), for CPU runs.
-int64_t peak_rss_bytes();
 std::string format_bytes(double bytes);        // "1.50 GiB"
 
 }  // namespace vr::train

@@ -1,20 +1,19 @@
-// Hugging Face checkpoint directories (single file or sharded with an index), atomic directory saves.
-#include "vr/core/checkpoint.h"
+// Tensor files and weight directories: one loader for safetensors and torch.save files, single or sharded.
+#include "vr/core/tensor_files.h"
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
-#include "core/atomic_file.h"
 #include "vr/core/error.h"
+#include "vr/core/file_io.h"
 #include "vr/core/safetensors.h"
+#include "vr/core/shape_string.h"
+#include "vr/core/strings.h"
+#include "vr/core/torch_pickle.h"
 
 namespace fs = std::filesystem;
 
@@ -24,23 +23,6 @@ namespace {
 
 constexpr const char* kSingleFile = "model.safetensors";
 constexpr const char* kIndexFile = "model.safetensors.index.json";
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  VR_CHECK(in, "{}: cannot open: {}", path, std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-nlohmann::json read_json_file(const std::string& path) {
-  std::string text = read_text_file(path);
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    VR_FAIL("{}: invalid JSON: {}", path, e.what());
-  }
-}
 
 // A file name with no directory part, so an index or a caller cannot point outside the checkpoint.
 bool is_plain_file_name(const std::string& name) {
@@ -55,12 +37,15 @@ void convert(StateDict& sd, std::optional<at::ScalarType> dtype) {
     if (at::isFloatingType(t.scalar_type()) && t.scalar_type() != *dtype) t = t.to(*dtype);
 }
 
-StateDict load_sharded(const std::string& dir) {
-  const std::string index_path = (fs::path(dir) / kIndexFile).string();
+constexpr const char* kPickleFile = "pytorch_model.bin";
+constexpr const char* kPickleIndexFile = "pytorch_model.bin.index.json";
+
+// shard file → the tensor names an index (model.safetensors.index.json or pytorch_model.bin.index.json)
+// assigns to it. A shard must be a plain file name: an index can never make us read outside `dir`.
+std::map<std::string, std::set<std::string>> read_shard_index(const std::string& index_path) {
   nlohmann::json index = read_json_file(index_path);
   VR_CHECK(index.is_object() && index.contains("weight_map") && index["weight_map"].is_object(),
            "{}: expected an object with a \"weight_map\" object", index_path);
-  // shard file → names the index assigns to it
   std::map<std::string, std::set<std::string>> shards;
   for (const auto& [name, shard] : index["weight_map"].items()) {
     VR_CHECK(shard.is_string() && is_plain_file_name(shard.get<std::string>()),
@@ -68,25 +53,26 @@ StateDict load_sharded(const std::string& dir) {
              shard.dump());
     shards[shard.get<std::string>()].insert(name);
   }
+  return shards;
+}
+
+// Every shard of the index, each holding exactly the names the index gives it.
+StateDict load_sharded(const std::string& dir, const std::string& index_file, bool pickles) {
+  const std::string index_path = (fs::path(dir) / index_file).string();
   StateDict out;
-  for (const auto& [shard, names] : shards) {
-    SafetensorsFile file((fs::path(dir) / shard).string());
+  for (const auto& [shard, names] : read_shard_index(index_path)) {
+    const std::string shard_path = (fs::path(dir) / shard).string();
+    StateDict part = pickles ? load_torch_pickle(shard_path) : load_safetensors(shard_path);
     for (const auto& name : names)
-      VR_CHECK(file.contains(name), "{}: tensor '{}' is listed for shard '{}' but that shard lacks it", index_path,
+      VR_CHECK(part.count(name), "{}: tensor '{}' is listed for shard '{}' but that shard lacks it", index_path,
                name, shard);
-    for (const auto& e : file.entries()) {
-      VR_CHECK(names.count(e.name), "{}: tensor '{}' in shard '{}' is not listed there by the index", index_path,
-               e.name, shard);
-      out.emplace(e.name, file.tensor(e.name));
+    for (auto& [name, t] : part) {
+      VR_CHECK(names.count(name), "{}: tensor '{}' in shard '{}' is not listed there by the index", index_path,
+               name, shard);
+      out.emplace(name, std::move(t));
     }
   }
   return out;
-}
-
-std::string join_shape(at::IntArrayRef s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
 }
 
 std::string list_names(const std::vector<std::string>& names, size_t max_names) {
@@ -147,20 +133,23 @@ nlohmann::json load_config_json(const std::string& dir) {
   return j;
 }
 
-StateDict load_state_dict(const std::string& dir_or_file, std::optional<at::ScalarType> dtype) {
+StateDict load_tensors(const std::string& dir_or_file, std::optional<at::ScalarType> dtype) {
   StateDict sd;
   const fs::path p(dir_or_file);
   if (fs::is_regular_file(p)) {
-    sd = load_safetensors(dir_or_file);
+    sd = ends_with(dir_or_file, ".safetensors") ? load_safetensors(dir_or_file) : load_torch_pickle(dir_or_file);
   } else if (fs::is_directory(p)) {
     if (fs::exists(p / kIndexFile)) {
-      sd = load_sharded(dir_or_file);
+      sd = load_sharded(dir_or_file, kIndexFile, /*pickles=*/false);
     } else if (fs::exists(p / kSingleFile)) {
       sd = load_safetensors((p / kSingleFile).string());
+    } else if (fs::exists(p / kPickleIndexFile)) {
+      sd = load_sharded(dir_or_file, kPickleIndexFile, /*pickles=*/true);
+    } else if (fs::exists(p / kPickleFile)) {
+      sd = load_torch_pickle((p / kPickleFile).string());
     } else {
-      const bool has_bin = fs::exists(p / "pytorch_model.bin") || fs::exists(p / "pytorch_model.bin.index.json");
-      VR_FAIL("{}: no {} or {} found{}", dir_or_file, kSingleFile, kIndexFile,
-              has_bin ? " (only pytorch_model*.bin: convert the checkpoint to safetensors first)" : "");
+      VR_FAIL("{}: no weights found (expected {}, {}, {} or {})", dir_or_file, kSingleFile, kIndexFile, kPickleFile,
+              kPickleIndexFile);
     }
   } else {
     VR_FAIL("{}: no such checkpoint file or directory", dir_or_file);
@@ -177,7 +166,7 @@ KeyReport match_keys(const StateDict& checkpoint, const StateDict& expected) {
       r.missing.push_back(name);
     else if (it->second.sizes() != t.sizes())
       r.mismatched.push_back(
-          fmt::format("{}: checkpoint {} vs model {}", name, join_shape(it->second.sizes()), join_shape(t.sizes())));
+          fmt::format("{}: checkpoint {} vs model {}", name, vr::shape_string(it->second.sizes()), vr::shape_string(t.sizes())));
   }
   for (const auto& [name, t] : checkpoint)
     if (!expected.count(name)) r.unexpected.push_back(name);
@@ -201,48 +190,9 @@ std::string KeyReport::describe(size_t max_names) const {
 void save_checkpoint(const std::string& dir, const nlohmann::json& config, const StateDict& tensors,
                      uint64_t max_shard_bytes, const std::map<std::string, nlohmann::json>& extra_json_files) {
   VR_CHECK(max_shard_bytes > 0, "save_checkpoint {}: max_shard_bytes must be positive", dir);
-  fs::path target = fs::path(dir);
-  if (!target.has_filename()) target = target.parent_path();  // "out/ckpt/" → "out/ckpt"
-  VR_CHECK(!fs::exists(target) || fs::is_directory(target), "{}: exists and is not a directory", dir);
-  fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::error_code ec;
-  fs::create_directories(parent, ec);
-  VR_CHECK(!ec, "{}: cannot create parent directory: {}", dir, ec.message());
-
-  // Build the whole checkpoint in a sibling temp directory (same filesystem, so the final rename is atomic).
-  const std::string tmp = detail::sibling_name(target.string(), "tmp");
-  fs::create_directory(tmp, ec);
-  VR_CHECK(!ec, "{}: cannot create temporary directory '{}': {}", dir, tmp, ec.message());
-  try {
+  write_directory_atomically(dir, [&](const std::string& tmp) {
     write_checkpoint_files(tmp, config, tensors, max_shard_bytes, extra_json_files);
-    detail::fsync_dir(tmp);
-    if (!fs::exists(target)) {
-      VR_CHECK(::rename(tmp.c_str(), target.c_str()) == 0, "{}: cannot rename '{}' onto it: {}", dir, tmp,
-               std::strerror(errno));
-    } else {
-      // Replace: move the old directory aside, move the new one in, then delete the old one. A crash in
-      // between leaves the old checkpoint complete under <dir>.old-*, never a half-written <dir>.
-      const std::string old = detail::sibling_name(target.string(), "old");
-      VR_CHECK(::rename(target.c_str(), old.c_str()) == 0, "{}: cannot move the existing directory aside: {}", dir,
-               std::strerror(errno));
-      if (::rename(tmp.c_str(), target.c_str()) != 0) {
-        int err = errno;
-        ::rename(old.c_str(), target.c_str());  // put the old checkpoint back
-        VR_FAIL("{}: cannot rename '{}' onto it: {}", dir, tmp, std::strerror(err));
-      }
-      fs::remove_all(old, ec);
-    }
-  } catch (...) {
-    fs::remove_all(tmp, ec);
-    throw;
-  }
-  detail::fsync_dir(parent.string());
-}
-
-void atomic_write_file(const std::string& path, const std::string& bytes) {
-  detail::AtomicFileWriter out(path);
-  out.write(bytes.data(), bytes.size());
-  out.commit();
+  });
 }
 
 }  // namespace vr

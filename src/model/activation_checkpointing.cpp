@@ -1,4 +1,4 @@
-#include "vr/model/checkpointing.h"
+#include "vr/model/activation_checkpointing.h"
 
 #include <torch/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>

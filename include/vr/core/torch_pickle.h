@@ -1,5 +1,5 @@
-// Reading the tensor files checkpoints come in: safetensors (single / sharded, via vr/core/checkpoint.h) and
-// torch.save pickles (*.bin: LLaVA's mm_projector.bin, pytorch_model.bin shards), without Python.
+// torch.save pickles (*.bin: LLaVA's mm_projector.bin, pytorch_model.bin shards), read and written without
+// Python. Directories and shards of them are loaded through load_tensors (tensor_files.h).
 //
 // A torch.save file (PyTorch >= 1.6) is a zip archive: <archive>/data.pkl (pickle protocol 2 of the object,
 // tensors as persistent ids ('storage', torch.<Type>Storage, key, location, numel) rebuilt by
@@ -7,20 +7,15 @@
 // We read it with LibTorch's own unpickler (torch::jit::pickle_load), which only knows torch's tensor and
 // container types, so no arbitrary Python code can run; anything but a dict of plain tensors is rejected.
 #pragma once
-#include <optional>
 #include <string>
 
-#include "vr/core/checkpoint.h"
+#include "vr/core/tensor_files.h"
 
-namespace vr::model {
+namespace vr {
 
 // torch.save zip pickle holding {str: Tensor} → StateDict. Throws vr::Error naming the file otherwise.
 StateDict load_torch_pickle(const std::string& path);
 // Writes {str: Tensor} with torch::pickle_save (loadable by Python's torch.load), atomically.
 void save_torch_pickle(const std::string& path, const StateDict& tensors);
 
-// All tensors of a checkpoint: a directory (model*.safetensors, else pytorch_model*.bin with or without
-// pytorch_model.bin.index.json), a .safetensors file or a .bin/.pt/.pth pickle file.
-StateDict load_checkpoint_tensors(const std::string& dir_or_file, std::optional<at::ScalarType> dtype = std::nullopt);
-
-}  // namespace vr::model
+}  // namespace vr

@@ -5,7 +5,7 @@
 
 #include "support/fixtures.h"
 #include "vr/core/error.h"
-#include "vr/model/checkpoint_files.h"
+#include "vr/core/torch_pickle.h"
 
 using namespace vr::model;
 

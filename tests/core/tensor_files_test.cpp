@@ -1,6 +1,6 @@
 // Checkpoint directories: single and sharded save/load, index content, dtype conversion, key reports,
 // atomic replacement.
-#include "vr/core/checkpoint.h"
+#include "vr/core/tensor_files.h"
 
 #include <filesystem>
 #include <fstream>
@@ -11,6 +11,7 @@
 
 #include "support/fixtures.h"
 #include "vr/core/error.h"
+#include "vr/core/file_io.h"
 #include "vr/core/safetensors.h"
 
 namespace fs = std::filesystem;
@@ -59,9 +60,9 @@ TEST(Checkpoint, SingleFileRoundTrip) {
             (std::vector<std::string>{"config.json", "generation_config.json", "model.safetensors"}));
   EXPECT_EQ(vr::load_config_json(dir), config);
   EXPECT_EQ(read_json(dir + "/generation_config.json")["eos_token_id"], 2);
-  expect_same(vr::load_state_dict(dir), small_model());
+  expect_same(vr::load_tensors(dir), small_model());
   // a path to the .safetensors file itself works too
-  expect_same(vr::load_state_dict(dir + "/model.safetensors"), small_model());
+  expect_same(vr::load_tensors(dir + "/model.safetensors"), small_model());
   // nothing left beside the directory
   EXPECT_EQ(dir_listing(fs::path(dir).parent_path().string()), std::vector<std::string>{"out"});
 }
@@ -87,7 +88,7 @@ TEST(Checkpoint, ShardedSaveWithTinyLimitAndIndex) {
     auto name = fmt::format("{}/model-{:05d}-of-00003.safetensors", dir, k);
     EXPECT_EQ(vr::SafetensorsFile(name).metadata().at("format"), "pt");
   }
-  expect_same(vr::load_state_dict(dir), small_model());
+  expect_same(vr::load_tensors(dir), small_model());
 
   // A tensor larger than the limit gets a shard of its own.
   const std::string dir2 = vr::test::temp_dir("ckpt") + "/big";
@@ -105,7 +106,7 @@ TEST(Checkpoint, ShardedIndexInconsistenciesAreErrors) {
   auto expect_error = [&](const nlohmann::json& index, const std::string& needle) {
     std::ofstream(index_path) << index.dump();
     try {
-      vr::load_state_dict(dir);
+      vr::load_tensors(dir);
       ADD_FAILURE() << "accepted index " << index.dump();
     } catch (const vr::Error& e) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
@@ -125,13 +126,13 @@ TEST(Checkpoint, ShardedIndexInconsistenciesAreErrors) {
   expect_error(j, "model-00009-of-00009.safetensors");
   expect_error(nlohmann::json::array(), "weight_map");
   std::ofstream(index_path) << "{not json";
-  EXPECT_THROW(vr::load_state_dict(dir), vr::Error);
+  EXPECT_THROW(vr::load_tensors(dir), vr::Error);
 }
 
 TEST(Checkpoint, DTypeConversionOnlyTouchesFloatingTensors) {
   const std::string dir = vr::test::temp_dir("ckpt") + "/d";
   vr::save_checkpoint(dir, {}, small_model());
-  auto sd = vr::load_state_dict(dir, at::kBFloat16);
+  auto sd = vr::load_tensors(dir, at::kBFloat16);
   EXPECT_EQ(sd.at("lm_head.weight").scalar_type(), at::kBFloat16);
   EXPECT_EQ(sd.at("position_ids").scalar_type(), at::kLong);
   EXPECT_TRUE(sd.at("lm_head.weight").equal(small_model().at("lm_head.weight").to(at::kBFloat16)));
@@ -140,19 +141,19 @@ TEST(Checkpoint, DTypeConversionOnlyTouchesFloatingTensors) {
 TEST(Checkpoint, MissingFilesAreNamed) {
   const std::string dir = vr::test::temp_dir("ckpt");
   try {
-    vr::load_state_dict(dir);
+    vr::load_tensors(dir);
     FAIL();
   } catch (const vr::Error& e) {
     EXPECT_NE(std::string(e.what()).find("model.safetensors"), std::string::npos) << e.what();
   }
   std::ofstream(dir + "/pytorch_model.bin") << "x";
   try {
-    vr::load_state_dict(dir);
+    vr::load_tensors(dir);
     FAIL();
   } catch (const vr::Error& e) {
     EXPECT_NE(std::string(e.what()).find("convert"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(vr::load_state_dict(dir + "/nope"), vr::Error);
+  EXPECT_THROW(vr::load_tensors(dir + "/nope"), vr::Error);
   EXPECT_THROW(vr::load_config_json(dir), vr::Error);
   std::ofstream(dir + "/config.json") << "{\"a\": ";
   try {
@@ -167,14 +168,14 @@ TEST(Checkpoint, LoadsFixtureDirectory) {
   VR_REQUIRE_FIXTURE("llama_gqa/config.json");
   const std::string dir = vr::test::fixtures_dir() + "/llama_gqa";
   auto config = vr::load_config_json(dir);
-  auto sd = vr::load_state_dict(dir);
+  auto sd = vr::load_tensors(dir);
   EXPECT_EQ(sd.at("model.embed_tokens.weight").size(0), config["vocab_size"].get<int64_t>());
   EXPECT_EQ(sd.at("model.embed_tokens.weight").size(1), config["hidden_size"].get<int64_t>());
   // Re-save sharded and reload: identical tensors.
   const std::string out = vr::test::temp_dir("ckpt") + "/gqa";
   vr::save_checkpoint(out, config, sd, 100'000);
   EXPECT_TRUE(fs::exists(out + "/model.safetensors.index.json"));
-  expect_same(vr::load_state_dict(out), sd);
+  expect_same(vr::load_tensors(out), sd);
   EXPECT_EQ(vr::load_config_json(out), config);
 }
 
@@ -207,7 +208,7 @@ TEST(Checkpoint, ReplacesExistingDirectoryAndFailedSaveKeepsOldOne) {
   vr::save_checkpoint(dir, {{"v", 2}}, {{"w", at::zeros({3})}});
   EXPECT_EQ(vr::load_config_json(dir)["v"], 2);
   EXPECT_FALSE(fs::exists(dir + "/stale.txt"));  // the directory is replaced as a whole
-  EXPECT_TRUE(vr::load_state_dict(dir).at("w").equal(at::zeros({3})));
+  EXPECT_TRUE(vr::load_tensors(dir).at("w").equal(at::zeros({3})));
 
   // A save that fails while writing tensor data leaves the previous checkpoint and no temp directories.
   vr::StateDict bad = {{"a", at::ones({2})}, {"z", at::empty({64}, at::device(at::kMeta))}};
@@ -229,8 +230,7 @@ TEST(Checkpoint, AtomicWriteFile) {
   const std::string dir = vr::test::temp_dir("ckpt");
   vr::atomic_write_file(dir + "/a.txt", "hello");
   vr::atomic_write_file(dir + "/a.txt", "bye");
-  std::ifstream in(dir + "/a.txt");
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string s = vr::read_file(dir + "/a.txt");
   EXPECT_EQ(s, "bye");
   EXPECT_EQ(dir_listing(dir), std::vector<std::string>{"a.txt"});
   EXPECT_THROW(vr::atomic_write_file(dir + "/no/such/dir/a.txt", "x"), vr::Error);
