@@ -1,5 +1,11 @@
 #include "vr/model/activation_checkpointing.h"
 
+#include <algorithm>
+#include <mutex>
+
+#include <ATen/Context.h>
+#include <ATen/core/Generator.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -9,12 +15,50 @@ namespace vr::model {
 
 namespace {
 
+// The default generators fn may draw from (dropout): the CPU one, plus one per CUDA device among the tensors, and
+// their states. Like torch.utils.checkpoint(preserve_rng_state=True): saved before the forward, replayed for the
+// recompute, and the caller's state put back after it, so the recompute draws the same dropout masks.
+struct RngStates {
+  std::vector<std::pair<at::Generator, at::Tensor>> states;
+
+  static RngStates capture(const std::vector<at::Generator>& gens) {
+    RngStates r;
+    for (auto g : gens) {  // a copy shares the generator; mutex() is non-const
+      std::lock_guard<std::mutex> lock(g.mutex());
+      r.states.emplace_back(g, g.get_state());
+    }
+    return r;
+  }
+  void restore() const {
+    for (const auto& [g, state] : states) {
+      auto gen = g;
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(state);
+    }
+  }
+};
+
+std::vector<at::Generator> default_generators(const std::vector<at::Tensor>& tensors) {
+  std::vector<at::Generator> gens{at::detail::getDefaultCPUGenerator()};
+  std::vector<c10::DeviceIndex> cuda;
+  for (const auto& t : tensors) {
+    if (!t.defined() || !t.is_cuda()) continue;
+    const auto idx = t.device().index();
+    if (std::find(cuda.begin(), cuda.end(), idx) != cuda.end()) continue;
+    cuda.push_back(idx);
+    gens.push_back(at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, idx)));
+  }
+  return gens;
+}
+
 // Keeps the recompute closure alive inside the autograd context (saved_data holds IValues; a capsule holds any
 // CustomClassHolder without registering a TorchScript class).
 struct FnHolder : torch::CustomClassHolder {
   FnHolder(TensorsFn f, std::vector<at::Tensor> p) : fn(std::move(f)), params(std::move(p)) {}
   TensorsFn fn;
   std::vector<at::Tensor> params;  // the trainable tensors fn reads (same TensorImpls as the module's)
+  std::vector<at::Generator> generators;
+  RngStates rng_at_forward;  // the generators' states when forward ran fn
 };
 
 struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
@@ -26,6 +70,7 @@ struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
     ctx->saved_data["n_params"] = static_cast<int64_t>(params.size());
     // Inputs are saved (checked for in-place modification on unpack); params live in the holder.
     ctx->save_for_backward(inputs.vec());
+    holder->rng_at_forward = RngStates::capture(holder->generators);
     return holder->fn(inputs.vec());
   }
 
@@ -43,8 +88,16 @@ struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
 
     std::vector<at::Tensor> outputs;
     {
+      const auto rng_now = RngStates::capture(holder->generators);
+      holder->rng_at_forward.restore();  // same dropout masks as the forward
       torch::AutoGradMode grad_on(true);
-      outputs = holder->fn(detached);
+      try {
+        outputs = holder->fn(detached);
+      } catch (...) {
+        rng_now.restore();
+        throw;
+      }
+      rng_now.restore();
     }
     // Differentiate only outputs that depend on something trainable, w.r.t. what requires grad.
     std::vector<at::Tensor> roots, root_grads, wrt;
@@ -80,6 +133,9 @@ std::vector<at::Tensor> checkpoint(const TensorsFn& fn, const std::vector<at::Te
   for (const auto& x : inputs) any_input_grad = any_input_grad || x.requires_grad();
   if (!at::GradMode::is_enabled() || (trainable.empty() && !any_input_grad)) return fn(inputs);
   auto holder = c10::make_intrusive<FnHolder>(fn, trainable);
+  std::vector<at::Tensor> all = inputs;
+  all.insert(all.end(), trainable.begin(), trainable.end());
+  holder->generators = default_generators(all);
   return CheckpointFunction::apply(holder, at::TensorList(inputs), at::TensorList(trainable));
 }
 

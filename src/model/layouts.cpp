@@ -9,6 +9,7 @@
 #include "vr/core/error.h"
 #include "vr/core/safetensors.h"
 #include "vr/core/torch_pickle.h"
+#include "vr/model/lora.h"
 #include "vr/model/model_configs.h"
 #include "vr/model/module_state.h"
 #include "vr/core/strings.h"
@@ -215,8 +216,15 @@ Lvlm load_lvlm(const std::string& path, std::optional<at::ScalarType> dtype) {
 
 // ---- saving --------------------------------------------------------------------------------------------------
 
+// The base tensors only: a LoRA adapter must be merged first (its A/B are then dropped, as transformers would
+// report them as unexpected keys); exporting an unmerged adapter this way would silently lose its delta.
 static StateDict hf_state(Lvlm& model) {
   auto state = module_state_dict(*model);
+  for (const auto& kv : model->named_modules())
+    if (auto* a = kv.value()->as<LoraAdapterImpl>())
+      VR_CHECK(a->merged, "save: the LoRA adapter of '{}' is not merged (merge_lora first, or save the adapter)",
+               kv.key());
+  for (const auto& [name, t] : lora_state_dict(*model)) state.erase(name);
   if (model->config().text.tie_word_embeddings) state.erase("language_model.lm_head.weight");
   return state;
 }

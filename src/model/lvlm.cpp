@@ -49,7 +49,18 @@ LvlmConfig LvlmConfig::from_json(const nlohmann::json& j) {
     const auto strategy = j.value("vision_feature_select_strategy", std::string("default"));
     VR_CHECK(strategy == "default" || strategy == "full",
              "vision_feature_select_strategy '{}' is not supported (default, full)", strategy);
-    c.vision_feature_select = strategy == "default" ? "patch" : "cls_patch";
+    // transformers: "default" drops the first feature, "full" keeps all. CLIP's first token is CLS, so "default"
+    // is vrtrain's "patch"; SigLIP has no CLS, so all its tokens ("full") is "patch", and "default" (drop a real
+    // patch) is a model vrtrain does not run.
+    if (c.vision.is_clip()) {
+      c.vision_feature_select = strategy == "default" ? "patch" : "cls_patch";
+    } else {
+      VR_CHECK(strategy == "full",
+               "vision_feature_select_strategy 'default' with a {} tower (no CLS token) would drop a real patch; "
+               "only 'full' is supported for it",
+               c.vision.model_type());
+      c.vision_feature_select = "patch";
+    }
     if (j.contains("pad_token_id") && j["pad_token_id"].is_number_integer())
       c.pad_token_id = j["pad_token_id"].get<int64_t>();
     c.model_max_length = j.value("tokenizer_model_max_length", int64_t{0});
@@ -72,7 +83,8 @@ nlohmann::json LvlmConfig::to_json() const {
   j["projector_hidden_act"] = "gelu";
   if (projector_type != "mlp2x_gelu") j["projector_type"] = projector_type;  // not loadable by transformers
   j["vision_feature_layer"] = vision_feature_layer;
-  j["vision_feature_select_strategy"] = vision_feature_select == "patch" ? "default" : "full";
+  // Drop the first feature only where it is a CLS token (CLIP "patch"); SigLIP keeps every patch either way.
+  j["vision_feature_select_strategy"] = vision.is_clip() && vision_feature_select == "patch" ? "default" : "full";
   if (pad_token_id) j["pad_token_id"] = *pad_token_id;
   if (model_max_length > 0) j["tokenizer_model_max_length"] = model_max_length;
   if (!vision_tower_name.empty()) j["mm_vision_tower"] = vision_tower_name;

@@ -108,7 +108,7 @@ TEST(Lvlm, SiglipBunnyStyleMatchesLayerScoresFixture) {
   VR_REQUIRE_FIXTURE("layer_scores/llava_siglip");
   const auto dir = vr::test::fixtures_dir() + "/layer_scores/llava_siglip";
   auto model = load_lvlm(dir);
-  EXPECT_EQ(model->config().vision_feature_select, "cls_patch");  // "full"
+  EXPECT_EQ(model->config().vision_feature_select, "patch");  // "full": SigLIP has no CLS, all patches
   EXPECT_EQ(model->config().num_parameters(), 196272);
   auto in = vr::load_safetensors(dir + "/inputs.safetensors");
   auto exp = vr::load_safetensors(dir + "/expected.safetensors");
@@ -171,5 +171,28 @@ TEST(Lvlm, ConfigJsonRoundTrip) {
   EXPECT_EQ(again.to_json(), c.to_json());
   auto j = c.to_json();
   j["vision_feature_select_strategy"] = "cls";
+  EXPECT_THROW(LvlmConfig::from_json(j), vr::Error);
+}
+
+// transformers' "default" drops the first feature. That is CLIP's CLS token, but a real patch for SigLIP (Bunny's
+// "patch" keeps all 729), so the mapping depends on the tower, both ways.
+TEST(Lvlm, FeatureSelectStrategyDependsOnWhetherTheTowerHasCls) {
+  VR_REQUIRE_FIXTURE("llava");
+  auto c = LvlmConfig::from_json(vr::load_config_json(vr::test::fixtures_dir() + "/llava"));
+  ASSERT_TRUE(c.vision.is_clip());
+  c.vision_feature_select = "patch";
+  EXPECT_EQ(c.to_json()["vision_feature_select_strategy"], "default");
+  c.vision_feature_select = "cls_patch";
+  EXPECT_EQ(c.to_json()["vision_feature_select_strategy"], "full");
+  auto j = c.to_json();
+  j["vision_config"]["model_type"] = "siglip_vision_model";
+  auto s = LvlmConfig::from_json(j);
+  ASSERT_FALSE(s.vision.is_clip());
+  EXPECT_EQ(s.vision_feature_select, "patch");
+  for (std::string sel : {"patch", "cls_patch"}) {
+    s.vision_feature_select = sel;
+    EXPECT_EQ(s.to_json()["vision_feature_select_strategy"], "full") << sel;
+  }
+  j["vision_feature_select_strategy"] = "default";  // would drop a SigLIP patch: not a model vrtrain runs
   EXPECT_THROW(LvlmConfig::from_json(j), vr::Error);
 }

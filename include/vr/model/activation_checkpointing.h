@@ -7,7 +7,10 @@
 //
 // Because the trainable parameters are explicit inputs of the autograd node, gradients reach them even when no
 // tensor input requires grad (frozen embeddings), and gradients reach the inputs even when every parameter is
-// frozen (a trainable projector in front of layer 0). fn must be deterministic (no dropout; Llama has none).
+// frozen (a trainable projector in front of layer 0). Random draws in fn (LoRA dropout) are replayed: the default
+// CPU generator and those of the CUDA devices of inputs/params are saved before the forward, restored for the
+// recompute and put back afterwards (torch.utils.checkpoint(preserve_rng_state=True)), so the recompute sees the
+// same dropout masks and the caller's random stream is not disturbed.
 #pragma once
 #include <functional>
 #include <vector>
