@@ -57,6 +57,9 @@ MicroBatchOutput LvlmTask::forward_next() {
   r.tokens = out.merged_attention_mask.defined() ? out.merged_attention_mask.sum().item<int64_t>()
                                                  : b->attention_mask.sum().item<int64_t>();
   r.images = b->pixel_values.defined() ? b->pixel_values.size(0) : 0;
+  // The loss averages over the shifted labels: positions 1.. of the merged sequence that are not -100.
+  if (out.merged_labels.defined() && out.merged_labels.size(1) > 1)
+    r.supervised_tokens = out.merged_labels.narrow(1, 1, out.merged_labels.size(1) - 1).ne(-100).sum().item<int64_t>();
   r.sample_ids = b->ids;
   return r;
 }
@@ -72,7 +75,8 @@ void LvlmTask::restore_data_state(const nlohmann::json& state) {
 
 void LvlmTask::export_final(const std::string& dir) { export_lvlm(*model_, dir, lora_, model_dir_); }
 
-std::unique_ptr<data::DataLoader> make_run_loader(const RunConfig& cfg, int64_t batch_size) {
+std::unique_ptr<data::DataLoader> make_run_loader(const RunConfig& cfg, int64_t batch_size, int64_t rank,
+                                                  int64_t world_size) {
   data::DatasetOptions d;
   d.path = cfg.data.path;
   d.image_folder = cfg.data.image_folder;
@@ -92,6 +96,8 @@ std::unique_ptr<data::DataLoader> make_run_loader(const RunConfig& cfg, int64_t 
   o.group_by_modality_length = cfg.data.group_by_modality_length;
   o.model_max_length = cfg.data.model_max_length;
   o.drop_last = false;
+  o.rank = rank;
+  o.world_size = world_size;
   return std::make_unique<data::DataLoader>(dataset, tok, proc, image::parse_aspect_mode(cfg.data.image_aspect_ratio),
                                             cfg.data.template_name, o);
 }

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <torch/torch.h>
@@ -9,7 +10,10 @@
 #include "vr/core/checkpoint.h"
 #include "vr/core/config.h"
 #include "vr/core/error.h"
+#include "vr/core/logging.h"
 #include "vr/data/loader.h"
+#include "vr/dist/data_parallel.h"
+#include "vr/dist/rendezvous.h"
 #include "vr/train/lvlm_task.h"
 #include "vr/train/metrics.h"
 #include "vr/train/run_config.h"
@@ -65,38 +69,69 @@ int run_train(const std::vector<std::string>& args) {
   for (const auto& f : configs) vr::load_yaml_config(cfg, f);
   vr::apply_overrides(cfg, overrides);
   cfg.validate();
-  if (cfg.train.num_threads > 0) at::set_num_threads(static_cast<int>(cfg.train.num_threads));
+  // Who we are in a data-parallel job (torchrun, Slurm, Open MPI, vrtrain launch or dist.*); 1 of 1 otherwise.
+  vr::dist::DistOverrides ov;
+  ov.rank = cfg.dist.rank;
+  ov.world_size = cfg.dist.world_size;
+  ov.local_rank = cfg.dist.local_rank;
+  ov.master_addr = cfg.dist.master_addr;
+  ov.master_port = cfg.dist.master_port;
+  const vr::dist::DistEnv denv = vr::dist::read_dist_env(vr::dist::process_env(), ov);
+  const bool main_rank = denv.rank == 0;
+  if (denv.world_size > 1) vr::log::set_rank(static_cast<int>(denv.rank));
+  if (cfg.train.num_threads > 0) {
+    at::set_num_threads(static_cast<int>(cfg.train.num_threads));
+  } else if (denv.local_world_size > 1) {
+    // Ranks on one machine share its cores: cores / local ranks each, so 2 CPU ranks do not oversubscribe.
+    const int cores = static_cast<int>(std::thread::hardware_concurrency());
+    at::set_num_threads(std::max(1, cores / static_cast<int>(denv.local_world_size)));
+  }
   torch::manual_seed(static_cast<uint64_t>(cfg.train.seed));
 
   // The model first: prepare_run creates the tiny model (model.make_tiny_family) whose tokenizer and image
   // processor the loader then reads from model.path.
   vr::train::PreparedRun run = vr::train::prepare_run(cfg);
-  auto loader = vr::train::make_run_loader(cfg);
+  auto loader = vr::train::make_run_loader(cfg, 0, denv.rank, denv.world_size);
   const std::string yaml = vr::dump_yaml(cfg);
-  std::printf("%s", run.plan.c_str());
+  if (main_rank) std::printf("%s", run.plan.c_str());
   const int64_t total = vr::train::total_optimizer_steps(cfg.train, loader->batches_per_epoch());
-  std::printf("data: %s, %lld micro-batches of %lld per epoch; %lld optimizer steps (grad_accum %lld)\n",
-              cfg.data.path.c_str(), static_cast<long long>(loader->batches_per_epoch()),
-              static_cast<long long>(cfg.train.batch_size), static_cast<long long>(total),
-              static_cast<long long>(cfg.train.grad_accum));
+  if (main_rank)
+    std::printf("data: %s, %lld micro-batches of %lld per epoch and rank; %lld optimizer steps (grad_accum %lld); "
+                "global batch %lld = %lld x %lld x %lld ranks\n",
+                cfg.data.path.c_str(), static_cast<long long>(loader->batches_per_epoch()),
+                static_cast<long long>(cfg.train.batch_size), static_cast<long long>(total),
+                static_cast<long long>(cfg.train.grad_accum),
+                static_cast<long long>(cfg.train.batch_size * cfg.train.grad_accum * denv.world_size),
+                static_cast<long long>(cfg.train.batch_size), static_cast<long long>(cfg.train.grad_accum),
+                static_cast<long long>(denv.world_size));
   if (dry_run) {
     std::printf("dry run: config, data and model are valid; nothing trained.\n");
     return 0;
   }
   fs::create_directories(cfg.output_dir);
-  vr::atomic_write_file((fs::path(cfg.output_dir) / "config.yaml").string(), yaml);
+  if (main_rank) vr::atomic_write_file((fs::path(cfg.output_dir) / "config.yaml").string(), yaml);
+  vr::dist::DataParallelOptions dpo;
+  dpo.backend = cfg.dist.backend;
+  dpo.cuda = torch::cuda::is_available();  // prepare_run puts the model on CUDA when there is one
+  dpo.init_timeout_s = cfg.dist.init_timeout_s;
+  dpo.timeout_s = cfg.dist.timeout_s;
+  dpo.bucket_mb = cfg.dist.bucket_mb;
+  auto sync = vr::dist::make_gradient_sync(denv, dpo);
   vr::train::LvlmTask task(run.model, std::move(loader), cfg.train.method == "lora", cfg.model.path);
   vr::train::Trainer trainer(cfg, task, yaml, [](const std::string& line) {
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
   });
+  trainer.set_gradient_sync(*sync);
   vr::train::TrainResult r;
   try {
     r = trainer.run();
   } catch (const vr::train::NonFiniteError& e) {
+    if (denv.world_size > 1) std::fprintf(stderr, "[rank %lld] ", static_cast<long long>(denv.rank));
     std::fprintf(stderr, "vrtrain train: stopped: %s\n", e.what());
     return 4;
   }
+  if (!main_rank) return r.stopped_early ? 3 : 0;
   if (r.stopped_early) {
     std::printf("stopped after step %lld (train.stop_after_step); checkpoint %s\n",
                 static_cast<long long>(r.steps_done), r.last_checkpoint.c_str());

@@ -42,7 +42,9 @@ class LvlmTask : public TrainTask {
 };
 
 // The loader of a run (tokenizer and image processor from model.path, dataset from data.*), shuffled with
-// train.seed; `batch_size` overrides train.batch_size when > 0.
-std::unique_ptr<data::DataLoader> make_run_loader(const RunConfig& cfg, int64_t batch_size = 0);
+// train.seed; `batch_size` overrides train.batch_size when > 0. `rank` of `world_size` takes its slice of each
+// global batch (vr/data/sampler.h).
+std::unique_ptr<data::DataLoader> make_run_loader(const RunConfig& cfg, int64_t batch_size = 0, int64_t rank = 0,
+                                                  int64_t world_size = 1);
 
 }  // namespace vr::train

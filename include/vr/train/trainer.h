@@ -33,6 +33,8 @@ struct MicroBatchOutput {
   at::Tensor loss;                       // [] mean CE of the micro-batch, graph attached
   int64_t tokens = 0;                    // non-padding positions (text + image)
   int64_t images = 0;
+  int64_t supervised_tokens = -1;        // label positions the loss averages over (-1: unknown; needed by
+                                         // train.loss_normalization=token)
   std::vector<std::string> sample_ids;   // for error reports
 };
 
@@ -72,6 +74,9 @@ class Trainer {
   Trainer(const RunConfig& cfg, TrainTask& task, std::string config_yaml,
           std::function<void(const std::string&)> log = nullptr);
   ~Trainer();
+  // The data-parallel seam (default: single process). Not owned; must outlive run(). Only rank 0 writes
+  // metrics and checkpoints and calls `log`.
+  void set_gradient_sync(dist::GradientSync& sync);
   TrainResult run();
 
  private:
