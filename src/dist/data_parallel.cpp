@@ -63,7 +63,7 @@ class DataParallelSync final : public GradientSync {
       params_[i].register_hook([this, i](const at::Tensor& g) { on_gradient(i, g); });
   }
 
-  void begin_micro_batch(bool is_last) override { armed_ = is_last; }
+  void begin_micro_batch(bool is_last) override { armed_ = is_last && opt_.overlap; }
 
   void synchronize(const std::vector<at::Tensor>& params) override {
     VR_CHECK(params.size() == params_.size(), "synchronize: {} parameters, attach saw {}", params.size(),

@@ -71,6 +71,7 @@ void RunConfig::bind(vr::ConfigBinder& b) {
   b.field("dist.init_timeout_s", dist.init_timeout_s, "seconds for rendezvous, start-up broadcast and the first step");
   b.field("dist.timeout_s", dist.timeout_s, "seconds any later collective may take before the run stops");
   b.field("dist.bucket_mb", dist.bucket_mb, "gradient all-reduce bucket cap in MiB");
+  b.field("dist.overlap", dist.overlap, "start each bucket's all-reduce during backward (false: after backward)");
   b.field("dist.rank", dist.rank, "this process's rank (-1: from RANK / SLURM_PROCID / OMPI_COMM_WORLD_RANK)");
   b.field("dist.world_size", dist.world_size, "number of ranks (-1: from the environment; 1 without one)");
   b.field("dist.local_rank", dist.local_rank, "rank on this node (-1: from the environment)");

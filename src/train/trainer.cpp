@@ -269,6 +269,8 @@ TrainResult Trainer::run() {
       if (impl_->is_main())
         r.last_checkpoint = save_train_checkpoint(cfg.output_dir, step, impl_->capture(opt, step, r), t.keep_last);
       saved_at_step = true;
+      // Data parallel: no rank moves on (or exits) before rank 0's checkpoint is complete on disk.
+      if (world > 1) sync.all_reduce_sum({0.0});
     }
     if (t.stop_after_step > 0 && step == t.stop_after_step && step < total) {
       r.stopped_early = true;

@@ -116,6 +116,7 @@ int run_train(const std::vector<std::string>& args) {
   dpo.init_timeout_s = cfg.dist.init_timeout_s;
   dpo.timeout_s = cfg.dist.timeout_s;
   dpo.bucket_mb = cfg.dist.bucket_mb;
+  dpo.overlap = cfg.dist.overlap;
   auto sync = vr::dist::make_gradient_sync(denv, dpo);
   vr::train::LvlmTask task(run.model, std::move(loader), cfg.train.method == "lora", cfg.model.path);
   vr::train::Trainer trainer(cfg, task, yaml, [](const std::string& line) {

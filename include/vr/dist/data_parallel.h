@@ -16,6 +16,7 @@ struct DataParallelOptions {
   double init_timeout_s = 300;   // rendezvous, weight broadcast and the first step
   double timeout_s = 100;        // every later collective
   double bucket_mb = 25;         // gradient bucket cap in MiB (fp32 elements)
+  bool overlap = true;           // start buckets from gradient hooks during backward (false: all after backward)
 };
 
 // world_size 1: SingleProcessSync. Otherwise connects to the TCPStore at master_addr:master_port (rank 0 hosts

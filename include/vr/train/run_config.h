@@ -68,6 +68,7 @@ struct DistSection {
   double init_timeout_s = 300;   // rendezvous, start-up broadcast and the first step
   double timeout_s = 100;        // every later collective
   double bucket_mb = 25;         // gradient bucket cap (MiB of fp32)
+  bool overlap = true;           // all-reduce buckets during backward (false: after it; for measurements)
   int64_t rank = -1, world_size = -1, local_rank = -1;
   std::string master_addr;
   int64_t master_port = -1;
