@@ -9,16 +9,20 @@
 
 #include "vr/core/error.h"
 #include "vr/core/logging.h"
-#include "vr/image/image_processor.h"
 #include "vr/data/loader.h"
-#include "vr/text/tokenizer.h"
 #include "vr/model/lvlm.h"
+#include "vr/train/final_export.h"
+#include "vr/train/run_context.h"
 
 namespace vr::train {
 
-LvlmTask::LvlmTask(std::shared_ptr<model::Lvlm> model, std::unique_ptr<data::DataLoader> loader, bool lora,
-                   std::string model_dir)
-    : model_(std::move(model)), loader_(std::move(loader)), lora_(lora), model_dir_(std::move(model_dir)) {}
+LvlmTask::LvlmTask(std::shared_ptr<model::Lvlm> model, std::unique_ptr<data::DataLoader> loader,
+                   const RunContext& ctx, bool lora, std::string model_dir)
+    : model_(std::move(model)),
+      loader_(std::move(loader)),
+      device_(ctx.device),
+      lora_(lora),
+      model_dir_(std::move(model_dir)) {}
 
 LvlmTask::~LvlmTask() = default;
 
@@ -33,7 +37,7 @@ MicroBatchOutput LvlmTask::forward_next() {
   in.attention_mask = b->attention_mask;
   in.labels = b->labels;
   in.pixel_values = b->pixel_values;
-  const auto device = (*model_)->language_model->lm_head->weight.device();
+  const auto device = device_;
   const auto dtype = (*model_)->language_model->lm_head->weight.scalar_type();
   if (device != in.input_ids.device()) {
     in.input_ids = in.input_ids.to(device);
@@ -74,32 +78,5 @@ void LvlmTask::restore_data_state(const nlohmann::json& state) {
 }
 
 void LvlmTask::export_final(const std::string& dir) { export_lvlm(*model_, dir, lora_, model_dir_); }
-
-std::unique_ptr<data::DataLoader> make_run_loader(const RunConfig& cfg, int64_t batch_size, int64_t rank,
-                                                  int64_t world_size) {
-  data::DatasetOptions d;
-  d.path = cfg.data.path;
-  d.image_folder = cfg.data.image_folder;
-  d.skip_bad_records = cfg.data.skip_bad_records;
-  d.template_name = cfg.data.template_name;
-  d.synthetic_samples = cfg.data.synthetic_num_samples;
-  d.synthetic_image_size = cfg.data.synthetic_image_size;
-  d.seed = static_cast<uint64_t>(cfg.data.synthetic_seed);
-  auto dataset = data::open_dataset(d);
-  auto tok = text::Tokenizer::from_path(cfg.model.path);
-  auto proc = image::ImageProcessor::from_path(cfg.model.path);
-  data::LoaderOptions o;
-  o.batch_size = batch_size > 0 ? batch_size : cfg.train.batch_size;
-  o.num_workers = cfg.data.num_workers;
-  o.seed = static_cast<uint64_t>(cfg.train.seed);
-  o.shuffle = true;
-  o.group_by_modality_length = cfg.data.group_by_modality_length;
-  o.model_max_length = cfg.data.model_max_length;
-  o.drop_last = false;
-  o.rank = rank;
-  o.world_size = world_size;
-  return std::make_unique<data::DataLoader>(dataset, tok, proc, image::parse_aspect_mode(cfg.data.image_aspect_ratio),
-                                            cfg.data.template_name, o);
-}
 
 }  // namespace vr::train

@@ -59,6 +59,9 @@ void RunConfig::bind(vr::ConfigBinder& b) {
   b.field("train.seed", train.seed, "seed of initialisation (LoRA), dropout and data order");
   b.field("train.freeze_vision_tower", train.freeze_vision_tower, "keep the vision tower frozen");
   b.field("train.num_threads", train.num_threads, "CPU threads for LibTorch (0: its default)");
+  b.field("train.device", train.device,
+          "auto (cuda:LOCAL_RANK when a GPU is visible, else cpu) | cpu | cuda | cuda:N; CUDA asked for where "
+          "there is none is an error");
   b.field("train.stop_after_step", train.stop_after_step,
           "debug: stop with exit code 3 right after this step (and its checkpoint), as if killed");
   b.field("train.export_final", train.export_final, "export <output_dir>/final/ (HF layout) at the end");
@@ -98,6 +101,13 @@ void RunConfig::validate() const {
              "{} is still the placeholder '{}': set it to your own path (edit the config or --set {}=...)", key,
              value, key);
   VR_CHECK(!output_dir.empty(), "output_dir is empty: set the run directory (--set output_dir=DIR)");
+  {
+    const std::string& d = train.device;
+    const bool cuda_n = d.rfind("cuda:", 0) == 0 && d.size() > 5 &&
+                        d.find_first_not_of("0123456789", 5) == std::string::npos;
+    VR_CHECK(d == "auto" || d == "cpu" || d == "cuda" || cuda_n,
+             "train.device must be auto, cpu, cuda or cuda:N, got '{}'", d);
+  }
   positive("train.batch_size", train.batch_size);
   VR_CHECK(dist.timeout_s > 0 && dist.init_timeout_s > 0, "dist.timeout_s and dist.init_timeout_s must be > 0");
   VR_CHECK(dist.bucket_mb > 0, "dist.bucket_mb must be > 0, got {}", dist.bucket_mb);

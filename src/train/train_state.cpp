@@ -11,7 +11,7 @@
 #include <ATen/core/Generator.h>
 #include <ATen/Context.h>
 #include <fmt/format.h>
-#include <torch/cuda.h>
+#include "vr/core/torch_compat.h"
 
 #include "vr/core/checkpoint.h"
 #include "vr/core/error.h"
@@ -112,7 +112,7 @@ TensorMap capture_rng_state() {
     std::lock_guard<std::mutex> lock(gen.mutex());
     out["cpu"] = gen.get_state();
   }
-  if (torch::cuda::is_available()) {
+  if (vr::compat::cuda_available()) {
     auto gen = at::globalContext().defaultGenerator(at::Device(at::kCUDA, 0));
     std::lock_guard<std::mutex> lock(gen.mutex());
     out["cuda"] = gen.get_state();
@@ -129,7 +129,7 @@ void restore_rng_state(const TensorMap& state) {
     gen.set_state(it->second);
   }
   it = state.find("cuda");
-  if (it != state.end() && torch::cuda::is_available()) {
+  if (it != state.end() && vr::compat::cuda_available()) {
     auto gen = at::globalContext().defaultGenerator(at::Device(at::kCUDA, 0));
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(it->second);

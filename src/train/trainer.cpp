@@ -14,6 +14,7 @@
 #include "vr/train/lr_schedule.h"
 #include "vr/train/metrics.h"
 #include "vr/train/optimizer.h"
+#include "vr/train/run_context.h"
 #include "vr/train/trainable_params.h"
 #include "vr/train/train_state.h"
 
@@ -52,8 +53,7 @@ struct Trainer::Impl {
   TrainTask& task;
   std::string config_yaml;
   std::function<void(const std::string&)> log;
-  std::unique_ptr<dist::GradientSync> own_sync = dist::make_single_process_sync();
-  dist::GradientSync* sync = own_sync.get();
+  std::shared_ptr<dist::GradientSync> sync;
   bool is_main() const { return sync->rank() == 0; }
 
   void say(const std::string& s) const {
@@ -74,13 +74,18 @@ struct Trainer::Impl {
   }
 };
 
+Trainer::Trainer(const RunConfig& cfg, const RunContext& ctx, TrainTask& task, std::string config_yaml,
+                 std::function<void(const std::string&)> log)
+    : impl_(new Impl{cfg, task, std::move(config_yaml), std::move(log), ctx.sync}) {
+  VR_CHECK(impl_->sync != nullptr, "Trainer: the run context has no gradient-sync object");
+}
+
 Trainer::Trainer(const RunConfig& cfg, TrainTask& task, std::string config_yaml,
                  std::function<void(const std::string&)> log)
-    : impl_(new Impl{cfg, task, std::move(config_yaml), std::move(log)}) {}
+    : Trainer(cfg, RunContext::single_process(), task, std::move(config_yaml), std::move(log)) {}
 
 Trainer::~Trainer() = default;
 
-void Trainer::set_gradient_sync(dist::GradientSync& sync) { impl_->sync = &sync; }
 
 // The loader position of a checkpoint saved with `saved_w` ranks, for `w` ranks at the same global batch: each
 // rank's position counts its micro-batches of B, i.e. global position = position * W (vr/data/sampler.h).

@@ -15,7 +15,10 @@
 
 #include "vr/core/error.h"
 #include "vr/model/lvlm.h"
-#include "vr/train/lvlm_task.h"
+#include "vr/core/device.h"
+#include "vr/train/prepare_run.h"
+#include "vr/train/run_context.h"
+#include "vr/train/run_options.h"
 #include "vr/train/metrics.h"
 #include "vr/train/optimizer.h"
 #include "vr/train/trainable_params.h"
@@ -112,20 +115,24 @@ int run_bench(const std::vector<std::string>& args) {
   if (threads > 0) at::set_num_threads(static_cast<int>(threads));
   torch::manual_seed(0);
 
-  vr::train::PreparedRun run = vr::train::prepare_run(cfg, 0);
+  const vr::train::RunContext ctx = vr::train::make_run_context(cfg);
+  vr::train::PreparedRun run = vr::train::prepare_run(cfg, ctx, 0);
   auto& m = **run.model;
   const auto& mc = m.config();
   const int64_t L = mc.text.num_hidden_layers, H = mc.text.hidden_size, V = mc.text.vocab_size;
   const int64_t F = mc.image_seq_length();
   const int64_t merged = text_tokens + images * (F - 1);
   std::vector<BenchConfig> configs;
-  vr::train::FreezeSpec sel{"sft", cfg.train.method, run.layers, cfg.train.train_norms, false, true};
-  vr::train::FreezeSpec all{"full", "full", {}, cfg.train.train_norms, false, true};
+  vr::train::FreezeSpec sel = vr::train::freeze_spec(cfg, run.layers);
+  vr::train::RunConfig full_cfg = cfg;  // the same run tuning every layer with full tensors
+  full_cfg.train.stage = "full";
+  full_cfg.train.method = "full";
+  vr::train::FreezeSpec all = vr::train::freeze_spec(full_cfg, {});
   if (compare || full) configs.push_back({"full", all});
   if (compare || !full) configs.push_back({fmt::format("sft {} [{}]", cfg.selection.strategy, fmt::join(run.layers, ",")), sel});
 
   // Random inputs: ids drawn from the byte range, one -200 image placeholder per image right after BOS.
-  auto device = m.language_model->lm_head->weight.device();
+  const auto device = ctx.device;
   auto ids = torch::randint(3, std::min<int64_t>(V, 256), {batch, text_tokens}, torch::kInt64);
   for (int64_t i = 0; i < images; ++i) ids.index_put_({torch::indexing::Slice(), 1 + i}, -200);
   auto labels = ids.clone().masked_fill_(ids.eq(-200), -100);
@@ -179,7 +186,7 @@ int run_bench(const std::vector<std::string>& args) {
       out.loss.backward();
       opts[c]->step(1.0);
       opts[c]->zero_grad();
-      if (device.is_cuda()) torch::cuda::synchronize();
+      vr::synchronize_device(device);
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (s >= warmup) {
         timings[c].seconds.push_back(dt);

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "vr/core/checkpoint.h"
+#include "vr/core/device.h"
 #include "vr/core/error.h"
 #include "vr/image/image_processor.h"
 #include "vr/text/tokenizer.h"
@@ -61,7 +62,7 @@ int run_eval(const std::vector<std::string>& args) {
   VR_CHECK(!model_dir.empty(), "eval: --model DIR is required (see vrtrain eval --help)");
   if (threads > 0) at::set_num_threads(static_cast<int>(threads));
   vr::model::Lvlm model = vr::model::load_lvlm(model_dir);
-  if (torch::cuda::is_available()) model->to(torch::kCUDA);
+  model->to(vr::default_device());
   auto tok = vr::text::Tokenizer::from_path(model_dir);
   auto proc = vr::image::ImageProcessor::from_path(model_dir);
   vr::eval::ShapesVqaReport r = vr::eval::evaluate_shapes_vqa(*model, tok, proc, opt);

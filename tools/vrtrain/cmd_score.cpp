@@ -17,6 +17,7 @@
 #include "vr/model/layouts.h"
 #include "vr/model/lvlm.h"
 #include "vr/train/prepare_run.h"
+#include "vr/train/run_context.h"
 #include "vr/train/run_config.h"
 #include "vrtrain/command.h"
 
@@ -159,8 +160,9 @@ int run_score(const std::vector<std::string>& args) {
     // the run's data (data.*), exactly as training would compute them.
     VR_CHECK(!cfg.model.path.empty(), "selection.strategy '{}' runs the model on calibration data: give a run "
              "config with model.path and data.* (--config FILE or --set model.path=DIR)", sel.strategy);
+    const vr::train::RunContext run_ctx = vr::train::make_run_context(cfg);
     auto model = std::make_shared<vr::model::Lvlm>(vr::model::load_lvlm(cfg.model.path));
-    r = vr::train::select_run_layers(cfg, model);
+    r = vr::train::select_run_layers(cfg, run_ctx, model);
   } else {
     r = vr::selection::select_layers(sel, ctx);
   }

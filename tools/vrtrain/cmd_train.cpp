@@ -12,11 +12,13 @@
 #include "vr/core/error.h"
 #include "vr/core/logging.h"
 #include "vr/data/loader.h"
-#include "vr/dist/data_parallel.h"
-#include "vr/dist/rendezvous.h"
 #include "vr/train/lvlm_task.h"
 #include "vr/train/metrics.h"
+#include "vr/train/prepare_run.h"
 #include "vr/train/run_config.h"
+#include "vr/train/run_context.h"
+#include "vr/train/run_loader.h"
+#include "vr/train/tiny_model_for_run.h"
 #include "vr/train/trainer.h"
 #include "vrtrain/command.h"
 
@@ -70,30 +72,27 @@ int run_train(const std::vector<std::string>& args) {
   vr::apply_overrides(cfg, overrides);
   cfg.validate();
   // Who we are in a data-parallel job (torchrun, Slurm, Open MPI, vrtrain launch or dist.*); 1 of 1 otherwise.
-  vr::dist::DistOverrides ov;
-  ov.rank = cfg.dist.rank;
-  ov.world_size = cfg.dist.world_size;
-  ov.local_rank = cfg.dist.local_rank;
-  ov.master_addr = cfg.dist.master_addr;
-  ov.master_port = cfg.dist.master_port;
-  const vr::dist::DistEnv denv = vr::dist::read_dist_env(vr::dist::process_env(), ov);
-  const bool main_rank = denv.rank == 0;
-  if (denv.world_size > 1) vr::log::set_rank(static_cast<int>(denv.rank));
+  const vr::train::RunContext ctx = vr::train::make_run_context(cfg, /*data_parallel=*/true);
+  const bool main_rank = ctx.is_main();
   if (cfg.train.num_threads > 0) {
     at::set_num_threads(static_cast<int>(cfg.train.num_threads));
-  } else if (denv.local_world_size > 1) {
+  } else if (ctx.local_world_size > 1) {
     // Ranks on one machine share its cores: cores / local ranks each, so 2 CPU ranks do not oversubscribe.
     const int cores = static_cast<int>(std::thread::hardware_concurrency());
-    at::set_num_threads(std::max(1, cores / static_cast<int>(denv.local_world_size)));
+    at::set_num_threads(std::max(1, cores / static_cast<int>(ctx.local_world_size)));
   }
-  torch::manual_seed(static_cast<uint64_t>(cfg.train.seed));
+  torch::manual_seed(ctx.seed);
 
-  // The model first: prepare_run creates the tiny model (model.make_tiny_family) whose tokenizer and image
-  // processor the loader then reads from model.path.
-  vr::train::PreparedRun run = vr::train::prepare_run(cfg);
-  auto loader = vr::train::make_run_loader(cfg, 0, denv.rank, denv.world_size);
+  // The model first: a tiny model (model.make_tiny_family) is created before the loader reads its tokenizer
+  // and image processor from model.path. Data parallel: create it before the run (vrtrain make-tiny), as ranks
+  // starting together would write the same files.
+  if (auto created = vr::train::make_tiny_model_if_missing(cfg)) {
+    if (main_rank) std::printf("%s\n", created->c_str());
+  }
+  vr::train::PreparedRun run = vr::train::prepare_run(cfg, ctx);
+  auto loader = vr::train::make_run_loader(cfg, ctx);
   const std::string yaml = vr::dump_yaml(cfg);
-  if (main_rank) std::printf("%s", run.plan.c_str());
+  if (main_rank) std::printf("%s: %s\n%s", cfg.output_dir.c_str(), vr::train::describe(ctx).c_str(), run.plan.c_str());
   const int64_t total = vr::train::total_optimizer_steps(cfg.train, loader->batches_per_epoch());
   if (main_rank)
     std::printf("data: %s, %lld micro-batches of %lld per epoch and rank; %lld optimizer steps (grad_accum %lld); "
@@ -101,34 +100,25 @@ int run_train(const std::vector<std::string>& args) {
                 cfg.data.path.c_str(), static_cast<long long>(loader->batches_per_epoch()),
                 static_cast<long long>(cfg.train.batch_size), static_cast<long long>(total),
                 static_cast<long long>(cfg.train.grad_accum),
-                static_cast<long long>(cfg.train.batch_size * cfg.train.grad_accum * denv.world_size),
+                static_cast<long long>(cfg.train.batch_size * cfg.train.grad_accum * ctx.world_size),
                 static_cast<long long>(cfg.train.batch_size), static_cast<long long>(cfg.train.grad_accum),
-                static_cast<long long>(denv.world_size));
+                static_cast<long long>(ctx.world_size));
   if (dry_run) {
     std::printf("dry run: config, data and model are valid; nothing trained.\n");
     return 0;
   }
   fs::create_directories(cfg.output_dir);
   if (main_rank) vr::atomic_write_file((fs::path(cfg.output_dir) / "config.yaml").string(), yaml);
-  vr::dist::DataParallelOptions dpo;
-  dpo.backend = cfg.dist.backend;
-  dpo.cuda = torch::cuda::is_available();  // prepare_run puts the model on CUDA when there is one
-  dpo.init_timeout_s = cfg.dist.init_timeout_s;
-  dpo.timeout_s = cfg.dist.timeout_s;
-  dpo.bucket_mb = cfg.dist.bucket_mb;
-  dpo.overlap = cfg.dist.overlap;
-  auto sync = vr::dist::make_gradient_sync(denv, dpo);
-  vr::train::LvlmTask task(run.model, std::move(loader), cfg.train.method == "lora", cfg.model.path);
-  vr::train::Trainer trainer(cfg, task, yaml, [](const std::string& line) {
+  vr::train::LvlmTask task(run.model, std::move(loader), ctx, cfg.train.method == "lora", cfg.model.path);
+  vr::train::Trainer trainer(cfg, ctx, task, yaml, [](const std::string& line) {
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
   });
-  trainer.set_gradient_sync(*sync);
   vr::train::TrainResult r;
   try {
     r = trainer.run();
   } catch (const vr::train::NonFiniteError& e) {
-    if (denv.world_size > 1) std::fprintf(stderr, "[rank %lld] ", static_cast<long long>(denv.rank));
+    if (ctx.world_size > 1) std::fprintf(stderr, "[rank %lld] ", static_cast<long long>(ctx.rank));
     std::fprintf(stderr, "vrtrain train: stopped: %s\n", e.what());
     return 4;
   }

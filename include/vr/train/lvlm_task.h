@@ -1,13 +1,12 @@
-// The TrainTask of a real run: an LVLM fed by the data loader. Also builds the pieces of a run from a RunConfig
-// (model, tokenizer, image processor, loader), shared by `vrtrain train`, `vrtrain bench` and the tests.
+// The TrainTask of a real run: an LVLM fed by the run's data loader (run_loader.h), batches moved to the run's
+// device, the final model exported by final_export.h.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <string>
 
-#include "vr/train/prepare_run.h"
-#include "vr/train/run_config.h"
-#include "vr/train/trainable_params.h"
+#include <c10/core/Device.h>
+
 #include "vr/train/trainer.h"
 
 namespace vr::model {
@@ -19,11 +18,13 @@ class DataLoader;
 
 namespace vr::train {
 
+struct RunContext;
+
 class LvlmTask : public TrainTask {
  public:
   // `loader` yields micro-batches of train.batch_size; `lora` true exports adapter + merged weights at the end.
-  LvlmTask(std::shared_ptr<model::Lvlm> model, std::unique_ptr<data::DataLoader> loader, bool lora,
-           std::string model_dir);
+  LvlmTask(std::shared_ptr<model::Lvlm> model, std::unique_ptr<data::DataLoader> loader, const RunContext& ctx,
+           bool lora, std::string model_dir);
   ~LvlmTask() override;
   torch::nn::Module& module() override;
   MicroBatchOutput forward_next() override;
@@ -36,15 +37,10 @@ class LvlmTask : public TrainTask {
  private:
   std::shared_ptr<model::Lvlm> model_;
   std::unique_ptr<data::DataLoader> loader_;
+  c10::Device device_;
   bool lora_;
   std::string model_dir_;
   int64_t unsupervised_batches_ = 0;
 };
-
-// The loader of a run (tokenizer and image processor from model.path, dataset from data.*), shuffled with
-// train.seed; `batch_size` overrides train.batch_size when > 0. `rank` of `world_size` takes its slice of each
-// global batch (vr/data/sampler.h).
-std::unique_ptr<data::DataLoader> make_run_loader(const RunConfig& cfg, int64_t batch_size = 0, int64_t rank = 0,
-                                                  int64_t world_size = 1);
 
 }  // namespace vr::train

@@ -18,6 +18,8 @@ struct SelectionResult;
 
 namespace vr::train {
 
+struct RunContext;
+
 // Everything decided before the first step: the loaded model with its trainable set, and the plan printed at
 // start (selected layers, trainable table, memory estimate).
 struct PreparedRun {
@@ -29,18 +31,15 @@ struct PreparedRun {
   std::string plan;                     // human-readable, multi-line
 };
 
-// Creates the tiny model first when model.make_tiny_family is set and model.path is missing; loads the model
-// (train.dtype, CUDA when available), runs layer selection (sft), applies LoRA (method lora), freezes, turns
-// on gradient checkpointing, and writes the plan. `tokens_per_sample` feeds the activation estimate.
-PreparedRun prepare_run(const RunConfig& cfg, int64_t tokens_per_sample = 0);
+// Loads the model of model.path (train.dtype) onto ctx.device, runs layer selection (sft), applies LoRA
+// (method lora), freezes, turns on gradient checkpointing, and writes the plan. `tokens_per_sample` feeds the
+// activation estimate. The model must exist (see tiny_model_for_run.h for configs that create a tiny one).
+PreparedRun prepare_run(const RunConfig& cfg, const RunContext& ctx, int64_t tokens_per_sample = 0);
 
 // Runs cfg.selection for `model`. Strategies that need the model (attention, block_influence) get
 // selection.calibration_samples samples of the run's data (batch size 1, the run's seed), which they run in
 // eval mode without gradients, restoring the model's training mode afterwards.
-selection::SelectionResult select_run_layers(const RunConfig& cfg, std::shared_ptr<model::Lvlm> model);
-
-// Writes the final HF checkpoint: full weights (method full), or for LoRA the PEFT adapter in <dir>/adapter and
-// the merged weights in <dir>.
-void export_lvlm(model::Lvlm& model, const std::string& dir, bool lora, const std::string& source_model_dir);
+selection::SelectionResult select_run_layers(const RunConfig& cfg, const RunContext& ctx,
+                                             std::shared_ptr<model::Lvlm> model);
 
 }  // namespace vr::train

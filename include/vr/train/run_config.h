@@ -55,6 +55,7 @@ struct TrainSection {
   int64_t seed = 42;
   bool freeze_vision_tower = true;
   int64_t num_threads = 0;           // CPU intra-op threads (0: LibTorch default)
+  std::string device = "auto";       // auto | cpu | cuda | cuda:N (see vr/core/device.h)
   int64_t stop_after_step = 0;       // debug: exit (code 3) right after this step's checkpoint, as if killed
   bool export_final = true;          // write <output_dir>/final/ as an HF checkpoint at the end
   std::string loss_normalization = "batch";  // batch (mean of micro-batch means) | token (every supervised token

@@ -29,6 +29,8 @@ class GradientSync;
 
 namespace vr::train {
 
+struct RunContext;
+
 struct MicroBatchOutput {
   at::Tensor loss;                       // [] mean CE of the micro-batch, graph attached
   int64_t tokens = 0;                    // non-padding positions (text + image)
@@ -71,12 +73,13 @@ int64_t total_optimizer_steps(const TrainSection& t, int64_t batches_per_epoch);
 class Trainer {
  public:
   // `config_yaml` is saved with each checkpoint. `log` receives human-readable lines (progress etc.).
+  // Gradients are synchronised through ctx.sync after each step's last micro-batch.
+  Trainer(const RunConfig& cfg, const RunContext& ctx, TrainTask& task, std::string config_yaml,
+          std::function<void(const std::string&)> log = nullptr);
+  // One process (RunContext::single_process()): for tests and toy tasks.
   Trainer(const RunConfig& cfg, TrainTask& task, std::string config_yaml,
           std::function<void(const std::string&)> log = nullptr);
   ~Trainer();
-  // The data-parallel seam (default: single process). Not owned; must outlive run(). Only rank 0 writes
-  // metrics and checkpoints and calls `log`.
-  void set_gradient_sync(dist::GradientSync& sync);
   TrainResult run();
 
  private:

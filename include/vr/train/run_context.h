@@ -1,0 +1,41 @@
+// Who and where this process is in a run: made once from the config (and, for multi-process runs, the
+// environment the launcher exported) and handed to the loader, the task and the trainer, so none of them
+// guesses its rank, device or seeds on its own.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <c10/core/Device.h>
+
+namespace vr::dist {
+class GradientSync;
+}
+
+namespace vr::train {
+
+struct RunConfig;
+
+struct RunContext {
+  int64_t rank = 0, world_size = 1;              // this process among all of the run
+  int64_t local_rank = 0, local_world_size = 1;  // ... among those on this machine (GPU index, thread share)
+  c10::Device device{c10::kCPU};                 // where the model and batches live
+  std::shared_ptr<dist::GradientSync> sync;      // never null; SingleProcessSync for one process
+  uint64_t seed = 42;        // train.seed: LoRA initialisation, dropout, the sampler's shuffle
+  uint64_t data_seed = 0;    // data.synthetic_seed: the synthetic dataset's content
+
+  bool is_main() const { return rank == 0; }  // the rank that logs progress and writes files
+  // Rank 0 of 1 on the CPU with train.seed's default: for tests and tools without a run config.
+  static RunContext single_process();
+};
+
+// From cfg.train.device ("auto": cuda:<local_rank> when available), cfg.train.seed and cfg.data.synthetic_seed.
+// One process: rank 0 of 1 with SingleProcessSync. `data_parallel` (vrtrain train): rank, world size and master
+// from the environment (torchrun, Slurm, Open MPI, vrtrain launch) with dist.* overriding, and for a world size
+// above 1 the c10d-backed sync (rendezvous happens here; vr/dist/data_parallel.h); log lines get "[rank R]".
+RunContext make_run_context(const RunConfig& cfg, bool data_parallel = false);
+
+// "rank 0/1, device cpu, seed 42": the line printed at start.
+std::string describe(const RunContext& ctx);
+
+}  // namespace vr::train

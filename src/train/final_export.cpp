@@ -1,0 +1,64 @@
+#include "vr/train/final_export.h"
+
+#include <filesystem>
+
+#include <torch/torch.h>
+
+#include "vr/core/error.h"
+#include "vr/model/layouts.h"
+#include "vr/model/lora.h"
+#include "vr/model/lvlm.h"
+
+namespace vr::train {
+
+namespace {
+
+// The files that make a checkpoint directory usable for inference beside the weights: tokenizer and image
+// processor, copied from the model the run started from (when it has them).
+void copy_processing_files(const std::string& source_model_dir, const std::string& dir) {
+  namespace fs = std::filesystem;
+  for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                           "preprocessor_config.json", "tokenizer.model"}) {
+    const fs::path src = fs::path(source_model_dir) / name;
+    if (fs::exists(src)) fs::copy_file(src, fs::path(dir) / name, fs::copy_options::overwrite_existing);
+  }
+}
+
+}  // namespace
+
+void export_lvlm(model::Lvlm& m, const std::string& dir, bool lora, const std::string& source_model_dir) {
+  namespace fs = std::filesystem;
+  torch::NoGradGuard no_grad;
+  if (!lora) {
+    model::save_lvlm(m, dir);
+    copy_processing_files(source_model_dir, dir);
+    return;
+  }
+  // Adapter first (unmerged A/B), then the merged full model, then the adapter beside it.
+  model::LoraConfig lc;
+  auto mods = model::lora_modules(*m);
+  VR_CHECK(!mods.empty(), "export: no LoRA adapters found in the model");
+  lc.target_modules = mods;
+  lc.base_model_name_or_path = source_model_dir;
+  // r / alpha from the first adapter's shapes and scaling.
+  auto sd = model::lora_state_dict(*m);
+  lc.r = sd.begin()->second.size(0);
+  std::string tmp_adapter = dir + ".adapter-tmp";
+  fs::remove_all(tmp_adapter);
+  for (const auto& kv : m->named_modules()) {
+    if (auto* a = kv.value()->as<model::LoraAdapterImpl>()) {
+      lc.alpha = a->scaling * static_cast<double>(lc.r);
+      lc.dropout = a->dropout;
+      break;
+    }
+  }
+  model::save_peft_adapter(*m, lc, tmp_adapter);
+  model::merge_lora(*m);
+  // The merged export holds only the base tensors: save through a copy of the state without lora_* entries.
+  model::save_lvlm(m, dir);
+  copy_processing_files(source_model_dir, dir);
+  model::unmerge_lora(*m);
+  fs::rename(tmp_adapter, fs::path(dir) / "adapter");
+}
+
+}  // namespace vr::train

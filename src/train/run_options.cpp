@@ -1,0 +1,79 @@
+#include "vr/train/run_options.h"
+
+#include "vr/model/llama.h"
+#include "vr/train/lora_targets.h"
+#include "vr/train/run_context.h"
+
+namespace vr::train {
+
+data::DatasetOptions dataset_options(const RunConfig& cfg) {
+  data::DatasetOptions d;
+  d.path = cfg.data.path;
+  d.image_folder = cfg.data.image_folder;
+  d.skip_bad_records = cfg.data.skip_bad_records;
+  d.template_name = cfg.data.template_name;
+  d.synthetic_samples = cfg.data.synthetic_num_samples;
+  d.synthetic_image_size = cfg.data.synthetic_image_size;
+  d.seed = static_cast<uint64_t>(cfg.data.synthetic_seed);
+  return d;
+}
+
+data::LoaderOptions loader_options(const RunConfig& cfg, const RunContext& ctx, int64_t batch_size) {
+  data::LoaderOptions o;
+  o.batch_size = batch_size > 0 ? batch_size : cfg.train.batch_size;
+  o.num_workers = cfg.data.num_workers;
+  o.seed = ctx.seed;
+  o.shuffle = true;
+  o.group_by_modality_length = cfg.data.group_by_modality_length;
+  o.rank = ctx.rank;
+  o.world_size = ctx.world_size;
+  o.model_max_length = cfg.data.model_max_length;
+  o.drop_last = false;
+  return o;
+}
+
+FreezeSpec freeze_spec(const RunConfig& cfg, std::vector<int64_t> layers) {
+  FreezeSpec spec;
+  spec.stage = cfg.train.stage;
+  spec.method = cfg.train.method;
+  spec.layers = std::move(layers);
+  spec.train_norms = cfg.train.train_norms;
+  spec.train_embeddings = cfg.train.train_embeddings;
+  spec.freeze_vision_tower = cfg.train.freeze_vision_tower;
+  return spec;
+}
+
+model::LoraConfig lora_config(const RunConfig& cfg, const std::vector<int64_t>& layers) {
+  model::LoraConfig lc;
+  lc.r = cfg.lora.r;
+  lc.alpha = cfg.lora.alpha;
+  lc.dropout = cfg.lora.dropout;
+  lc.base_model_name_or_path = cfg.model.path;
+  lc.target_modules = lora_target_modules(layers, cfg.lora.targets);
+  return lc;
+}
+
+MemoryInputs memory_inputs(const RunConfig& cfg, const model::LlamaConfig& text, const TrainableSummary& trainable,
+                           int64_t tokens) {
+  MemoryInputs mi;
+  mi.total_params = trainable.total_numel;
+  mi.trainable_params = trainable.trainable_numel;
+  mi.bytes_per_element = cfg.train.dtype == "bf16" ? 2 : 4;
+  mi.batch = cfg.train.batch_size;
+  mi.tokens = tokens > 0 ? tokens : cfg.data.model_max_length;
+  mi.hidden = text.hidden_size;
+  mi.heads = text.num_attention_heads;
+  mi.layers = text.num_hidden_layers;
+  mi.vocab = text.vocab_size;
+  mi.gradient_checkpointing = cfg.train.gradient_checkpointing;
+  return mi;
+}
+
+TinyModelOptions tiny_model_options(const RunConfig& cfg) {
+  TinyModelOptions t;
+  t.family = cfg.model.make_tiny_family;
+  t.seed = cfg.model.make_tiny_seed;
+  return t;
+}
+
+}  // namespace vr::train
