@@ -5,10 +5,14 @@
 
 #include <fmt/format.h>
 
-#define USE_C10D_GLOO 1
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+// Gloo: its headers come with libgloo-dev (Debian) or the LibTorch package; its symbols are in libtorch_cpu.
+#if __has_include(<gloo/algorithm.h>)
+#define VR_WITH_GLOO 1
+#define USE_C10D_GLOO 1
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
 // NCCL: only in a LibTorch built with CUDA (VR_WITH_CUDA, set by cmake/VrDependencies.cmake); Debian's 1.13 CPU
 // package has the header but no NCCL symbols.
 #if defined(VR_WITH_CUDA)
@@ -43,7 +47,7 @@ c10::intrusive_ptr<c10d::TCPStore> make_store(const DistEnv& env, bool server, s
   c10d::TCPStoreOptions o;
   o.port = static_cast<uint16_t>(env.master_port);
   o.isServer = server;
-  o.numWorkers = server ? c10::optional<std::size_t>(static_cast<std::size_t>(env.world_size)) : c10::nullopt;
+  if (server) o.numWorkers = static_cast<std::size_t>(env.world_size);
   o.waitWorkers = false;  // the process group's own rendezvous waits for everyone
   o.timeout = timeout;
   return c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
@@ -128,7 +132,7 @@ std::unique_ptr<Collectives> connect_collectives(const DistEnv& env, const std::
                           : "cannot reach rank 0's store: wrong MASTER_ADDR/MASTER_PORT, or rank 0 not started?",
             e.what());
   }
-  auto client = [env, op_timeout]() { return make_store(env, false, std::chrono::milliseconds(3000)); };
+  auto client = [env]() { return make_store(env, false, std::chrono::milliseconds(3000)); };
   auto hb = client();
   auto prefixed = c10::make_intrusive<c10d::PrefixStore>("vr/pg", store);
   try {
@@ -146,6 +150,7 @@ std::unique_ptr<Collectives> connect_collectives(const DistEnv& env, const std::
 #endif
     }
     VR_CHECK(backend == "gloo", "dist.backend '{}' is not one of auto, nccl, gloo", backend);
+#if defined(VR_WITH_GLOO)
     auto o = c10d::ProcessGroupGloo::Options::create();
     o->timeout = std::max(init_timeout, op_timeout);
     if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"))
@@ -160,6 +165,9 @@ std::unique_ptr<Collectives> connect_collectives(const DistEnv& env, const std::
     auto c = std::make_unique<PgCollectives<c10d::ProcessGroupGloo>>("gloo", pg, hb, env.rank);
     c->set_client_factory(client);
     return c;
+#else
+    VR_FAIL("dist.backend=gloo: this vrtrain was built without the Gloo headers (install libgloo-dev)");
+#endif
   } catch (const vr::Error&) {
     throw;
   } catch (const std::exception& e) {

@@ -40,7 +40,9 @@ const char* kHelpHead =
     "LLM layers. Output in output_dir: metrics.jsonl (one line per step), checkpoints/step_N/ (resumable),\n"
     "config.yaml, final/ (HF checkpoint for `vrtrain forward`). A run killed at any point resumes exactly\n"
     "with `resume: auto` (the default). Exit codes: 0 done, 1 error, 3 stopped by train.stop_after_step,\n"
-    "4 non-finite loss.\n\n"
+    "4 non-finite loss (on any rank), 5 a data-parallel collective failed or timed out (a rank died).\n"
+    "Several processes: start the ranks with `vrtrain launch --nproc-per-node N -- train ...`, torchrun, srun or\n"
+    "mpirun (docs/distributed.md); the dist.* keys below set backend, timeouts and bucket size.\n\n"
     "Example: vrtrain --config configs/tiny_synthetic.yaml --set train.max_steps=20\n\n"
     "Every key, its type, default and meaning:\n";
 
