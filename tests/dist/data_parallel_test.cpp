@@ -48,10 +48,12 @@ struct Params {
   std::vector<at::Tensor> list() const { return {a, b, c}; }
 };
 
+// Different on every rank on purpose (attach broadcasts rank 0's); no global RNG (the ranks are threads).
+at::Tensor init_of(int64_t rank, int64_t n) { return torch::arange(n, torch::kFloat) * 0.1f + static_cast<float>(rank); }
+
 Params make_params(int64_t rank) {
-  torch::manual_seed(100 + static_cast<uint64_t>(rank));  // different on purpose: attach broadcasts rank 0's
-  return {torch::randn({2, 3}).requires_grad_(), torch::randn({4}).requires_grad_(),
-          torch::randn({5}).requires_grad_()};
+  return {init_of(rank, 6).reshape({2, 3}).requires_grad_(), init_of(rank, 4).requires_grad_(),
+          init_of(rank, 5).requires_grad_()};
 }
 
 at::Tensor x_of(int64_t rank, int64_t micro) { return torch::full({2, 3}, static_cast<double>(1 + rank + 10 * micro)); }
@@ -87,8 +89,7 @@ TEST(DataParallelSync, AveragesGradientsWithAccumulationAndUnusedParameters) {
       EXPECT_TRUE(torch::equal(grads[0][i], grads[1][i])) << "gradient " << i << " differs between ranks";
       EXPECT_TRUE(torch::equal(weights[0][i], weights[1][i])) << "weight " << i << " not broadcast from rank 0";
     }
-    torch::manual_seed(100);
-    EXPECT_TRUE(torch::equal(weights[1][0], torch::randn({2, 3})));  // rank 0's initialisation won
+    EXPECT_TRUE(torch::equal(weights[1][0], init_of(0, 6).reshape({2, 3})));  // rank 0's initialisation won
     EXPECT_EQ(bytes[0], (6 + 4 + 5) * 4);
   }
 }

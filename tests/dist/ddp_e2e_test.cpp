@@ -54,16 +54,16 @@ std::string train_args(const std::string& out, int b, int accum, const std::stri
       VR_SOURCE_DIR, extra, tiny_model(), out, b, accum);
 }
 
-struct Run {
+struct Proc {
   int code = -1;
   std::string text;
   double seconds = 0;
 };
 
-Run shell(const std::string& cmd, const std::string& log) {
+Proc shell(const std::string& cmd, const std::string& log) {
   const auto t0 = std::chrono::steady_clock::now();
   int status = std::system(fmt::format("{} > {} 2>&1", cmd, log).c_str());
-  Run r;
+  Proc r;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   std::ifstream f(log);
@@ -71,11 +71,11 @@ Run shell(const std::string& cmd, const std::string& log) {
   return r;
 }
 
-Run single(const std::string& out, int b, int accum, const std::string& extra = "") {
+Proc single(const std::string& out, int b, int accum, const std::string& extra = "") {
   return shell(fmt::format("{} {}", VRTRAIN_BIN, train_args(out, b, accum, extra)), out + ".log");
 }
 
-Run launch2(const std::string& out, int b, int accum, const std::string& extra = "") {
+Proc launch2(const std::string& out, int b, int accum, const std::string& extra = "") {
   return shell(fmt::format("{} launch --nproc-per-node 2 --master-port {} -- {}", VRTRAIN_BIN, vr::test::free_port(),
                            train_args(out, b, accum, extra)),
                out + ".log");
@@ -112,7 +112,7 @@ const std::string& reference(const std::string& extra) {
   auto it = dirs.find(extra);
   if (it != dirs.end()) return it->second;
   std::string out = vr::test::temp_dir("ddp_ref") + "/run";
-  Run r = single(out, 2, 2, extra);
+  Proc r = single(out, 2, 2, extra);
   EXPECT_EQ(r.code, 0) << r.text;
   return dirs[extra] = out;
 }
@@ -127,7 +127,7 @@ TEST_P(DdpEquivalence, TwoRanksEqualOneProcessWithDoubledAccumulation) {
   const std::string extra = GetParam();
   const std::string& ref = reference(extra);
   std::string out = vr::test::temp_dir("ddp_launch") + "/run";
-  Run r = launch2(out, 2, 1, extra);
+  Proc r = launch2(out, 2, 1, extra);
   ASSERT_EQ(r.code, 0) << r.text;
   EXPECT_NE(r.text.find("[rank 0] data parallel: gloo (torchrun), rank 0 of 2"), std::string::npos) << r.text;
   EXPECT_NE(r.text.find("global batch 4 = batch_size 2 x grad_accum 1 x 2 ranks"), std::string::npos) << r.text;
@@ -161,9 +161,9 @@ INSTANTIATE_TEST_SUITE_P(FullAndLora, DdpEquivalence,
 TEST(DdpToken, TwoRanksEqualOneProcessWithDoubledBatch) {
   const std::string tok = "--set train.loss_normalization=token";
   std::string one = vr::test::temp_dir("ddp_tok1") + "/run", two = vr::test::temp_dir("ddp_tok2") + "/run";
-  Run a = single(one, 4, 1, tok);
+  Proc a = single(one, 4, 1, tok);
   ASSERT_EQ(a.code, 0) << a.text;
-  Run b = launch2(two, 2, 1, tok);
+  Proc b = launch2(two, 2, 1, tok);
   ASSERT_EQ(b.code, 0) << b.text;
   EXPECT_LE(max_diff(final_weights(one), final_weights(two)), kTol);
 }
@@ -174,7 +174,7 @@ TEST(DdpLaunchers, ByHandAndTorchrun) {
   std::string out = vr::test::temp_dir("ddp_hand") + "/run";
   const int port = vr::test::free_port();
   const std::string env = fmt::format("WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT={}", port);
-  Run r = shell(fmt::format("(RANK=1 {} {} {} > {}.rank1 2>&1 &) ; RANK=0 {} {} {}", env, VRTRAIN_BIN,
+  Proc r = shell(fmt::format("(RANK=1 {} {} {} > {}.rank1 2>&1 &) ; RANK=0 {} {} {}", env, VRTRAIN_BIN,
                             train_args(out, 2, 1), out, env, VRTRAIN_BIN, train_args(out, 2, 1)),
                 out + ".log");
   ASSERT_EQ(r.code, 0) << r.text;
@@ -183,7 +183,7 @@ TEST(DdpLaunchers, ByHandAndTorchrun) {
   const char* torchrun = fs::exists("/usr/bin/torchrun") ? "/usr/bin/torchrun" : nullptr;
   if (!torchrun) GTEST_SKIP() << "torchrun not installed (Debian: apt-get install python3-torch); by-hand part passed";
   std::string tout = vr::test::temp_dir("ddp_torchrun") + "/run";
-  Run t = shell(fmt::format("{} --nproc_per_node 2 --master_port {} --no_python {} {}", torchrun,
+  Proc t = shell(fmt::format("{} --nproc_per_node 2 --master_port {} --no_python {} {}", torchrun,
                             vr::test::free_port(), VRTRAIN_BIN, train_args(tout, 2, 1)),
                 tout + ".log");
   ASSERT_EQ(t.code, 0) << t.text;
@@ -240,10 +240,10 @@ TEST(DdpFaults, KilledRankStopsTheOtherWithinAMinute) {
 TEST(DdpResume, TwoRankCheckpointResumesOnOneProcess) {
   const std::string& ref = reference("");
   std::string out = vr::test::temp_dir("ddp_resume") + "/run";
-  Run a = launch2(out, 2, 1, "--set train.stop_after_step=2");
+  Proc a = launch2(out, 2, 1, "--set train.stop_after_step=2");
   ASSERT_EQ(a.code, 3) << a.text;
   ASSERT_FALSE(fs::exists(fs::path(out) / "final"));
-  Run b = single(out, 2, 2);
+  Proc b = single(out, 2, 2);
   ASSERT_EQ(b.code, 0) << b.text;
   EXPECT_NE(b.text.find("resumed from"), std::string::npos) << b.text;
   EXPECT_LE(max_diff(final_weights(out), final_weights(ref)), kTol);
