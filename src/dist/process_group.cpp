@@ -57,12 +57,12 @@ template <class PG>
 class PgCollectives final : public Collectives {
  public:
   PgCollectives(std::string name, c10::intrusive_ptr<PG> pg, c10::intrusive_ptr<c10d::TCPStore> hb_store,
-                int64_t rank)
-      : name_(std::move(name)), pg_(std::move(pg)), hb_store_(std::move(hb_store)) {
+                int64_t rank, std::string prefix)
+      : name_(std::move(name)), prefix_(std::move(prefix)), pg_(std::move(pg)), hb_store_(std::move(hb_store)) {
     // Liveness: bump vr/hb/<rank> once a second on a connection of its own, so a rank that is gone or stuck
     // (its counter stops) can be named when a collective fails.
     beat_ = std::thread([this, rank] {
-      const std::string key = fmt::format("vr/hb/{}", rank);
+      const std::string key = fmt::format("{}/hb/{}", prefix_, rank);
       while (!stop_) {
         try {
           hb_store_->add(key, 1);
@@ -93,7 +93,7 @@ class PgCollectives final : public Collectives {
   int64_t heartbeat_of(int64_t rank) override {
     try {
       auto c = make_store_client();
-      return c->add(fmt::format("vr/hb/{}", rank), 0);
+      return c->add(fmt::format("{}/hb/{}", prefix_, rank), 0);
     } catch (const std::exception&) {
       return -1;
     }
@@ -101,7 +101,7 @@ class PgCollectives final : public Collectives {
   void set_client_factory(std::function<c10::intrusive_ptr<c10d::TCPStore>()> f) { make_store_client = std::move(f); }
 
  private:
-  std::string name_;
+  std::string name_, prefix_;
   c10::intrusive_ptr<PG> pg_;
   c10::intrusive_ptr<c10d::TCPStore> hb_store_;
   std::function<c10::intrusive_ptr<c10d::TCPStore>()> make_store_client;
@@ -125,7 +125,7 @@ std::unique_ptr<Collectives> connect_collectives(const DistEnv& env, const std::
   const std::string where = fmt::format("{}:{}", env.master_addr, env.master_port);
   c10::intrusive_ptr<c10d::TCPStore> store;
   try {
-    store = make_store(env, env.rank == 0, init_timeout);
+    store = make_store(env, env.rank == 0 && !env.agent_store, init_timeout);
   } catch (const std::exception& e) {
     VR_FAIL("rank {}: rendezvous at {} failed ({}): {}", env.rank, where,
             env.rank == 0 ? "cannot serve the store there: port in use or address not local?"
@@ -134,7 +134,7 @@ std::unique_ptr<Collectives> connect_collectives(const DistEnv& env, const std::
   }
   auto client = [env]() { return make_store(env, false, std::chrono::milliseconds(3000)); };
   auto hb = client();
-  auto prefixed = c10::make_intrusive<c10d::PrefixStore>("vr/pg", store);
+  auto prefixed = c10::make_intrusive<c10d::PrefixStore>(env.store_prefix + "/pg", store);
   try {
     if (backend == "nccl") {
 #if defined(VR_WITH_CUDA)
@@ -142,7 +142,7 @@ std::unique_ptr<Collectives> connect_collectives(const DistEnv& env, const std::
       o->timeout = init_timeout;  // DataParallelSync waits with dist.timeout_s after the first step
       auto pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(prefixed, static_cast<int>(env.rank),
                                                            static_cast<int>(env.world_size), o);
-      auto c = std::make_unique<PgCollectives<c10d::ProcessGroupNCCL>>("nccl", pg, hb, env.rank);
+      auto c = std::make_unique<PgCollectives<c10d::ProcessGroupNCCL>>("nccl", pg, hb, env.rank, env.store_prefix);
       c->set_client_factory(client);
       return c;
 #else
@@ -162,7 +162,7 @@ std::unique_ptr<Collectives> connect_collectives(const DistEnv& env, const std::
     o->threads = 2;
     auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, static_cast<int>(env.rank),
                                                          static_cast<int>(env.world_size), o);
-    auto c = std::make_unique<PgCollectives<c10d::ProcessGroupGloo>>("gloo", pg, hb, env.rank);
+    auto c = std::make_unique<PgCollectives<c10d::ProcessGroupGloo>>("gloo", pg, hb, env.rank, env.store_prefix);
     c->set_client_factory(client);
     return c;
 #else

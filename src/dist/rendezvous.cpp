@@ -14,7 +14,8 @@ const char* kVars[] = {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "
                        "MASTER_PORT", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NODEID",
                        "SLURM_JOB_NODELIST", "SLURM_NODELIST", "SLURM_JOB_ID", "SLURM_NTASKS_PER_NODE",
                        "SLURM_TASKS_PER_NODE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
-                       "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE", "OMPI_COMM_WORLD_NODE_RANK"};
+                       "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE", "OMPI_COMM_WORLD_NODE_RANK",
+                       "TORCHELASTIC_USE_AGENT_STORE", "TORCHELASTIC_RESTART_COUNT", "TORCHELASTIC_RUN_ID"};
 
 const std::string* find(const EnvMap& env, const std::string& key) {
   auto it = env.find(key);
@@ -119,6 +120,11 @@ DistEnv read_dist_env(const EnvMap& env, const DistOverrides& o) {
     d.local_rank = int_or(env, "LOCAL_RANK", d.rank);
     d.local_world_size = int_or(env, "LOCAL_WORLD_SIZE", d.world_size);
     d.node_rank = int_or(env, "GROUP_RANK", d.rank / std::max<int64_t>(1, d.local_world_size));
+    const std::string* agent = find(env, "TORCHELASTIC_USE_AGENT_STORE");
+    d.agent_store = agent && (*agent == "True" || *agent == "true" || *agent == "1");
+    if (d.agent_store)
+      d.store_prefix = fmt::format("vr/{}/{}", find(env, "TORCHELASTIC_RUN_ID") ? *find(env, "TORCHELASTIC_RUN_ID") : "",
+                                   int_or(env, "TORCHELASTIC_RESTART_COUNT", 0));
   } else if (find(env, "SLURM_PROCID") && find(env, "SLURM_NTASKS")) {
     d.source = "slurm";
     d.rank = int_or(env, "SLURM_PROCID", 0);

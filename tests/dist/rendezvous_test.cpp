@@ -25,6 +25,11 @@ TEST(Rendezvous, Torchrun) {
   EXPECT_EQ(d.node_rank, 1);
   EXPECT_EQ(d.master_addr, "head");
   EXPECT_EQ(d.master_port, 29511);
+  EXPECT_FALSE(d.agent_store);
+  auto agent = read_dist_env(EnvMap{{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"TORCHELASTIC_USE_AGENT_STORE", "True"},
+                                    {"TORCHELASTIC_RUN_ID", "job"}, {"TORCHELASTIC_RESTART_COUNT", "1"}});
+  EXPECT_TRUE(agent.agent_store);  // torchrun serves the store; rank 0 joins it as a client
+  EXPECT_EQ(agent.store_prefix, "vr/job/1");
 }
 
 TEST(Rendezvous, SlurmMasterIsFirstHostAndPortFromJobId) {

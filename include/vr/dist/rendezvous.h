@@ -21,6 +21,10 @@ struct DistEnv {
   std::string master_addr = "127.0.0.1";
   int64_t master_port = 29500;
   std::string source = "single";  // single | torchrun | slurm | openmpi | config
+  // torchrun already serves a TCPStore at MASTER_ADDR:MASTER_PORT (TORCHELASTIC_USE_AGENT_STORE=True): every
+  // rank, rank 0 included, joins it as a client, under a key prefix of this restart (TORCHELASTIC_RESTART_COUNT).
+  bool agent_store = false;
+  std::string store_prefix = "vr";
 };
 
 // The `dist.*` keys of a run config that take part in rendezvous; -1 / "" mean "from the environment".
