@@ -61,6 +61,9 @@ MicroBatchOutput LvlmTask::forward_next() {
   r.tokens = out.merged_attention_mask.defined() ? out.merged_attention_mask.sum().item<int64_t>()
                                                  : b->attention_mask.sum().item<int64_t>();
   r.images = b->pixel_values.defined() ? b->pixel_values.size(0) : 0;
+  // The loss averages over the shifted labels: positions 1.. of the merged sequence that are not -100.
+  if (out.merged_labels.defined() && out.merged_labels.size(1) > 1)
+    r.supervised_tokens = out.merged_labels.narrow(1, 1, out.merged_labels.size(1) - 1).ne(-100).sum().item<int64_t>();
   r.sample_ids = b->ids;
   return r;
 }

@@ -24,7 +24,9 @@ nlohmann::json StepMetrics::to_json() const {
           {"tokens", tokens},
           {"images", images},
           {"epoch", epoch},
-          {"elapsed_s", elapsed_s}};
+          {"elapsed_s", elapsed_s},
+          {"allreduce_bytes", allreduce_bytes},
+          {"comm_wait_s", comm_wait_s}};
 }
 
 MetricsWriter::MetricsWriter(const std::string& path, int64_t resume_step) : path_(path) {

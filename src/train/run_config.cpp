@@ -65,6 +65,21 @@ void RunConfig::bind(vr::ConfigBinder& b) {
   b.field("train.stop_after_step", train.stop_after_step,
           "debug: stop with exit code 3 right after this step (and its checkpoint), as if killed");
   b.field("train.export_final", train.export_final, "export <output_dir>/final/ (HF layout) at the end");
+  b.choice("train.loss_normalization", train.loss_normalization, {"batch", "token"},
+           "batch: mean of the micro-batch means (HF Trainer); token: every supervised token of the global step "
+           "(all micro-batches and ranks) weighs the same");
+
+  b.choice("dist.backend", dist.backend, {"auto", "nccl", "gloo"},
+           "data-parallel backend (auto: nccl when the model is on CUDA, else gloo)");
+  b.field("dist.init_timeout_s", dist.init_timeout_s, "seconds for rendezvous, start-up broadcast and the first step");
+  b.field("dist.timeout_s", dist.timeout_s, "seconds any later collective may take before the run stops");
+  b.field("dist.bucket_mb", dist.bucket_mb, "gradient all-reduce bucket cap in MiB");
+  b.field("dist.overlap", dist.overlap, "start each bucket's all-reduce during backward (false: after backward)");
+  b.field("dist.rank", dist.rank, "this process's rank (-1: from RANK / SLURM_PROCID / OMPI_COMM_WORLD_RANK)");
+  b.field("dist.world_size", dist.world_size, "number of ranks (-1: from the environment; 1 without one)");
+  b.field("dist.local_rank", dist.local_rank, "rank on this node (-1: from the environment)");
+  b.field("dist.master_addr", dist.master_addr, "host of rank 0's TCPStore (empty: MASTER_ADDR / Slurm nodelist)");
+  b.field("dist.master_port", dist.master_port, "port of rank 0's TCPStore (-1: MASTER_PORT / from SLURM_JOB_ID)");
 
   b.field("lora.r", lora.r, "LoRA rank");
   b.field("lora.alpha", lora.alpha, "LoRA alpha (scale alpha / r)");
@@ -94,6 +109,8 @@ void RunConfig::validate() const {
              "train.device must be auto, cpu, cuda or cuda:N, got '{}'", d);
   }
   positive("train.batch_size", train.batch_size);
+  VR_CHECK(dist.timeout_s > 0 && dist.init_timeout_s > 0, "dist.timeout_s and dist.init_timeout_s must be > 0");
+  VR_CHECK(dist.bucket_mb > 0, "dist.bucket_mb must be > 0, got {}", dist.bucket_mb);
   positive("train.grad_accum", train.grad_accum);
   positive("train.keep_last", train.keep_last);
   positive("train.log_every", train.log_every);

@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 
 #include "vr/core/device.h"
+#include "vr/core/logging.h"
+#include "vr/dist/data_parallel.h"
 #include "vr/dist/gradient_sync.h"
+#include "vr/dist/rendezvous.h"
 #include "vr/train/run_config.h"
 
 namespace vr::train {
@@ -14,11 +17,36 @@ RunContext RunContext::single_process() {
   return ctx;
 }
 
-RunContext make_run_context(const RunConfig& cfg) {
+RunContext make_run_context(const RunConfig& cfg, bool data_parallel) {
   RunContext ctx = RunContext::single_process();
+  dist::DistEnv env;
+  if (data_parallel) {
+    dist::DistOverrides ov;
+    ov.rank = cfg.dist.rank;
+    ov.world_size = cfg.dist.world_size;
+    ov.local_rank = cfg.dist.local_rank;
+    ov.master_addr = cfg.dist.master_addr;
+    ov.master_port = cfg.dist.master_port;
+    env = dist::read_dist_env(dist::process_env(), ov);
+    ctx.rank = env.rank;
+    ctx.world_size = env.world_size;
+    ctx.local_rank = env.local_rank;
+    ctx.local_world_size = env.local_world_size;
+  }
   ctx.device = resolve_device(cfg.train.device, ctx.local_rank);
   ctx.seed = static_cast<uint64_t>(cfg.train.seed);
   ctx.data_seed = static_cast<uint64_t>(cfg.data.synthetic_seed);
+  if (ctx.world_size > 1) {
+    vr::log::set_rank(static_cast<int>(ctx.rank));
+    dist::DataParallelOptions o;
+    o.backend = cfg.dist.backend;
+    o.cuda = ctx.device.is_cuda();
+    o.init_timeout_s = cfg.dist.init_timeout_s;
+    o.timeout_s = cfg.dist.timeout_s;
+    o.bucket_mb = cfg.dist.bucket_mb;
+    o.overlap = cfg.dist.overlap;
+    ctx.sync = dist::make_gradient_sync(env, o);
+  }
   return ctx;
 }
 

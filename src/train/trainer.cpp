@@ -3,11 +3,13 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join (moved here in fmt 11, which LibTorch 2.x bundles)
 #include <torch/torch.h>
 
+#include "vr/core/logging.h"
 #include "vr/dist/gradient_sync.h"
 #include "vr/train/lr_schedule.h"
 #include "vr/train/metrics.h"
@@ -52,9 +54,10 @@ struct Trainer::Impl {
   std::string config_yaml;
   std::function<void(const std::string&)> log;
   std::shared_ptr<dist::GradientSync> sync;
+  bool is_main() const { return sync->rank() == 0; }
 
   void say(const std::string& s) const {
-    if (log) log(s);
+    if (log && is_main()) log(s);
   }
 
   TrainCheckpoint capture(const AdamW& opt, int64_t step, const TrainResult& r) {
@@ -64,7 +67,8 @@ struct Trainer::Impl {
     c.optimizer = opt.state_dict();
     c.rng = capture_rng_state();
     c.state = {{"step", step},        {"data", task.data_state()}, {"tokens", r.tokens},
-               {"images", r.images}, {"first_loss", r.first_loss}};
+               {"images", r.images}, {"first_loss", r.first_loss}, {"world_size", sync->world_size()},
+               {"global_batch", cfg.train.batch_size * cfg.train.grad_accum * sync->world_size()}};
     c.config_yaml = config_yaml;
     return c;
   }
@@ -81,6 +85,20 @@ Trainer::Trainer(const RunConfig& cfg, TrainTask& task, std::string config_yaml,
     : Trainer(cfg, RunContext::single_process(), task, std::move(config_yaml), std::move(log)) {}
 
 Trainer::~Trainer() = default;
+
+
+// The loader position of a checkpoint saved with `saved_w` ranks, for `w` ranks at the same global batch: each
+// rank's position counts its micro-batches of B, i.e. global position = position * W (vr/data/sampler.h).
+static nlohmann::json rescale_data_state(nlohmann::json data, int64_t saved_w, int64_t w, const std::string& dir) {
+  if (saved_w == w || !data.contains("position")) return data;
+  const int64_t global = data.at("position").get<int64_t>() * saved_w;
+  VR_CHECK(global % w == 0,
+           "resume from '{}': saved with {} ranks at loader position {}, which {} ranks cannot continue evenly "
+           "(keep train.batch_size and make grad_accum x world size equal)",
+           dir, saved_w, data.at("position").get<int64_t>(), w);
+  data["position"] = global / w;
+  return data;
+}
 
 TrainResult Trainer::run() {
   const RunConfig& cfg = impl_->cfg;
@@ -116,7 +134,14 @@ TrainResult Trainer::run() {
     }
     opt.load_state_dict(c.optimizer);
     restore_rng_state(c.rng);
-    task.restore_data_state(c.state.at("data"));
+    const int64_t saved_w = c.state.value("world_size", int64_t{1});
+    const int64_t saved_gb = c.state.value("global_batch", int64_t{0});
+    const int64_t gb = t.batch_size * t.grad_accum * impl_->sync->world_size();
+    VR_CHECK(saved_gb == 0 || saved_gb == gb,
+             "resume from '{}': saved with global batch {} ({} ranks), this run has {} (batch_size {} x grad_accum "
+             "{} x {} ranks); keep the global batch when changing the number of ranks",
+             *resume_dir, saved_gb, saved_w, gb, t.batch_size, t.grad_accum, impl_->sync->world_size());
+    task.restore_data_state(rescale_data_state(c.state.at("data"), saved_w, impl_->sync->world_size(), *resume_dir));
     r.start_step = c.state.at("step").get<int64_t>();
     r.tokens = c.state.value("tokens", int64_t{0});
     r.images = c.state.value("images", int64_t{0});
@@ -124,7 +149,24 @@ TrainResult Trainer::run() {
     r.last_checkpoint = *resume_dir;
     impl_->say(fmt::format("resumed from {} at step {}/{}", *resume_dir, r.start_step, total));
   }
-  MetricsWriter metrics((fs::path(cfg.output_dir) / "metrics.jsonl").string(), resume_dir ? r.start_step : -1);
+  dist::GradientSync& sync = *impl_->sync;
+  const int64_t world = sync.world_size();
+  std::vector<std::pair<std::string, at::Tensor>> named_trainable;
+  for (auto& kv : model.named_parameters())
+    if (kv.value().requires_grad()) named_trainable.emplace_back(kv.key(), kv.value());
+  sync.attach(named_trainable);  // buckets, gradient hooks, weights broadcast from rank 0
+  if (world > 1) {
+    std::vector<std::pair<std::string, at::Tensor>> all;
+    for (auto& kv : model.named_parameters()) all.emplace_back(kv.key(), kv.value());
+    sync.verify_identical(all, /*bitwise=*/false, "at the start");
+  }
+  const bool token_norm = t.loss_normalization == "token";
+  std::optional<MetricsWriter> metrics;
+  if (impl_->is_main())
+    metrics.emplace((fs::path(cfg.output_dir) / "metrics.jsonl").string(), resume_dir ? r.start_step : -1);
+  if (world > 1)
+    impl_->say(fmt::format("{}; global batch {} = batch_size {} x grad_accum {} x {} ranks", sync.describe(),
+                           t.batch_size * t.grad_accum * world, t.batch_size, t.grad_accum, world));
 
   // ---- loop --------------------------------------------------------------------------------------------
   model.train();
@@ -140,21 +182,62 @@ TrainResult Trainer::run() {
     m.step = step + 1;
     m.total_steps = total;
     double loss_sum = 0;
+    int64_t supervised = 0;
+    std::string nonfinite;  // this rank's first non-finite loss (data parallel: decided collectively below)
     for (int64_t a = 0; a < t.grad_accum; ++a) {
+      sync.begin_micro_batch(a + 1 == t.grad_accum);
       MicroBatchOutput out = task.forward_next();
       double loss = out.loss.item<double>();
+      if (!std::isfinite(loss) && world > 1) {
+        if (nonfinite.empty())
+          nonfinite = fmt::format("rank {}: loss is {} at step {} (micro-batch {} of {}; samples {})", sync.rank(),
+                                  loss, step + 1, a + 1, t.grad_accum, fmt::join(out.sample_ids, ", "));
+        continue;  // no backward: the step is stopped on every rank after synchronize
+      }
       if (!std::isfinite(loss))
         throw NonFiniteError(fmt::format(
             "loss is {} at step {} (micro-batch {} of {}; samples {}); stopped before the optimizer update, so "
             "the last checkpoint ({}) is intact",
             loss, step + 1, a + 1, t.grad_accum, fmt::join(out.sample_ids, ", "),
             r.last_checkpoint.empty() ? "none yet" : r.last_checkpoint));
-      (out.loss / static_cast<double>(t.grad_accum)).backward();
+      if (token_norm) {
+        // Sum of the micro-batch's token losses; divided by the step's supervised tokens of all ranks below.
+        VR_CHECK(out.supervised_tokens >= 0, "train.loss_normalization=token: the task reports no supervised "
+                                             "token count");
+        (out.loss * static_cast<double>(out.supervised_tokens)).backward();
+        supervised += out.supervised_tokens;
+      } else {
+        (out.loss / static_cast<double>(t.grad_accum)).backward();
+      }
       loss_sum += loss;
       m.tokens += out.tokens;
       m.images += out.images;
     }
-    impl_->sync->synchronize(trainable);  // data-parallel seam: gradients complete from here on
+    sync.synchronize(trainable);  // data-parallel seam: gradients complete (averaged over ranks) from here on
+    m.allreduce_bytes = sync.bytes_last_step();
+    m.comm_wait_s = sync.wait_seconds_last_step();
+    if (world > 1) {
+      // One small all-reduce: non-finite ranks, supervised tokens, loss sum, tokens, images of the global step.
+      auto g = sync.all_reduce_sum({nonfinite.empty() ? 0.0 : 1.0, static_cast<double>(supervised), loss_sum,
+                                    static_cast<double>(m.tokens), static_cast<double>(m.images)});
+      if (g[0] > 0)
+        throw NonFiniteError(fmt::format(
+            "{} of {} ranks saw a non-finite loss at step {}{}; every rank stops before the optimizer update, so "
+            "the last checkpoint ({}) is intact",
+            g[0], world, step + 1, nonfinite.empty() ? "" : " (" + nonfinite + ")",
+            r.last_checkpoint.empty() ? "none yet" : r.last_checkpoint));
+      supervised = static_cast<int64_t>(g[1]);
+      loss_sum = g[2] / static_cast<double>(world);  // mean over ranks of the per-rank sum of micro-batch means
+      m.tokens = static_cast<int64_t>(g[3]);
+      m.images = static_cast<int64_t>(g[4]);
+    }
+    if (token_norm) {
+      // synchronize averaged over ranks: grad = (sum over ranks of token-loss sums) / W; make it / N_global.
+      torch::NoGradGuard no_grad;
+      const double scale = static_cast<double>(world) / static_cast<double>(std::max<int64_t>(1, supervised));
+      for (auto& p : trainable)
+        if (p.grad().defined()) p.mutable_grad().mul_(scale);
+    }
     m.grad_norm = clip_grad_norm(trainable, t.max_grad_norm);
     if (!std::isfinite(m.grad_norm))
       throw NonFiniteError(fmt::format("gradient norm is {} at step {}; stopped before the optimizer update, so the "
@@ -181,15 +264,18 @@ TrainResult Trainer::run() {
     r.last_loss = m.loss;
     r.tokens += m.tokens;
     r.images += m.images;
-    metrics.write(m.to_json());
+    if (metrics) metrics->write(m.to_json());
     if (step % t.log_every == 0 || step == total)
       impl_->say(format_progress(m, step_seconds_sum / static_cast<double>(step - r.start_step)));
 
     saved_at_step = false;
     if ((t.save_every > 0 && step % t.save_every == 0) || step == total ||
         (t.stop_after_step > 0 && step == t.stop_after_step)) {
-      r.last_checkpoint = save_train_checkpoint(cfg.output_dir, step, impl_->capture(opt, step, r), t.keep_last);
+      if (impl_->is_main())
+        r.last_checkpoint = save_train_checkpoint(cfg.output_dir, step, impl_->capture(opt, step, r), t.keep_last);
       saved_at_step = true;
+      // Data parallel: no rank moves on (or exits) before rank 0's checkpoint is complete on disk.
+      if (world > 1) sync.all_reduce_sum({0.0});
     }
     if (t.stop_after_step > 0 && step == t.stop_after_step && step < total) {
       r.stopped_early = true;
@@ -197,9 +283,14 @@ TrainResult Trainer::run() {
     }
   }
   (void)saved_at_step;
+  if (world > 1) {
+    const int64_t n = sync.verify_identical(named_trainable, /*bitwise=*/true, "after training");
+    if (sync.rank() == world - 1)
+      vr::log::info("trainable weights bit-identical on all {} ranks after step {} ({} tensors)", world, step, n);
+  }
   r.steps_done = step;
   r.seconds = std::chrono::duration<double>(clock::now() - run_start).count();
-  if (!r.stopped_early && t.export_final) {
+  if (!r.stopped_early && t.export_final && impl_->is_main()) {
     std::string final_dir = (fs::path(cfg.output_dir) / "final").string();
     task.export_final(final_dir);
   }

@@ -7,7 +7,7 @@
 
 #include "support/fixtures.h"
 #include "vr/core/error.h"
-#include "vr/model/checkpoint_files.h"
+#include "vr/core/torch_pickle.h"
 #include "vr/model/layouts.h"
 #include "vr/model/lora.h"
 #include "vr/model/lvlm.h"
@@ -43,7 +43,7 @@ TEST(FinalExport, MergedLoraHoldsOnlyBaseTensorsAndMatchesTheUnmergedModel) {
   auto want = m->forward(in).logits;
 
   vr::train::export_lvlm(m, out, /*lora=*/true, src);
-  for (const auto& [name, t] : vr::model::load_checkpoint_tensors(out))
+  for (const auto& [name, t] : vr::load_tensors(out))
     EXPECT_EQ(name.find("lora_"), std::string::npos) << "merged export carries " << name;
   EXPECT_TRUE(fs::exists(fs::path(out) / "adapter" / "adapter_config.json"));
   auto merged = vr::model::load_lvlm(out);

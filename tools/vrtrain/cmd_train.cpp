@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <torch/torch.h>
@@ -9,8 +10,9 @@
 #include "vr/core/tensor_files.h"
 #include "vr/core/config.h"
 #include "vr/core/error.h"
-#include "vr/core/process_memory.h"
 #include "vr/core/file_io.h"
+#include "vr/core/logging.h"
+#include "vr/core/process_memory.h"
 #include "vr/data/loader.h"
 #include "vr/train/lvlm_task.h"
 #include "vr/train/metrics.h"
@@ -40,7 +42,9 @@ const char* kHelpHead =
     "LLM layers. Output in output_dir: metrics.jsonl (one line per step), checkpoints/step_N/ (resumable),\n"
     "config.yaml, final/ (HF checkpoint for `vrtrain forward`). A run killed at any point resumes exactly\n"
     "with `resume: auto` (the default). Exit codes: 0 done, 1 error, 3 stopped by train.stop_after_step,\n"
-    "4 non-finite loss.\n\n"
+    "4 non-finite loss (on any rank), 5 a data-parallel collective failed or timed out (a rank died).\n"
+    "Several processes: start the ranks with `vrtrain launch --nproc-per-node N -- train ...`, torchrun, srun or\n"
+    "mpirun (docs/distributed.md); the dist.* keys below set backend, timeouts and bucket size.\n\n"
     "Example: vrtrain --config configs/tiny_synthetic.yaml --set train.max_steps=20\n\n"
     "Every key, its type, default and meaning:\n";
 
@@ -71,28 +75,44 @@ int run_train(const std::vector<std::string>& args) {
   for (const auto& f : configs) vr::load_yaml_config(cfg, f);
   vr::apply_overrides(cfg, overrides);
   cfg.validate();
-  if (cfg.train.num_threads > 0) at::set_num_threads(static_cast<int>(cfg.train.num_threads));
-  const vr::train::RunContext ctx = vr::train::make_run_context(cfg);
+  // Who we are in a data-parallel job (torchrun, Slurm, Open MPI, vrtrain launch or dist.*); 1 of 1 otherwise.
+  const vr::train::RunContext ctx = vr::train::make_run_context(cfg, /*data_parallel=*/true);
+  const bool main_rank = ctx.is_main();
+  if (cfg.train.num_threads > 0) {
+    at::set_num_threads(static_cast<int>(cfg.train.num_threads));
+  } else if (ctx.local_world_size > 1) {
+    // Ranks on one machine share its cores: cores / local ranks each, so 2 CPU ranks do not oversubscribe.
+    const int cores = static_cast<int>(std::thread::hardware_concurrency());
+    at::set_num_threads(std::max(1, cores / static_cast<int>(ctx.local_world_size)));
+  }
   torch::manual_seed(ctx.seed);
 
   // The model first: a tiny model (model.make_tiny_family) is created before the loader reads its tokenizer
-  // and image processor from model.path.
-  if (auto created = vr::train::make_tiny_model_if_missing(cfg)) std::printf("%s\n", created->c_str());
+  // and image processor from model.path. Data parallel: create it before the run (vrtrain make-tiny), as ranks
+  // starting together would write the same files.
+  if (auto created = vr::train::make_tiny_model_if_missing(cfg)) {
+    if (main_rank) std::printf("%s\n", created->c_str());
+  }
   vr::train::PreparedRun run = vr::train::prepare_run(cfg, ctx);
   auto loader = vr::train::make_run_loader(cfg, ctx);
   const std::string yaml = vr::dump_yaml(cfg);
-  std::printf("%s: %s\n%s", cfg.output_dir.c_str(), vr::train::describe(ctx).c_str(), run.plan.c_str());
+  if (main_rank) std::printf("%s: %s\n%s", cfg.output_dir.c_str(), vr::train::describe(ctx).c_str(), run.plan.c_str());
   const int64_t total = vr::train::total_optimizer_steps(cfg.train, loader->batches_per_epoch());
-  std::printf("data: %s, %lld micro-batches of %lld per epoch; %lld optimizer steps (grad_accum %lld)\n",
-              cfg.data.path.c_str(), static_cast<long long>(loader->batches_per_epoch()),
-              static_cast<long long>(cfg.train.batch_size), static_cast<long long>(total),
-              static_cast<long long>(cfg.train.grad_accum));
+  if (main_rank)
+    std::printf("data: %s, %lld micro-batches of %lld per epoch and rank; %lld optimizer steps (grad_accum %lld); "
+                "global batch %lld = %lld x %lld x %lld ranks\n",
+                cfg.data.path.c_str(), static_cast<long long>(loader->batches_per_epoch()),
+                static_cast<long long>(cfg.train.batch_size), static_cast<long long>(total),
+                static_cast<long long>(cfg.train.grad_accum),
+                static_cast<long long>(cfg.train.batch_size * cfg.train.grad_accum * ctx.world_size),
+                static_cast<long long>(cfg.train.batch_size), static_cast<long long>(cfg.train.grad_accum),
+                static_cast<long long>(ctx.world_size));
   if (dry_run) {
     std::printf("dry run: config, data and model are valid; nothing trained.\n");
     return 0;
   }
   fs::create_directories(cfg.output_dir);
-  vr::atomic_write_file((fs::path(cfg.output_dir) / "config.yaml").string(), yaml);
+  if (main_rank) vr::atomic_write_file((fs::path(cfg.output_dir) / "config.yaml").string(), yaml);
   vr::train::LvlmTask task(run.model, std::move(loader), ctx, cfg.train.method == "lora", cfg.model.path);
   vr::train::Trainer trainer(cfg, ctx, task, yaml, [](const std::string& line) {
     std::printf("%s\n", line.c_str());
@@ -102,9 +122,11 @@ int run_train(const std::vector<std::string>& args) {
   try {
     r = trainer.run();
   } catch (const vr::train::NonFiniteError& e) {
+    if (ctx.world_size > 1) std::fprintf(stderr, "[rank %lld] ", static_cast<long long>(ctx.rank));
     std::fprintf(stderr, "vrtrain train: stopped: %s\n", e.what());
     return 4;
   }
+  if (!main_rank) return r.stopped_early ? 3 : 0;
   if (r.stopped_early) {
     std::printf("stopped after step %lld (train.stop_after_step); checkpoint %s\n",
                 static_cast<long long>(r.steps_done), r.last_checkpoint.c_str());

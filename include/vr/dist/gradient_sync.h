@@ -1,10 +1,19 @@
-// The data-parallel seam of the training step. The trainer calls GradientSync::synchronize exactly once per
-// optimizer step, after the last micro-batch's backward and before clipping and the optimizer update: the one
-// point where every trainable gradient is complete. A data-parallel backend averages them over ranks there;
-// the single-process implementation does nothing.
+// The data-parallel seam of the training step. Per optimizer step the trainer calls, in this order:
+//   attach(named trainable)           once, before the first step: builds buckets, registers gradient hooks,
+//                                     makes the trainable weights identical on every rank (broadcast from rank 0)
+//   begin_micro_batch(is_last)        before each micro-batch's backward; only the last one of a step
+//                                     communicates: its gradient hooks start each bucket's all-reduce as soon as
+//                                     the bucket's last gradient is ready (overlapping the rest of backward)
+//   synchronize(params)               after the last backward: launches what is left, waits, writes the average
+//                                     over ranks into every .grad() (a parameter that got no gradient counts as
+//                                     zeros, identically on every rank)
+//   all_reduce_sum(values)            small per-step scalars (non-finite flag, supervised tokens, loss sum)
+// The single-process implementation does nothing in any of them.
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <ATen/Tensor.h>
@@ -16,8 +25,24 @@ class GradientSync {
   virtual ~GradientSync() = default;
   virtual int64_t rank() const = 0;
   virtual int64_t world_size() const = 0;
+  virtual void attach(const std::vector<std::pair<std::string, at::Tensor>>& named_trainable) {}
+  virtual void begin_micro_batch(bool is_last) {}
   // params: the trainable tensors; their .grad() hold this rank's gradients (averaged over micro-batches).
   virtual void synchronize(const std::vector<at::Tensor>& params) = 0;
+  virtual std::vector<double> all_reduce_sum(std::vector<double> values) { return values; }
+  // Throws vr::Error naming the first tensor that differs between ranks. `bitwise`: a hash of the bytes
+  // (exact; copies to the CPU), else the fp64 sum of each tensor (cheap, catches different files or selections).
+  // Returns how many tensors were compared (0 single process).
+  virtual int64_t verify_identical(const std::vector<std::pair<std::string, at::Tensor>>& named, bool bitwise,
+                                   const std::string& when) {
+    return 0;
+  }
+  // Bytes this rank handed to all-reduce in the last synchronize (gradient payload, fp32).
+  virtual int64_t bytes_last_step() const { return 0; }
+  // Seconds synchronize() spent waiting for communication still in flight after backward.
+  virtual double wait_seconds_last_step() const { return 0; }
+  // What the plan prints ("gloo, 2 ranks, 3 buckets of <= 25 MiB ...").
+  virtual std::string describe() const { return "single process"; }
 };
 
 // rank 0 of 1: gradients are already complete.

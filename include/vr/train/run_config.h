@@ -58,6 +58,21 @@ struct TrainSection {
   std::string device = "auto";       // auto | cpu | cuda | cuda:N (see vr/core/device.h)
   int64_t stop_after_step = 0;       // debug: exit (code 3) right after this step's checkpoint, as if killed
   bool export_final = true;          // write <output_dir>/final/ as an HF checkpoint at the end
+  std::string loss_normalization = "batch";  // batch (mean of micro-batch means) | token (every supervised token
+                                             // of the global step, across micro-batches and ranks, weighs the same)
+};
+
+// Data parallelism (docs/distributed.md). Rank, world size and master come from the environment (torchrun,
+// Slurm, Open MPI, vrtrain launch); the -1 / "" defaults here mean "from the environment".
+struct DistSection {
+  std::string backend = "auto";  // auto | nccl | gloo
+  double init_timeout_s = 300;   // rendezvous, start-up broadcast and the first step
+  double timeout_s = 100;        // every later collective
+  double bucket_mb = 25;         // gradient bucket cap (MiB of fp32)
+  bool overlap = true;           // all-reduce buckets during backward (false: after it; for measurements)
+  int64_t rank = -1, world_size = -1, local_rank = -1;
+  std::string master_addr;
+  int64_t master_port = -1;
 };
 
 struct LoraSection {
@@ -75,6 +90,7 @@ struct RunConfig : vr::Bindable {
   TrainSection train;
   LoraSection lora;
   vr::selection::SelectionConfig selection;
+  DistSection dist;
 
   void bind(vr::ConfigBinder& b) override;
   // Cross-field checks (ranges, combinations); throws vr::Error naming the key and the problem.

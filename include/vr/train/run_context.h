@@ -30,8 +30,10 @@ struct RunContext {
 };
 
 // From cfg.train.device ("auto": cuda:<local_rank> when available), cfg.train.seed and cfg.data.synthetic_seed.
-// One process: rank 0 of 1 with SingleProcessSync.
-RunContext make_run_context(const RunConfig& cfg);
+// One process: rank 0 of 1 with SingleProcessSync. `data_parallel` (vrtrain train): rank, world size and master
+// from the environment (torchrun, Slurm, Open MPI, vrtrain launch) with dist.* overriding, and for a world size
+// above 1 the c10d-backed sync (rendezvous happens here; vr/dist/data_parallel.h); log lines get "[rank R]".
+RunContext make_run_context(const RunConfig& cfg, bool data_parallel = false);
 
 // "rank 0/1, device cpu, seed 42": the line printed at start.
 std::string describe(const RunContext& ctx);

@@ -35,6 +35,8 @@ struct MicroBatchOutput {
   at::Tensor loss;                       // [] mean CE of the micro-batch, graph attached
   int64_t tokens = 0;                    // non-padding positions (text + image)
   int64_t images = 0;
+  int64_t supervised_tokens = -1;        // label positions the loss averages over (-1: unknown; needed by
+                                         // train.loss_normalization=token)
   std::vector<std::string> sample_ids;   // for error reports
 };
 
