@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "vr/core/file_io.h"
 #include "vr/text/tokenizer.h"
 
 namespace {
