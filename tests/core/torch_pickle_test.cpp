@@ -7,7 +7,7 @@
 #include "vr/core/error.h"
 #include "vr/core/torch_pickle.h"
 
-using namespace vr::model;
+using namespace vr;
 
 namespace {
 std::string data_file(const std::string& name) { return std::string(VR_TEST_DATA_DIR) + "/torch_save/" + name; }

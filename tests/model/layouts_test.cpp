@@ -130,7 +130,7 @@ TEST(Layouts, AssembledFromPartsEqualsTheWhole) {
   vr::save_checkpoint(root + "/clip", vcfg, vis);
   // The stage-1 projector file.
   save_projector_bin(model, root + "/mm_projector.bin");
-  auto proj = load_torch_pickle(root + "/mm_projector.bin");
+  auto proj = vr::load_torch_pickle(root + "/mm_projector.bin");
   EXPECT_EQ(proj.size(), 4u);
   EXPECT_TRUE(torch::equal(proj.at("model.mm_projector.0.weight"), model->multi_modal_projector->linear_1->weight));
 
