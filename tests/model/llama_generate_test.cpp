@@ -30,12 +30,12 @@ TEST(LlamaGenerate, LeftPaddedBatchWithEosMatchesHf) {
   auto ex = read("generation/llama_gqa/expected.safetensors");
   GenerateOptions opt;
   opt.max_new_tokens = 12;
-  opt.eos_token_id = ex.at("eos_token_id").item<int64_t>();  // 136
+  opt.eos_token_ids = {ex.at("eos_token_id").item<int64_t>()};  // 136
   opt.pad_token_id = ex.at("pad_token_id").item<int64_t>();
   LlamaInputs prompt;
   prompt.input_ids = in.at("input_ids");
   prompt.attention_mask = in.at("attention_mask");
-  auto r = generate_greedy(*model, prompt, opt);
+  auto r = generate_llama(*model, prompt, opt);
 
   EXPECT_TRUE(torch::equal(r.sequences, ex.at("sequences"))) << r.sequences;
   EXPECT_TRUE(torch::equal(r.generated_ids, ex.at("generated_ids")));
@@ -68,7 +68,7 @@ TEST(LlamaGenerate, LeftPaddedBatchWithEosMatchesHf) {
     auto key = "alone." + std::to_string(b);
     LlamaInputs one;
     one.input_ids = in.at(key + ".input_ids");
-    auto a = generate_greedy(*model, one, opt);
+    auto a = generate_llama(*model, one, opt);
     EXPECT_TRUE(torch::equal(a.sequences, ex.at(key + ".sequences"))) << key << " " << a.sequences;
     EXPECT_TRUE(all_close(a.step_logits.squeeze(1), ex.at(key + ".step_logits"), kModelAtol, kModelRtol,
                           key + ".step_logits"));
@@ -92,7 +92,7 @@ TEST(LlamaGenerate, PrunedModelByKeepLayersAndByLoadingMatchesHf) {
   prompt.attention_mask = in.at("generate.attention_mask");
   for (auto* model : {&kept, &loaded}) {
     std::string tag = model == &kept ? "keep_layers " : "loaded ";
-    auto r = generate_greedy(**model, prompt, opt);
+    auto r = generate_llama(**model, prompt, opt);
     EXPECT_EQ(r.cache.layers.size(), 2u);
     EXPECT_TRUE(torch::equal(r.sequences, ex.at("generate.sequences"))) << tag << r.sequences;
     EXPECT_TRUE(all_close(r.step_logits, ex.at("generate.step_logits"), kModelAtol, kModelRtol, tag + "step_logits"));
@@ -113,9 +113,9 @@ TEST(LlamaGenerate, ZeroStepsAndBadOptions) {
   prompt.input_ids = torch::tensor({{1, 5, 6}}, torch::kLong);
   GenerateOptions opt;
   opt.max_new_tokens = 0;
-  auto r = generate_greedy(*model, prompt, opt);
+  auto r = generate_llama(*model, prompt, opt);
   EXPECT_EQ(r.generated_ids.sizes(), torch::IntArrayRef({1, 0}));
   EXPECT_TRUE(torch::equal(r.sequences, prompt.input_ids));
   opt.pad_token_id = 100000;
-  EXPECT_THROW(generate_greedy(*model, prompt, opt), vr::Error);
+  EXPECT_THROW(generate_llama(*model, prompt, opt), vr::Error);
 }
