@@ -12,7 +12,8 @@ PACKAGES=(
   libtorch-dev libgloo-dev libopenblas0-pthread          # LibTorch 1.13 (CPU); OpenBLAS: ~20x faster GEMMs than ref BLAS
   libyaml-cpp-dev libfmt-dev nlohmann-json3-dev unzip python3-pip
   libstb-dev libturbojpeg0-dev libpcre2-dev               # images (stb, libjpeg-turbo like PIL), tokenizer regex (PCRE2)
-  libgtest-dev libgmock-dev
+  libcairo2-dev                                          # PNG plots of vrtrain compare
+  libgtest-dev libgmock-dev libcli11-dev                 # tests; CLI11 (header-only argument parser of vrtrain)
 )
 
 missing=()

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Python reference stack the conformance tests and benchmarks compare against (never a runtime
+# dependency): Debian's python3-torch 1.13 (same kernels as Debian's LibTorch) and PyPI transformers 4.44.2 (the
+# version the fixtures were made with) into /opt/vr-oracle (or $VR_ORACLE_PYTHONPATH). Idempotent.
+# Tests find it through tests/support/python_oracle.h; by hand: PYTHONPATH=/opt/vr-oracle /usr/bin/python3 ...
+set -euo pipefail
+target=${VR_ORACLE_PYTHONPATH:-/opt/vr-oracle}
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+if ! dpkg-query -W -f='${Status}' python3-torch 2>/dev/null | grep -q "install ok installed"; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-torch python3-pip >/dev/null
+fi
+if ! PYTHONPATH=$target /usr/bin/python3 -c 'import transformers, safetensors' 2>/dev/null; then
+  $SUDO /usr/bin/python3 -m pip install -q --break-system-packages --target "$target" --no-deps \
+    transformers==4.44.2 tokenizers==0.19.1 safetensors==0.4.5 huggingface_hub==0.24.6 regex tqdm pyyaml \
+    packaging filelock fsspec requests urllib3 idna certifi charset-normalizer
+fi
+echo "$target"
