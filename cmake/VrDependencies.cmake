@@ -37,6 +37,10 @@ pkg_check_modules(TURBOJPEG REQUIRED IMPORTED_TARGET libturbojpeg)
 find_path(STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)
 set(VR_PRIVATE_INCLUDES ${STB_INCLUDE_DIR})
 set(VR_PRIVATE_LIBS PkgConfig::PCRE2 PkgConfig::TURBOJPEG)
+# libcairo (Debian libcairo2-dev) renders the PNG plots of `vrtrain compare` (src/eval/canvas_png.cpp). Linked by
+# library only: the source includes <cairo/cairo.h>, which needs no extra include path, so no other file's flags change.
+find_library(VR_CAIRO_LIBRARY cairo REQUIRED)
+list(APPEND VR_PRIVATE_LIBS ${VR_CAIRO_LIBRARY})
 
 # LibTorch 2.x exposes its version in TORCH_VERSION / Torch_VERSION; shims in include/vr/core/torch_compat.h.
 set(VR_TORCH_DEFINES "")

@@ -1,87 +1,231 @@
-// `vrtrain eval`: closed-set visual question answering on held-out synthetic-shapes images (vr/eval/shapes_vqa.h).
+// `vrtrain eval --task loss|vqa|mc|text-mc|shapes`: evaluation in the formats the field's scorers read, each task
+// writing a JSON summary (vr/eval/eval_summary.h) that `vrtrain compare` tabulates.
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "vr/core/tensor_files.h"
-#include "vr/core/device.h"
 #include "vr/core/error.h"
-#include "vr/core/file_io.h"
-#include "vr/image/image_processor.h"
-#include "vr/text/tokenizer.h"
+#include "vr/core/progress.h"
+#include "vr/eval/eval_model.h"
+#include "vr/eval/eval_summary.h"
+#include "vr/eval/loss_eval.h"
+#include "vr/eval/multiple_choice.h"
 #include "vr/eval/shapes_vqa.h"
-#include "vr/model/layouts.h"
-#include "vr/model/lvlm.h"
+#include "vr/eval/vqa_eval.h"
+#include "vrtrain/arguments.h"
 #include "vrtrain/command.h"
+
+namespace fs = std::filesystem;
 
 namespace {
 
-const char* kHelp =
-    "vrtrain eval: did the model learn to see? Closed-set questions about held-out synthetic-shapes images.\n\n"
-    "Usage: vrtrain eval --model DIR [--template vicuna_v1|llama3] [--aspect pad|square] [--samples N]\n"
-    "                    [--seed S] [--image-size PX] [--output FILE.json] [--threads N]\n\n"
-    "  --model DIR        an LVLM checkpoint with its tokenizer and preprocessor config, e.g. the final/\n"
-    "                     directory of a run (runs/tiny_synthetic/final) or a `vrtrain make-tiny` model\n"
-    "  --template NAME    the conversation template the model was trained with (default vicuna_v1)\n"
-    "  --aspect MODE      image_aspect_ratio of training (default pad)\n"
-    "  --samples N        held-out images (default 64); each asks 3 or 4 questions\n"
-    "  --seed S           synthetic-shapes seed of the images (default 1000003; training uses data.synthetic.seed)\n"
-    "  --image-size PX    drawn image size (default 56); the model's image processor resizes it\n"
-    "  --output FILE      also write the scores as JSON\n\n"
-    "For each question (shape: 3 answers, colour: 4, count: 3, left/right: 2) the model scores every candidate\n"
-    "answer as the template renders it (sum of log-probabilities of its tokens) and picks the best. The table\n"
-    "gives accuracy per question type next to chance; the answers depend on the image only.\n\n"
-    "Example:\n"
-    "  vrtrain --config configs/tiny_synthetic.yaml && vrtrain eval --model runs/tiny_synthetic/final\n";
+const char* kFooter = R"(Tasks and their files (small examples: tests/data_files/eval/, docs/eval.md):
+  shapes   closed-set questions about held-out synthetic-shapes images (colour, count, shape, position):
+           every candidate answer scored, accuracy next to chance. No file needed (the CI smoke evaluation).
+  loss     --data F.json [--data G.jsonl] [--image-folder D]: loss and perplexity on LLaVA-format
+           conversations with the training template and label masking, per file and overall.
+  vqa      --questions Q.jsonl --image-folder D --answers A.jsonl: LLaVA's model_vqa. Questions
+           {question_id, image, text[, category][, answer]}; answers {question_id, prompt, text, answer_id,
+           model_id, metadata} as LLaVA/lmms-eval scorers read them. A rerun skips answered ids (resumable).
+  mc       --questions Q.jsonl [--image-folder D] [--method letter|likelihood] [--circular]: multiple
+           choice A-D (ScienceQA / MMBench / SEED style), accuracy overall and per category.
+  text-mc  --questions MMLU.jsonl: text-only multiple choice ({question, choices, answer, subject}).
 
-int run_eval(const std::vector<std::string>& args) {
-  vr::eval::ShapesVqaOptions opt;
-  std::string model_dir, output;
-  int64_t threads = 0;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> std::string {
-      VR_CHECK(i + 1 < args.size(), "eval: {} needs a value", a);
-      return args[++i];
-    };
-    if (a == "--help" || a == "-h") {
-      std::printf("%s", kHelp);
-      return 0;
-    } else if (a == "--model") model_dir = value();
-    else if (a == "--template") opt.template_name = value();
-    else if (a == "--aspect") opt.aspect = vr::image::parse_aspect_mode(value());
-    else if (a == "--samples") opt.num_samples = vr::cli::parse_int_arg(a, value());
-    else if (a == "--seed") opt.seed = static_cast<uint64_t>(vr::cli::parse_int_arg(a, value()));
-    else if (a == "--image-size") opt.image_size = static_cast<int>(vr::cli::parse_int_arg(a, value()));
-    else if (a == "--output") output = value();
-    else if (a == "--threads") threads = vr::cli::parse_int_arg(a, value());
-    else VR_FAIL("eval: unknown option '{}' (see vrtrain eval --help)", a);
+Every task writes <task>[-<data>].summary.json (model, task, data sha256, n, metrics, seconds) into --output
+DIR (default: <run>/eval/ for a model at <run>/final, else ./eval_<model>/); vqa writes it next to --answers.
+
+Examples:
+  vrtrain eval --model runs/tiny_synthetic/final                       # shapes
+  vrtrain eval --task vqa --model runs/a/final --questions q.jsonl --image-folder imgs --answers runs/a/eval/q.jsonl
+  vrtrain eval --task mc --model runs/a/final --questions mmbench.jsonl --image-folder imgs --circular
+  vrtrain eval --task loss --model runs/a/final --data val.json --image-folder imgs
+)";
+
+struct Args {
+  std::string task = "shapes", model, output, template_name = "vicuna_v1", aspect = "pad";
+  std::vector<std::string> data;
+  std::string image_folder, questions, answers, suffix, method = "letter", model_id;
+  bool circular = false, short_suffix = false;
+  int64_t batch_size = 4, max_new_tokens = -1, threads = 0, samples = 64, seed = 1000003, image_size = 56;
+  int64_t model_max_length = 2048;
+};
+
+// Prints "eval 12/40 | 3.1 q/s | ETA 9s" to stderr at most every 2 seconds and at the end.
+std::function<void(int64_t, int64_t)> progress_printer(const std::string& unit) {
+  auto meter = std::make_shared<vr::ProgressMeter>(0, unit);
+  auto last = std::make_shared<double>(-1e9);
+  return [meter, last, unit](int64_t done, int64_t total) {
+    if (meter->total() != total) *meter = vr::ProgressMeter(total, unit);
+    const double now = vr::ProgressMeter::now();
+    meter->update(done, now);
+    if (done == total || now - *last >= 2.0) {
+      *last = now;
+      std::fprintf(stderr, "%s\n", meter->line().c_str());
+    }
+  };
+}
+
+std::string default_output_dir(const Args& a) {
+  fs::path m = fs::path(a.model).lexically_normal();
+  if (m.filename().empty()) m = m.parent_path();
+  if (m.filename() == "final" && m.has_parent_path()) return (m.parent_path() / "eval").string();
+  return "eval_" + vr::eval::model_name_from_path(a.model);
+}
+
+// Summary path: --output ending in .json is the file itself; otherwise a directory.
+std::string summary_file(const Args& a, const std::string& data) {
+  std::string stem = a.task;
+  if (!data.empty()) stem += "-" + fs::path(data).stem().string();
+  if (a.output.size() > 5 && a.output.compare(a.output.size() - 5, 5, ".json") == 0) return a.output;
+  const std::string dir = a.output.empty() ? default_output_dir(a) : a.output;
+  return (fs::path(dir) / (stem + ".summary.json")).string();
+}
+
+int run_eval(const std::vector<std::string>& argv) {
+  Args a;
+  CLI::App app = vr::cli::make_app("eval", "Evaluate a checkpoint: shapes | loss | vqa | mc | text-mc", kFooter);
+  app.add_option("--task", a.task, "shapes (default) | loss | vqa | mc | text-mc")
+      ->check(CLI::IsMember({"shapes", "loss", "vqa", "mc", "text-mc"}));
+  app.add_option("--model", a.model, "checkpoint directory with tokenizer and preprocessor (e.g. runs/x/final)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--output", a.output, "directory for the summary and results (or the summary's .json path)");
+  app.add_option("--template", a.template_name, "conversation template of training (vicuna_v1 | llama3 | llava_v1)");
+  app.add_option("--aspect", a.aspect, "image_aspect_ratio of training: pad | square");
+  app.add_option("--data", a.data, "loss: LLaVA-format JSON/JSONL conversations (repeatable)")->check(CLI::ExistingFile);
+  app.add_option("--image-folder", a.image_folder, "folder the records' image paths are relative to");
+  app.add_option("--questions", a.questions, "vqa / mc / text-mc: the question file (JSONL or JSON list)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--answers", a.answers, "vqa: answer JSONL to write (appended; a rerun resumes)");
+  app.add_option("--suffix", a.suffix, "vqa: text appended to every question");
+  app.add_flag("--short-answer", a.short_suffix, "vqa: append LLaVA's \"Answer the question using a single word or phrase.\"");
+  app.add_option("--method", a.method, "mc / text-mc: letter (generate the option letter) | likelihood")
+      ->check(CLI::IsMember({"letter", "likelihood"}));
+  app.add_flag("--circular", a.circular, "mc / text-mc: MMBench circular evaluation (every rotation must be right)");
+  app.add_option("--model-id", a.model_id, "vqa: model_id written in the answers (default: LLaVA's name from the path)");
+  app.add_option("--batch-size", a.batch_size, "prompts per forward pass (default 4)");
+  app.add_option("--max-new-tokens", a.max_new_tokens, "generation limit (default: vqa 128, mc 8)");
+  app.add_option("--model-max-length", a.model_max_length, "truncation of the tokenised conversations (default 2048)");
+  app.add_option("--samples", a.samples, "shapes: held-out images (default 64; 3-4 questions each)");
+  app.add_option("--seed", a.seed, "shapes: synthetic-shapes seed of the images (default 1000003)");
+  app.add_option("--image-size", a.image_size, "shapes: drawn image size in pixels (default 56)");
+  app.add_option("--threads", a.threads, "CPU threads (default: LibTorch's)");
+  if (auto code = vr::cli::parse(app, argv)) return *code;
+  if (a.threads > 0) at::set_num_threads(static_cast<int>(a.threads));
+
+  vr::eval::EvalModelOptions mo;
+  mo.template_name = a.template_name;
+  mo.aspect = vr::image::parse_aspect_mode(a.aspect);
+  mo.model_max_length = a.model_max_length;
+  const auto t0 = std::chrono::steady_clock::now();
+  vr::eval::EvalModel em(a.model, mo);
+  vr::eval::EvalSummary s;
+  s.model = a.model;
+  s.model_id = vr::eval::model_name_from_path(a.model);
+  s.task = a.task;
+  std::string data_for_name;
+
+  if (a.task == "shapes") {
+    vr::eval::ShapesVqaOptions opt;
+    opt.template_name = a.template_name;
+    opt.aspect = mo.aspect;
+    opt.num_samples = a.samples;
+    opt.seed = static_cast<uint64_t>(a.seed);
+    opt.image_size = static_cast<int>(a.image_size);
+    vr::eval::ShapesVqaReport r = vr::eval::evaluate_shapes_vqa(em.model(), em.tokenizer(), em.processor(), opt);
+    std::printf("%s: %lld questions on %lld held-out synthetic-shapes images (seed %llu)\n%s", a.model.c_str(),
+                static_cast<long long>(r.total), static_cast<long long>(opt.num_samples),
+                static_cast<unsigned long long>(opt.seed), r.table().c_str());
+    s.n = r.total;
+    s.metrics = r.to_json();
+    s.metrics["seed"] = a.seed;
+    s.metrics["samples"] = a.samples;
+  } else if (a.task == "loss") {
+    VR_CHECK(!a.data.empty(), "eval --task loss needs --data FILE (LLaVA-format conversations)");
+    vr::eval::LossEvalOptions opt;
+    opt.data = a.data;
+    opt.image_folder = a.image_folder;
+    opt.batch_size = a.batch_size;
+    opt.progress = progress_printer("record");
+    vr::eval::LossReport r = vr::eval::evaluate_loss(em, opt);
+    std::printf("%s", r.table().c_str());
+    for (const auto& d : a.data) s.data.push_back(vr::eval::describe_data_file(d));
+    s.n = r.overall.records;
+    s.metrics = r.metrics();
+    if (a.data.size() == 1) data_for_name = a.data[0];
+  } else if (a.task == "vqa") {
+    VR_CHECK(!a.questions.empty() && !a.answers.empty(), "eval --task vqa needs --questions FILE and --answers FILE");
+    vr::eval::VqaOptions opt;
+    opt.questions = a.questions;
+    opt.image_folder = a.image_folder;
+    opt.answers = a.answers;
+    opt.suffix = a.short_suffix ? vr::eval::kShortAnswerSuffix : a.suffix;
+    opt.max_new_tokens = a.max_new_tokens >= 0 ? a.max_new_tokens : 128;
+    opt.batch_size = a.batch_size;
+    opt.model_id = a.model_id;
+    opt.progress = progress_printer("question");
+    vr::eval::VqaReport r = vr::eval::run_vqa(em, opt);
+    std::printf("%s: %lld questions, %lld answered now, %lld already answered -> %s\n", a.questions.c_str(),
+                static_cast<long long>(r.questions), static_cast<long long>(r.answered),
+                static_cast<long long>(r.skipped), a.answers.c_str());
+    if (r.scored.total > 0) {
+      for (const auto& [c, sc] : r.by_category)
+        std::printf("  %-24s %6.1f%% of %lld\n", c.c_str(), 100 * sc.accuracy(), static_cast<long long>(sc.total));
+      std::printf("  %-24s %6.1f%% of %lld (exact match)\n", "all", 100 * r.scored.accuracy(),
+                  static_cast<long long>(r.scored.total));
+    }
+    s.data.push_back(vr::eval::describe_data_file(a.questions));
+    s.n = r.questions;
+    s.metrics = r.metrics();
+    s.outputs.push_back(a.answers);
+    data_for_name = a.questions;
+  } else {  // mc, text-mc
+    VR_CHECK(!a.questions.empty(), "eval --task {} needs --questions FILE", a.task);
+    vr::eval::McOptions opt;
+    opt.questions = a.questions;
+    opt.image_folder = a.image_folder;
+    opt.text_only = a.task == "text-mc";
+    opt.method = a.method;
+    opt.circular = a.circular;
+    opt.batch_size = a.batch_size;
+    if (a.max_new_tokens >= 0) opt.max_new_tokens = a.max_new_tokens;
+    opt.progress = progress_printer("prompt");
+    data_for_name = a.questions;
+    const std::string sum = summary_file(a, data_for_name);
+    const std::string tail = ".summary.json";
+    const bool standard = sum.size() > tail.size() && sum.compare(sum.size() - tail.size(), tail.size(), tail) == 0;
+    opt.results = (standard ? sum.substr(0, sum.size() - tail.size()) : sum) + ".results.jsonl";
+    fs::path parent = fs::path(opt.results).parent_path();
+    if (!parent.empty()) fs::create_directories(parent);
+    vr::eval::McReport r = vr::eval::run_multiple_choice(em, opt);
+    std::printf("%s (%s%s)\n%s", a.questions.c_str(), a.method.c_str(), a.circular ? ", circular" : "",
+                r.table().c_str());
+    s.data.push_back(vr::eval::describe_data_file(a.questions));
+    s.n = r.overall.total;
+    s.metrics = r.metrics();
+    s.metrics["method"] = a.method;
+    s.metrics["circular"] = a.circular;
+    s.outputs.push_back(opt.results);
   }
-  VR_CHECK(!model_dir.empty(), "eval: --model DIR is required (see vrtrain eval --help)");
-  if (threads > 0) at::set_num_threads(static_cast<int>(threads));
-  vr::model::Lvlm model = vr::model::load_lvlm(model_dir);
-  model->to(vr::default_device());
-  auto tok = vr::text::Tokenizer::from_path(model_dir);
-  auto proc = vr::image::ImageProcessor::from_path(model_dir);
-  vr::eval::ShapesVqaReport r = vr::eval::evaluate_shapes_vqa(*model, tok, proc, opt);
-  std::printf("%s: %lld questions on %lld held-out synthetic-shapes images (seed %llu)\n%s", model_dir.c_str(),
-              static_cast<long long>(r.total), static_cast<long long>(opt.num_samples),
-              static_cast<unsigned long long>(opt.seed), r.table().c_str());
-  if (!output.empty()) {
-    nlohmann::json j = r.to_json();
-    j["model"] = model_dir;
-    j["seed"] = opt.seed;
-    j["samples"] = opt.num_samples;
-    vr::atomic_write_file(output, j.dump(2) + "\n");
-    std::printf("wrote %s\n", output.c_str());
-  }
+  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::string path = a.task == "vqa" && a.output.empty() ? vr::eval::summary_path_for(a.answers, "vqa")
+                                                               : summary_file(a, data_for_name);
+  fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty()) fs::create_directories(parent);
+  s.write(path);
+  std::printf("summary: %s\n", path.c_str());
   return 0;
 }
 
-vr::cli::Registration reg{"eval", "Closed-set VQA on held-out synthetic-shapes images: accuracy vs chance",
+vr::cli::Registration reg{"eval", "Evaluate a checkpoint: shapes | loss | vqa | mc | text-mc, with a JSON summary",
                           &run_eval};
 
 }  // namespace

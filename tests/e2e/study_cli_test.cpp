@@ -1,0 +1,78 @@
+// `vrtrain study` in its reduced form: one seed, an 8-layer model, two steps per arm, a few held-out images.
+// Checks the pieces a study is made of (runs, evaluations, compare report, verdict), that the verdict names every
+// claim, and that a rerun reuses finished pieces instead of training again.
+#include <filesystem>
+#include <string>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "support/cli.h"
+#include "support/fixtures.h"
+#include "vr/core/file_io.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+vr::test::CliResult vrtrain(const std::string& args) {
+  return vr::test::run_vrtrain(args, vr::test::temp_dir("study_cli_log"));
+}
+
+TEST(StudyCli, ReducedStudyProducesRunsReportAndVerdict) {
+  const std::string out = vr::test::temp_dir("study_cli") + "/study";
+  const std::string args = fmt::format(
+      "study --output {} --seeds 1 --set model.layers=8 --set train.steps=2 --set train.samples=16 "
+      "--set train.batch_size=2 --set train.threads=1 --set eval.samples=2 --set arms=[full,uniform] "
+      "--set prune.remove=[2] --set prune.methods=[region,last]",
+      out);
+  auto r = vrtrain(args);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* p : {"runs/full-s0/run_summary.json", "runs/uniform-s0/eval/shapes.summary.json", "compare/compare.md",
+                        "compare/compare.json", "compare/loss_curves.svg", "compare/layer_selection.png", "verdict.md",
+                        "verdict.json", "study.yaml", "base.yaml"})
+    EXPECT_TRUE(fs::exists(out + "/" + p)) << p;
+  const nlohmann::json v = vr::read_json_file(out + "/verdict.json");
+  ASSERT_GE(v["arms"].size(), 2u);
+  EXPECT_EQ(v["arms"][0]["arm"], "full");
+  EXPECT_EQ(v["arms"][1]["arm"], "uniform");
+  EXPECT_EQ(v["arms"][0]["seeds"], 1);
+  bool has_uniform_claim = false;
+  for (const auto& c : v["claims"]) {
+    const std::string verdict = c["verdict"];
+    EXPECT_TRUE(verdict == "holds" || verdict == "does not hold" || verdict == "inconclusive" ||
+                verdict == "not measured")
+        << c.dump();
+    if (c["claim"].get<std::string>().rfind("uniform 25 % reaches", 0) == 0) {
+      has_uniform_claim = true;
+      EXPECT_NE(verdict, "not measured");
+    }
+  }
+  EXPECT_TRUE(has_uniform_claim);
+  // The uniform run trained 2 of 8 layers, full all 8.
+  const nlohmann::json cmp = vr::read_json_file(out + "/compare/compare.json");
+  ASSERT_EQ(cmp["runs"].size(), 2u);
+  EXPECT_EQ(cmp["runs"][1]["layers"].size(), 2u);
+  EXPECT_EQ(cmp["runs"][0]["layers"].size(), 8u);
+  // Pruning arms ran when this build has `vrtrain prune`, else the verdict says they did not.
+  const bool has_prune = vrtrain("prune --help").exit_code == 0;
+  const std::string md = vr::read_file(out + "/verdict.md");
+  if (has_prune) {
+    EXPECT_TRUE(fs::exists(out + "/pruned/prune-region-2-s0/eval/shapes.summary.json"));
+    EXPECT_NE(md.find("| prune-last-2 | 1 |"), std::string::npos) << md;
+  } else {
+    EXPECT_NE(md.find("Pruning arms not run"), std::string::npos) << md;
+  }
+  // A rerun reuses every finished piece: no training step is taken again.
+  const auto before = fs::last_write_time(out + "/runs/uniform-s0/metrics.jsonl");
+  r = vrtrain(args);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(fs::last_write_time(out + "/runs/uniform-s0/metrics.jsonl"), before);
+  // A bad key is named.
+  r = vrtrain(fmt::format("study --output {} --set arms=[full,everything]", out));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("unknown arm 'everything'"), std::string::npos) << r.output;
+}
+
+}  // namespace
