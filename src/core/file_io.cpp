@@ -9,6 +9,7 @@
 
 #include "core/atomic_file.h"
 #include "vr/core/error.h"
+#include "vr/core/printable.h"
 
 namespace fs = std::filesystem;
 
@@ -28,7 +29,7 @@ nlohmann::json read_json_file(const std::string& path) {
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    VR_FAIL("{}: invalid JSON: {}", path, e.what());
+    VR_FAIL("{}: invalid JSON: {}", path, printable(e.what()));  // nlohmann quotes the raw bytes it read
   }
 }
 

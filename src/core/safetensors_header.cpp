@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vr/core/error.h"
+#include "vr/core/printable.h"
 #include "vr/core/safetensors.h"
 
 namespace vr {
@@ -56,14 +57,15 @@ bool as_u64(const nlohmann::json& j, uint64_t& out) {
   return false;
 }
 
+// ensure_ascii: non-ASCII as \uXXXX, so the message is plain ASCII and the cut below never splits a character.
 std::string short_json(const nlohmann::json& j) {
-  std::string s = j.dump();
+  std::string s = j.dump(-1, ' ', /*ensure_ascii=*/true);
   return s.size() > 60 ? s.substr(0, 57) + "..." : s;
 }
 
 TensorEntry parse_entry(const std::string& source, const std::string& name, const nlohmann::json& v,
                         uint64_t data_size) {
-  auto fail = [&](const std::string& why) { VR_FAIL("{}: tensor '{}': {}", source, name, why); };
+  auto fail = [&](const std::string& why) { VR_FAIL("{}: tensor '{}': {}", source, printable(name), why); };
   if (!v.is_object()) fail(fmt::format("expected an object with dtype/shape/data_offsets, got {}", short_json(v)));
   for (const char* key : {"dtype", "shape", "data_offsets"})
     if (!v.contains(key)) fail(fmt::format("missing \"{}\"", key));
@@ -144,10 +146,10 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* data, size_t file_size
   try {
     j = nlohmann::json::parse(first, first + n, on_event);
   } catch (const nlohmann::json::exception& e) {
-    VR_FAIL("{}: header is not valid JSON: {}", source, e.what());
+    VR_FAIL("{}: header is not valid JSON: {}", source, printable(e.what()));  // quotes the bytes it read
   }
   VR_CHECK(j.is_object(), "{}: header must be a JSON object", source);
-  VR_CHECK(duplicate.empty(), "{}: tensor '{}' appears twice in the header", source, duplicate);
+  VR_CHECK(duplicate.empty(), "{}: tensor '{}' appears twice in the header", source, printable(duplicate));
 
   SafetensorsHeader h;
   h.data_start = 8 + n;
@@ -156,7 +158,8 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* data, size_t file_size
     if (key == "__metadata__") {
       VR_CHECK(value.is_object(), "{}: __metadata__ must be an object of strings, got {}", source, short_json(value));
       for (const auto& [mk, mv] : value.items()) {
-        VR_CHECK(mv.is_string(), "{}: __metadata__ '{}' must be a string, got {}", source, mk, short_json(mv));
+        VR_CHECK(mv.is_string(), "{}: __metadata__ '{}' must be a string, got {}", source, printable(mk),
+                 short_json(mv));
         h.metadata[mk] = mv.get<std::string>();
       }
       continue;
@@ -172,11 +175,11 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* data, size_t file_size
   const TensorEntry* prev = nullptr;
   for (const auto& e : h.entries) {
     if (e.begin < cursor)
-      VR_FAIL("{}: tensor '{}': data_offsets [{}, {}] overlap tensor '{}' [{}, {}]", source, e.name, e.begin, e.end,
-              prev->name, prev->begin, prev->end);
+      VR_FAIL("{}: tensor '{}': data_offsets [{}, {}] overlap tensor '{}' [{}, {}]", source, printable(e.name), e.begin,
+              e.end, printable(prev->name), prev->begin, prev->end);
     if (e.begin > cursor)
       VR_FAIL("{}: tensor '{}': data_offsets [{}, {}] leave a gap of {} bytes after offset {} (tensors must be packed)",
-              source, e.name, e.begin, e.end, e.begin - cursor, cursor);
+              source, printable(e.name), e.begin, e.end, e.begin - cursor, cursor);
     cursor = e.end;
     prev = &e;
   }

@@ -10,6 +10,7 @@
 
 #include "vr/core/error.h"
 #include "vr/core/file_io.h"
+#include "vr/core/printable.h"
 #include "vr/core/safetensors.h"
 #include "vr/core/shape_string.h"
 #include "vr/core/strings.h"
@@ -49,8 +50,8 @@ std::map<std::string, std::set<std::string>> read_shard_index(const std::string&
   std::map<std::string, std::set<std::string>> shards;
   for (const auto& [name, shard] : index["weight_map"].items()) {
     VR_CHECK(shard.is_string() && is_plain_file_name(shard.get<std::string>()),
-             "{}: tensor '{}': shard must be a file name in the same directory, got {}", index_path, name,
-             shard.dump());
+             "{}: tensor '{}': shard must be a file name in the same directory, got {}", index_path, printable(name),
+             shard.dump(-1, ' ', /*ensure_ascii=*/true));
     shards[shard.get<std::string>()].insert(name);
   }
   return shards;
@@ -65,10 +66,10 @@ StateDict load_sharded(const std::string& dir, const std::string& index_file, bo
     StateDict part = pickles ? load_torch_pickle(shard_path) : load_safetensors(shard_path);
     for (const auto& name : names)
       VR_CHECK(part.count(name), "{}: tensor '{}' is listed for shard '{}' but that shard lacks it", index_path,
-               name, shard);
+               printable(name), printable(shard));
     for (auto& [name, t] : part) {
       VR_CHECK(names.count(name), "{}: tensor '{}' in shard '{}' is not listed there by the index", index_path,
-               name, shard);
+               printable(name), printable(shard));
       out.emplace(name, std::move(t));
     }
   }

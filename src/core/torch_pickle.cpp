@@ -7,6 +7,7 @@
 
 #include "vr/core/error.h"
 #include "vr/core/file_io.h"
+#include "vr/core/printable.h"
 
 namespace vr {
 
@@ -25,16 +26,18 @@ StateDict load_torch_pickle(const std::string& path) {
     std::string msg = e.what_without_backtrace();
     VR_FAIL("{}: cannot unpickle ({}); only dicts of plain tensors are accepted — an OrderedDict state dict or "
             "any Python object needs converting to safetensors first",
-            path, msg.substr(0, msg.find('\n')));
+            path, printable(msg.substr(0, msg.find('\n'))));  // may quote bytes of the file
   }
   VR_CHECK(value.isGenericDict(), "{}: expected a dict of tensors, the pickle holds a {}", path, value.tagKind());
   StateDict out;
   for (const auto& kv : value.toGenericDict()) {
     VR_CHECK(kv.key().isString(), "{}: dict key of type {} (expected str)", path, kv.key().tagKind());
     const auto& name = kv.key().toStringRef();
-    VR_CHECK(kv.value().isTensor(), "{}: entry '{}' is a {}, not a tensor", path, name, kv.value().tagKind());
+    VR_CHECK(kv.value().isTensor(), "{}: entry '{}' is a {}, not a tensor", path, printable(name),
+             kv.value().tagKind());
     auto t = kv.value().toTensor();
-    VR_CHECK(!t.is_sparse() && !t.is_quantized(), "{}: tensor '{}' is sparse or quantized (unsupported)", path, name);
+    VR_CHECK(!t.is_sparse() && !t.is_quantized(), "{}: tensor '{}' is sparse or quantized (unsupported)", path,
+             printable(name));
     out[name] = t.detach();
   }
   return out;
