@@ -75,8 +75,8 @@ vr::selection::SelectionResult run_selection(const vr::train::RunConfig& cfg, in
   auto selector = vr::selection::make_selector(cfg.selection.strategy);
   if (selector->needs_model() && cfg.selection.scores_file.empty()) {
     VR_CHECK(vr::model::detect_layout(model) != vr::model::LvlmLayout::kLlamaOnly,
-             "selection strategy '{}' runs a vision-language model on calibration data; {} is a bare Llama: give "
-             "--scores FILE (or a region as a layer list)",
+             "selection strategy '{}' runs a vision-language model on calibration data, but {} is a bare Llama: "
+             "give the scores of `vrtrain score` (--scores FILE) and the region as a layer list or selection file",
              cfg.selection.strategy, model);
     const vr::train::RunContext ctx = vr::train::make_run_context(cfg);
     auto lvlm = std::make_shared<vr::model::Lvlm>(vr::model::load_lvlm(model));
