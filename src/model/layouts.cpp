@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "vr/core/error.h"
+#include "vr/core/file_io.h"
 #include "vr/core/safetensors.h"
 #include "vr/core/torch_pickle.h"
 #include "vr/model/lora.h"
@@ -143,6 +144,27 @@ static bool has_prefix(const StateDict& s, const std::string& prefix) {
   return it != s.end() && starts_with(it->first, prefix);
 }
 
+// The model with parameters created directly in `dtype` and then moved to `device`, so that load_module_state
+// copies each checkpoint tensor straight into place: an 8B model loaded for bf16 training never exists as a
+// 34 GB fp32 copy (8.4e9 x 4 bytes), and for a GPU the host holds the bf16 model only until the move. LibTorch's
+// modules allocate and initialise in the default dtype, which is process-wide: it is switched only for the
+// construction (load_lvlm runs before any data-loader thread starts). The random initialisation itself cannot
+// be skipped (torch::nn::Linear always runs it; meta tensors cannot take real storage through set_data).
+static Lvlm construct_lvlm(const LvlmConfig& c, std::optional<at::ScalarType> dtype, std::optional<c10::Device> device) {
+  const caffe2::TypeMeta previous = c10::get_default_dtype();
+  Lvlm model(nullptr);
+  if (dtype) c10::set_default_dtype(c10::scalarTypeToTypeMeta(*dtype));
+  try {
+    model = Lvlm(c);
+  } catch (...) {
+    c10::set_default_dtype(previous);
+    throw;
+  }
+  c10::set_default_dtype(previous);
+  if (device) model->to(*device);
+  return model;
+}
+
 Lvlm load_lvlm(const LvlmLoadOptions& o) {
   try {
     const auto layout = detect_layout(o.path);
@@ -184,7 +206,7 @@ Lvlm load_lvlm(const LvlmLoadOptions& o) {
       put_vision_weights(state, o.vision);
     }
 
-    Lvlm model(config);
+    Lvlm model = construct_lvlm(config, o.dtype, o.device);
     if (!o.projector.empty()) {
       for (auto it = state.begin(); it != state.end();)
         it = starts_with(it->first, "multi_modal_projector.") ? state.erase(it) : std::next(it);
@@ -207,10 +229,11 @@ Lvlm load_lvlm(const LvlmLoadOptions& o) {
   }
 }
 
-Lvlm load_lvlm(const std::string& path, std::optional<at::ScalarType> dtype) {
+Lvlm load_lvlm(const std::string& path, std::optional<at::ScalarType> dtype, std::optional<c10::Device> device) {
   LvlmLoadOptions o;
   o.path = path;
   o.dtype = dtype;
+  o.device = device;
   return load_lvlm(o);
 }
 
@@ -235,8 +258,48 @@ static nlohmann::json generation_config(const LlamaConfig& t) {
   return g;
 }
 
-void save_lvlm(Lvlm& model, const std::string& dir) {
+// (id, content) of every added token the tokenizer files in `dir` declare.
+static std::vector<std::pair<int64_t, std::string>> added_tokens(const std::string& dir) {
+  std::vector<std::pair<int64_t, std::string>> out;
+  const fs::path tj = fs::path(dir) / "tokenizer.json", tc = fs::path(dir) / "tokenizer_config.json";
+  if (fs::exists(tj)) {
+    const auto j = read_json_file(tj.string());
+    if (j.contains("added_tokens") && j["added_tokens"].is_array())
+      for (const auto& a : j["added_tokens"])
+        if (a.contains("id") && a["id"].is_number_integer() && a.contains("content") && a["content"].is_string())
+          out.emplace_back(a["id"].get<int64_t>(), a["content"].get<std::string>());
+  }
+  if (out.empty() && fs::exists(tc)) {
+    const auto j = read_json_file(tc.string());
+    if (j.contains("added_tokens_decoder") && j["added_tokens_decoder"].is_object())
+      for (const auto& [id, a] : j["added_tokens_decoder"].items())
+        if (!id.empty() && id.find_first_not_of("0123456789") == std::string::npos && a.contains("content") &&
+            a["content"].is_string())
+          out.emplace_back(std::stoll(id), a["content"].get<std::string>());
+  }
+  return out;
+}
+
+int64_t hf_image_token_index(const LvlmConfig& c, const std::string& tokenizer_dir) {
+  const int64_t V = c.text.vocab_size;
+  if (c.image_token_index >= 0 && c.image_token_index < V) return c.image_token_index;
+  const auto added = tokenizer_dir.empty() ? std::vector<std::pair<int64_t, std::string>>{} : added_tokens(tokenizer_dir);
+  for (const auto& [id, content] : added)
+    if (content == "<image>" && id >= 0 && id < V) return id;
+  int64_t reserved = -1;
+  for (const auto& [id, content] : added)
+    if (starts_with(content, "<|reserved_special_token_") && id >= 0 && id < V) reserved = std::max(reserved, id);
+  if (reserved >= 0) return reserved;
+  VR_FAIL("config.json needs a vocabulary id for the image token (the model uses the placeholder {}, which "
+          "transformers cannot embed), but the tokenizer in '{}' has neither an '<image>' token nor a reserved "
+          "special token below the vocabulary size {}; add '<image>' to the tokenizer and resize the embeddings "
+          "(as llava-hf's conversion does), or save the original layout (--layout llava)",
+          c.image_token_index, tokenizer_dir.empty() ? std::string("(none given)") : tokenizer_dir, V);
+}
+
+void save_lvlm(Lvlm& model, const std::string& dir, const std::string& tokenizer_dir) {
   auto config = model->config().to_json();
+  config["image_token_index"] = hf_image_token_index(model->config(), tokenizer_dir);
   config["torch_dtype"] = dtype_json_name(model_dtype(model));
   save_checkpoint(dir, config, hf_state(model), 5ull << 30,
                   {{"generation_config.json", generation_config(model->config().text)}});
@@ -262,7 +325,8 @@ void save_lvlm_llava(Lvlm& model, const std::string& dir) {
   j["tokenizer_padding_side"] = "right";
   if (c.model_max_length > 0) j["tokenizer_model_max_length"] = c.model_max_length;
   if (c.pad_token_id) j["pad_token_id"] = *c.pad_token_id;
-  j["image_token_index"] = c.image_token_index;  // vrtrain key: LLaVA/Bunny code assumes -200
+  // vrtrain key, only for a real vocabulary id (llava-hf origin); LLaVA/Bunny code assumes -200, the default.
+  if (c.image_token_index >= 0 && c.image_token_index < c.text.vocab_size) j["image_token_index"] = c.image_token_index;
   j["vision_config"] = c.vision.to_json();       // vrtrain key: makes the directory self-contained
   StateDict state;
   for (auto& [name, t] : hf_state(model)) state[hf_to_llava_name(name, c.projector_type == "linear")] = t;

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "vr/core/error.h"
+#include "vr/core/file_io.h"
 #include "vr/model/layouts.h"
 #include "vr/model/lora.h"
 #include "vr/model/lvlm.h"
@@ -30,11 +31,12 @@ void export_lvlm(model::Lvlm& m, const std::string& dir, bool lora, const std::s
   namespace fs = std::filesystem;
   torch::NoGradGuard no_grad;
   if (!lora) {
-    model::save_lvlm(m, dir);
+    model::save_lvlm(m, dir, source_model_dir);
     copy_processing_files(source_model_dir, dir);
     return;
   }
-  // Adapter first (unmerged A/B), then the merged full model, then the adapter beside it.
+  // final/ = the merged full model + adapter/ (unmerged A/B, PEFT names of vr/model/layouts.h), written as one
+  // directory through the atomic directory writer: a crash leaves the old final/ or the complete new one.
   model::LoraConfig lc;
   auto mods = model::lora_modules(*m);
   VR_CHECK(!mods.empty(), "export: no LoRA adapters found in the model");
@@ -43,8 +45,6 @@ void export_lvlm(model::Lvlm& m, const std::string& dir, bool lora, const std::s
   // r / alpha from the first adapter's shapes and scaling.
   auto sd = model::lora_state_dict(*m);
   lc.r = sd.begin()->second.size(0);
-  std::string tmp_adapter = dir + ".adapter-tmp";
-  fs::remove_all(tmp_adapter);
   for (const auto& kv : m->named_modules()) {
     if (auto* a = kv.value()->as<model::LoraAdapterImpl>()) {
       lc.alpha = a->scaling * static_cast<double>(lc.r);
@@ -52,13 +52,19 @@ void export_lvlm(model::Lvlm& m, const std::string& dir, bool lora, const std::s
       break;
     }
   }
-  model::save_peft_adapter(*m, lc, tmp_adapter);
-  model::merge_lora(*m);
-  // The merged export holds only the base tensors: save through a copy of the state without lora_* entries.
-  model::save_lvlm(m, dir);
-  copy_processing_files(source_model_dir, dir);
-  model::unmerge_lora(*m);
-  fs::rename(tmp_adapter, fs::path(dir) / "adapter");
+  write_directory_atomically(dir, [&](const std::string& tmp) {
+    model::merge_lora(*m);
+    try {
+      // The merged export holds only the base tensors: save through a copy of the state without lora_* entries.
+      model::save_lvlm(m, tmp, source_model_dir);
+    } catch (...) {
+      model::unmerge_lora(*m);
+      throw;
+    }
+    model::unmerge_lora(*m);
+    model::save_peft_adapter(*m, lc, (fs::path(tmp) / "adapter").string());
+    copy_processing_files(source_model_dir, tmp);
+  });
 }
 
 }  // namespace vr::train

@@ -6,9 +6,13 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <fmt/format.h>
+
+#include "support/cli.h"
 #include "support/fixtures.h"
 #include "vr/core/tensor_files.h"
 #include "vr/core/error.h"
+#include "vr/core/file_io.h"
 #include "vr/core/safetensors.h"
 #include "vr/core/torch_pickle.h"
 #include "vr/model/layouts.h"
@@ -172,4 +176,66 @@ TEST(Layouts, ProjectorFileFromPythonTorchSave) {
   EXPECT_TRUE(torch::equal(proj.at("linear_1.weight"), torch::tensor({1.0f, 1.5f, 2.0f, 2.5f, 3.0f, 3.5f}).view({2, 3})));
   EXPECT_TRUE(proj.count("linear_2.bias"));
   EXPECT_THROW(read_projector_file(data_file("not_a_dict.bin")), vr::Error);
+}
+
+// transformers embeds every input id before splicing the image in, so a llava-hf config.json must carry a
+// vocabulary id for the image token, never the LLaVA/Bunny placeholder -200 — in save_lvlm (final/ exports)
+// and in `vrtrain convert` alike.
+TEST(Layouts, ImageTokenIdInHfConfigIsAlwaysAVocabularyId) {
+  VR_REQUIRE_FIXTURE("llava");
+  auto model = fixture_model();  // vocab 288, image token 256
+  const auto root = vr::test::temp_dir("image_token_id");
+  // An original-layout (Bunny-style) checkpoint without image_token_index: the placeholder -200 in memory.
+  save_lvlm_llava(model, root + "/orig");
+  auto cfg = vr::load_config_json(root + "/orig");
+  cfg.erase("image_token_index");
+  vr::save_checkpoint(root + "/bunny", cfg, vr::load_tensors(root + "/orig"));
+  auto bunny = load_lvlm(root + "/bunny");
+  ASSERT_EQ(bunny->config().image_token_index, kLlavaImageTokenIndex);
+  save_lvlm_llava(bunny, root + "/bunny_again");  // the original layout keeps -200 implicit (LLaVA's constant)
+  EXPECT_FALSE(vr::load_config_json(root + "/bunny_again").contains("image_token_index"));
+
+  // No tokenizer to take an id from: an error, not a config with -200.
+  EXPECT_THROW(save_lvlm(bunny, root + "/no_tokenizer"), vr::Error);
+  // A Llama-3-style tokenizer (reserved special tokens, no <image>): the highest reserved id below the vocabulary.
+  nlohmann::json tok = {{"added_tokens", nlohmann::json::array()}};
+  for (int64_t id : {250, 251, 252}) tok["added_tokens"].push_back({{"id", id}, {"content", fmt::format("<|reserved_special_token_{}|>", id - 250)}});
+  tok["added_tokens"].push_back({{"id", 300}, {"content", "<|reserved_special_token_9|>"}});  // beyond vocab 288
+  vr::atomic_write_file(root + "/bunny/tokenizer.json", tok.dump());
+  save_lvlm(bunny, root + "/hf_reserved", root + "/bunny");
+  EXPECT_EQ(vr::load_config_json(root + "/hf_reserved")["image_token_index"], 252);
+  // An <image> token wins (tokenizer_config.json's added_tokens_decoder is read when tokenizer.json has none).
+  std::filesystem::remove(root + "/bunny/tokenizer.json");
+  nlohmann::json tc = {{"added_tokens_decoder", {{"251", {{"content", "<|reserved_special_token_1|>"}}},
+                                                  {"260", {{"content", "<image>"}}}}}};
+  vr::atomic_write_file(root + "/bunny/tokenizer_config.json", tc.dump());
+  EXPECT_EQ(hf_image_token_index(bunny->config(), root + "/bunny"), 260);
+  // The loaded llava-hf export runs the same model: its id maps back to image slots.
+  auto back = load_lvlm(root + "/hf_reserved");
+  EXPECT_EQ(back->config().image_token_index, 252);
+  expect_same_weights(bunny, back);
+
+  // `vrtrain convert` reads the tokenizer of its input.
+  auto r = vr::test::run_vrtrain(fmt::format("convert --input '{}/bunny' --output '{}/converted'", root, root), root);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(vr::load_config_json(root + "/converted")["image_token_index"], 260);
+  std::filesystem::remove(root + "/bunny/tokenizer_config.json");
+  r = vr::test::run_vrtrain(fmt::format("convert --input '{}/bunny' --output '{}/converted2'", root, root), root);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("vocabulary id for the image token"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(root + "/converted2"));
+}
+
+// Loading for bf16 builds the model in bf16 (no fp32 copy first) and on the requested device; the process-wide
+// default dtype is switched only during the construction.
+TEST(Layouts, LoadBuildsInTheTargetDtypeAndRestoresTheDefaultDtype) {
+  VR_REQUIRE_FIXTURE("llava");
+  auto model = fixture_model();
+  auto half = load_lvlm(vr::test::fixtures_dir() + "/llava", torch::kBFloat16, c10::Device(c10::kCPU));
+  EXPECT_EQ(c10::get_default_dtype(), caffe2::TypeMeta::Make<float>());
+  auto full = module_state_dict(*model);
+  for (auto& [name, t] : module_state_dict(*half)) {
+    EXPECT_EQ(t.scalar_type(), torch::kBFloat16) << name;
+    EXPECT_TRUE(torch::equal(t, full.at(name).to(torch::kBFloat16))) << name;
+  }
 }

@@ -10,40 +10,17 @@
 #include "vr/core/tensor_files.h"
 #include "vr/core/error.h"
 #include "vr/model/layouts.h"
+#include "vrtrain/arguments.h"
 #include "vrtrain/command.h"
 
 namespace {
 
-const char* kHelp =
+const char* kDescription =
     "vrtrain convert: turn a vision-language checkpoint into the llava-hf layout\n"
     "(LlavaForConditionalGeneration: language_model.*, vision_tower.*, multi_modal_projector.*), which vrtrain\n"
-    "and Hugging Face transformers both load.\n"
-    "\n"
-    "Usage:\n"
-    "  vrtrain convert --input PATH [--vision DIR] [--projector FILE] --output DIR\n"
-    "                  [--dtype keep|fp32|bf16|fp16] [--layout llava-hf|llava] [--projector-type T]\n"
-    "                  [--select-layer N] [--select-feature patch|cls_patch]\n"
-    "\n"
-    "  --input PATH      one of:\n"
-    "                      llava-hf directory (config.json model_type \"llava\")\n"
-    "                      original LLaVA / Bunny directory (model.*, model.mm_projector.*, optional\n"
-    "                      model.vision_tower.vision_tower.*; config.json with mm_* fields)\n"
-    "                      HF Llama directory (then --vision is required: assembling from parts)\n"
-    "                    weights as model*.safetensors, or pytorch_model*.bin (torch.save zip archives)\n"
-    "  --vision DIR      vision encoder: a CLIPModel / SiglipModel / *VisionModel directory (only\n"
-    "                    vision_model.* is used). For LLaVA/Bunny directories it replaces the tower named by\n"
-    "                    mm_vision_tower (which is used directly when it is a local directory)\n"
-    "  --projector FILE  projector weights: LLaVA's stage-1 mm_projector.bin, non_lora_trainables.bin, or a\n"
-    "                    safetensors file (keys cut after \"mm_projector.\" as LLaVA does). Without it a Llama\n"
-    "                    directory gets a freshly initialised projector\n"
-    "  --output DIR      written atomically: config.json, generation_config.json, model.safetensors (sharded\n"
-    "                    above 5 GiB with model.safetensors.index.json)\n"
-    "  --dtype D         weights dtype of the output (default keep: config.json \"torch_dtype\" of the input,\n"
-    "                    float32 when it has none)\n"
-    "  --layout L        llava-hf (default) or llava (original LLaVA/Bunny names, tower config embedded)\n"
-    "  --projector-type  for Llama directories: mlp2x_gelu (default), linear, identity\n"
-    "  --select-layer N, --select-feature F   for Llama directories (defaults -2, patch)\n"
-    "\n"
+    "and Hugging Face transformers both load.";
+
+const char* kFooter =
     "Examples:\n"
     "  vrtrain convert --input liuhaotian/llava-v1.5-7b --vision openai/clip-vit-large-patch14-336 \\\n"
     "                  --output llava-1.5-7b-hf --dtype fp16\n"
@@ -55,35 +32,49 @@ const char* kHelp =
 int run_convert(const std::vector<std::string>& args) {
   vr::model::LvlmLoadOptions o;
   std::string output, layout = "llava-hf", dtype = "keep";
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--help" || a == "-h") {
-      std::fputs(kHelp, stdout);
-      return 0;
-    }
-    VR_CHECK(a == "--input" || a == "--vision" || a == "--projector" || a == "--output" || a == "--dtype" ||
-                 a == "--layout" || a == "--projector-type" || a == "--select-layer" || a == "--select-feature",
-             "unknown option '{}' (see `vrtrain convert --help`)", a);
-    VR_CHECK(i + 1 < args.size(), "option {} needs a value (see `vrtrain convert --help`)", a);
-    const std::string& v = args[++i];
-    if (a == "--input") o.path = v;
-    else if (a == "--vision") o.vision = v;
-    else if (a == "--projector") o.projector = v;
-    else if (a == "--output") output = v;
-    else if (a == "--dtype") dtype = v;
-    else if (a == "--layout") layout = v;
-    else if (a == "--projector-type") o.projector_type = v;
-    else if (a == "--select-feature") o.select_feature = v;
-    else {
-      try {
-        o.select_layer = std::stoll(v);
-      } catch (const std::exception&) {
-        VR_FAIL("--select-layer needs an integer, got '{}'", v);
-      }
-    }
-  }
-  VR_CHECK(!o.path.empty() && !output.empty(), "--input and --output are required (see `vrtrain convert --help`)");
-  VR_CHECK(layout == "llava-hf" || layout == "llava", "--layout must be llava-hf or llava, got '{}'", layout);
+  CLI::App app = vr::cli::make_app("convert", kDescription, kFooter);
+  vr::cli::set_usage(app,
+                     "vrtrain convert --input PATH [--vision DIR] [--projector FILE] --output DIR\n"
+                     "                [--dtype keep|fp32|bf16|fp16] [--layout llava-hf|llava] [--projector-type T]\n"
+                     "                [--select-layer N] [--select-feature patch|cls_patch]");
+  app.add_option("--input", o.path,
+                 "one of:\n"
+                 "  llava-hf directory (config.json model_type \"llava\")\n"
+                 "  original LLaVA / Bunny directory (model.*, model.mm_projector.*, optional\n"
+                 "  model.vision_tower.vision_tower.*; config.json with mm_* fields)\n"
+                 "  HF Llama directory (then --vision is required: assembling from parts)\n"
+                 "weights as model*.safetensors, or pytorch_model*.bin (torch.save zip archives)")
+      ->type_name("PATH")
+      ->required();
+  app.add_option("--vision", o.vision,
+                 "vision encoder: a CLIPModel / SiglipModel / *VisionModel directory (only\n"
+                 "vision_model.* is used). For LLaVA/Bunny directories it replaces the tower named by\n"
+                 "mm_vision_tower (which is used directly when it is a local directory)")
+      ->type_name("DIR");
+  app.add_option("--projector", o.projector,
+                 "projector weights: LLaVA's stage-1 mm_projector.bin, non_lora_trainables.bin, or a\n"
+                 "safetensors file (keys cut after \"mm_projector.\" as LLaVA does). Without it a Llama\n"
+                 "directory gets a freshly initialised projector")
+      ->type_name("FILE");
+  app.add_option("--output", output,
+                 "written atomically: config.json, generation_config.json, model.safetensors (sharded\n"
+                 "above 5 GiB with model.safetensors.index.json)")
+      ->type_name("DIR")
+      ->required();
+  app.add_option("--dtype", dtype,
+                 "weights dtype of the output (default keep: config.json \"torch_dtype\" of the input,\n"
+                 "float32 when it has none)")
+      ->type_name("D");
+  app.add_option("--layout", layout, "llava-hf (default) or llava (original LLaVA/Bunny names, tower config embedded)")
+      ->type_name("L");
+  app.add_option("--projector-type", o.projector_type, "for Llama directories: mlp2x_gelu (default), linear, identity")
+      ->type_name("T");
+  vr::cli::add_int_option(app, "--select-layer", o.select_layer, "for Llama directories (default -2)");
+  app.add_option("--select-feature", o.select_feature, "for Llama directories: patch (default) or cls_patch")
+      ->type_name("F");
+  if (auto code = vr::cli::parse(app, args)) return *code;
+  if (layout != "llava-hf" && layout != "llava")
+    return vr::cli::usage_error(app, "--layout must be llava-hf or llava, got '" + layout + "'");
   if (dtype == "fp32") o.dtype = at::kFloat;
   else if (dtype == "bf16") o.dtype = at::kBFloat16;
   else if (dtype == "fp16") o.dtype = at::kHalf;
@@ -99,7 +90,7 @@ int run_convert(const std::vector<std::string>& args) {
 
   auto in_layout = vr::model::detect_layout(o.path);
   auto model = vr::model::load_lvlm(o);
-  if (layout == "llava-hf") vr::model::save_lvlm(model, output);
+  if (layout == "llava-hf") vr::model::save_lvlm(model, output, /*tokenizer_dir=*/o.path);
   else vr::model::save_lvlm_llava(model, output);
   std::printf("converted %s (%s layout, %lld parameters) -> %s (%s layout)\n", o.path.c_str(),
               vr::model::layout_name(in_layout), static_cast<long long>(model->config().num_parameters()),

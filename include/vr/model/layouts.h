@@ -14,6 +14,8 @@
 #include <optional>
 #include <string>
 
+#include <c10/core/Device.h>
+
 #include "vr/core/tensor_files.h"
 #include "vr/model/lvlm.h"
 
@@ -32,15 +34,26 @@ struct LvlmLoadOptions {
   std::string projector_type = "mlp2x_gelu";  // for Llama dirs
   int64_t select_layer = -2;                  // for Llama dirs (LLaVA/Bunny dirs use their config)
   std::string select_feature = "patch";       // for Llama dirs
-  std::optional<at::ScalarType> dtype;
+  std::optional<at::ScalarType> dtype;  // parameters are created in this dtype (no fp32 copy first)
+  std::optional<c10::Device> device;    // ... and moved there before the weights are copied in
 };
 
 Lvlm load_lvlm(const LvlmLoadOptions& options);
 // Detects the layout of `path` (agreed interface for the trainer).
-Lvlm load_lvlm(const std::string& path, std::optional<at::ScalarType> dtype = std::nullopt);
+Lvlm load_lvlm(const std::string& path, std::optional<at::ScalarType> dtype = std::nullopt,
+               std::optional<c10::Device> device = std::nullopt);
 
-// llava-hf layout with a config.json that transformers' LlavaForConditionalGeneration loads.
-void save_lvlm(Lvlm& model, const std::string& dir);
+// llava-hf layout with a config.json that transformers' LlavaForConditionalGeneration loads. Its
+// image_token_index is hf_image_token_index(config, tokenizer_dir).
+void save_lvlm(Lvlm& model, const std::string& dir, const std::string& tokenizer_dir = "");
+
+// The image token id a llava-hf config.json carries. transformers embeds input_ids before it splices the image
+// features in (4.44 legacy merge and >= 4.45 expanded tokens alike), so the id must lie in [0, vocab_size): the
+// model's own id when it does; for the LLaVA/Bunny placeholder -200 the tokenizer's "<image>" token, else its
+// highest-numbered "<|reserved_special_token_N|>" (Llama-3: 128255, never produced from text), both read from
+// tokenizer.json (added_tokens) or tokenizer_config.json (added_tokens_decoder) in `tokenizer_dir`. A vr::Error
+// when there is no such token: writing -200 would give a config transformers cannot run.
+int64_t hf_image_token_index(const LvlmConfig& config, const std::string& tokenizer_dir);
 // Original LLaVA/Bunny layout (tower weights included, tower config embedded as "vision_config").
 void save_lvlm_llava(Lvlm& model, const std::string& dir);
 // Stage-1 projector file as LLaVA writes it: {model.mm_projector.{0,2}.{weight,bias}} in a torch.save zip.
@@ -60,5 +73,10 @@ std::string projector_suffix_to_hf(const std::string& suffix);
 bool is_buffer_checkpoint_key(const std::string& name);
 // transformers >= 4.52 in-memory names (model.language_model.*, ...) → classic llava-hf on-disk names.
 std::string new_hf_to_hf_name(const std::string& name);
+// PEFT adapter files: the LoRA tensor "<module>.lora_A.weight" of a model is stored as
+// "base_model.model.<module>.lora_A.weight" (PEFT's save_pretrained). peft_to_hf_name strips that prefix and the
+// adapter name of in-memory PEFT keys ("<module>.lora_A.default.weight"); module names stay as the file has them.
+std::string hf_to_peft_name(const std::string& name);
+std::string peft_to_hf_name(const std::string& key);
 
 }  // namespace vr::model
