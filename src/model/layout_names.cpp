@@ -43,6 +43,18 @@ std::string hf_to_llava_name(const std::string& name, bool linear_projector) {
   return name;
 }
 
+const std::string kPeftPrefix = "base_model.model.";
+
+std::string hf_to_peft_name(const std::string& name) { return kPeftPrefix + name; }
+
+std::string peft_to_hf_name(const std::string& key) {
+  std::string name = starts_with(key, kPeftPrefix) ? after(key, kPeftPrefix) : key;
+  for (const std::string ab : {".lora_A", ".lora_B"})
+    if (ends_with(name, ab + ".default.weight"))
+      return name.substr(0, name.size() - (ab + ".default.weight").size()) + ab + ".weight";
+  return name;
+}
+
 std::string new_hf_to_hf_name(const std::string& name) {
   if (starts_with(name, "model.language_model.")) return "language_model.model." + after(name, "model.language_model.");
   if (starts_with(name, "model.vision_tower.")) return after(name, "model.");

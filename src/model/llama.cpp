@@ -10,7 +10,7 @@
 #include "vr/core/error.h"
 #include "vr/model/attention_mask.h"
 #include "vr/model/activation_checkpointing.h"
-#include "vr/model/lora.h"  // apply_linear: adds a LoRA branch when one is attached
+#include "vr/model/linear.h"  // apply_linear: adds the branches adaptation code attached from outside
 #include "vr/model/rope.h"
 
 namespace vr::model {
@@ -91,7 +91,7 @@ LlamaMLPImpl::LlamaMLPImpl(const LlamaConfig& c) {
 }
 
 at::Tensor LlamaMLPImpl::forward(const at::Tensor& x) {
-  return apply_linear(down_proj, at::silu(apply_linear(gate_proj, x)) * apply_linear(up_proj, x));  // LoRA-aware
+  return apply_linear(down_proj, at::silu(apply_linear(gate_proj, x)) * apply_linear(up_proj, x));
 }
 
 LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& c) {

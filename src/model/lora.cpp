@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <set>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -23,8 +22,6 @@ namespace fs = std::filesystem;
 namespace vr::model {
 
 namespace {
-
-const std::string kPeftPrefix = "base_model.model.";
 
 // PEFT's rule for a list of target names: exact full name, or a suffix at a dot boundary.
 bool matches_target(const std::string& name, const std::string& target) {
@@ -137,14 +134,6 @@ at::Tensor LoraAdapterImpl::delta(const at::Tensor& x) {
   return lora_B(lora_A(h)) * scaling;
 }
 
-at::Tensor apply_linear(const torch::nn::Linear& layer, const at::Tensor& x) {
-  auto y = layer.ptr()->forward(x);
-  if (layer->children().empty()) return y;  // plain Linear
-  auto adapter = adapter_of(*layer);
-  if (!adapter || adapter->merged) return y;
-  return y + adapter->delta(x).to(y.scalar_type());
-}
-
 std::vector<std::string> apply_lora(torch::nn::Module& root, const LoraConfig& c, int64_t seed) {
   VR_CHECK(c.r > 0, "LoRA: r must be positive, got {}", c.r);
   VR_CHECK(c.dropout >= 0 && c.dropout < 1, "LoRA: dropout must be in [0, 1), got {}", c.dropout);
@@ -221,7 +210,7 @@ void save_peft_adapter(const torch::nn::Module& root, const LoraConfig& config, 
     VR_CHECK(!adapter->merged, "save_peft_adapter: adapter '{}' is merged into its weights; unmerge first", name);
   }
   StateDict prefixed;
-  for (auto& [name, t] : tensors) prefixed[kPeftPrefix + name] = t;
+  for (auto& [name, t] : tensors) prefixed[hf_to_peft_name(name)] = t;
   LoraConfig c = config;
   c.target_modules = lora_modules(root);
   fs::create_directories(dir);
@@ -233,13 +222,7 @@ LoraConfig load_peft_adapter(torch::nn::Module& root, const std::string& dir) {
   try {
     const auto cfg_path = fs::path(dir) / "adapter_config.json";
     VR_CHECK(fs::exists(cfg_path), "{}: missing", cfg_path.string());
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(std::ifstream(cfg_path));
-    } catch (const std::exception& e) {
-      VR_FAIL("{}: invalid JSON ({})", cfg_path.string(), e.what());
-    }
-    auto config = LoraConfig::from_peft_json(j);
+    auto config = LoraConfig::from_peft_json(read_json_file(cfg_path.string()));
     const auto st = fs::path(dir) / "adapter_model.safetensors";
     const auto bin = fs::path(dir) / "adapter_model.bin";
     StateDict tensors = fs::exists(st) ? load_safetensors(st.string()) : load_torch_pickle(bin.string());
@@ -248,9 +231,7 @@ LoraConfig load_peft_adapter(torch::nn::Module& root, const std::string& dir) {
     // module name → {A, B}
     std::map<std::string, std::pair<at::Tensor, at::Tensor>> per_module;
     for (auto& [key, t] : tensors) {
-      std::string name = starts_with(key, kPeftPrefix) ? key.substr(kPeftPrefix.size()) : key;
-      for (const char* d : {".lora_A.default.weight", ".lora_B.default.weight"})  // in-memory PEFT names
-        if (ends_with(name, d)) name = name.substr(0, name.size() - std::string(d).size()) + std::string(d).substr(0, 7) + ".weight";
+      const std::string name = peft_to_hf_name(key);
       const bool is_a = ends_with(name, ".lora_A.weight"), is_b = ends_with(name, ".lora_B.weight");
       VR_CHECK(is_a || is_b, "{}: tensor '{}' is not a LoRA A/B weight", dir, key);
       std::string module = name.substr(0, name.size() - std::string(".lora_A.weight").size());

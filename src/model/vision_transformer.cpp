@@ -5,7 +5,7 @@
 #include <torch/torch.h>
 
 #include "vr/core/error.h"
-#include "vr/model/lora.h"
+#include "vr/model/linear.h"
 #include "vr/core/shape_string.h"
 
 namespace vr::model {

@@ -21,7 +21,9 @@ void SelectionConfig::bind(vr::ConfigBinder& b) {
           "block_influence (see docs/selection.md)");
   b.field("selection.fraction", fraction, "fraction of decoder layers to tune: k = round(fraction * L)");
   b.field("selection.count", count, "number of layers k (> 0 overrides fraction)");
-  b.field("selection.layers", layers, "manual: 0-based layer indices, e.g. [1, 5, 9, 13, 19, 23, 27, 31]");
+  b.field("selection.layers", layers,
+          "manual: 0-based layer indices, e.g. [1, 5, 9, 13, 19, 23, 27, 31]; a list given without a strategy "
+          "selects manual");
   b.choice("selection.position", position, {"first", "middle", "last"}, "consecutive: where the block sits");
   b.field("selection.seed", seed, "random: seed of the draw (same seed, same layers)");
   b.field("selection.min_spacing", min_spacing,

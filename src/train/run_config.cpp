@@ -1,10 +1,58 @@
 #include "vr/train/run_config.h"
 
 #include <cmath>
+#include <functional>
+#include <limits>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "vr/core/error.h"
 
 namespace vr::train {
+
+namespace {
+
+// Applies one source and tells which of selection.strategy / selection.layers it set, by starting both from
+// values no config can hold and restoring the ones the source left alone.
+void apply_source(RunConfig& cfg, const std::string& source, const std::function<void()>& apply) {
+  auto& sel = cfg.selection;
+  const std::string strategy = sel.strategy;
+  const std::vector<int64_t> layers = sel.layers;
+  const std::string kUnsetStrategy = "\x01unset";
+  const std::vector<int64_t> kUnsetLayers{std::numeric_limits<int64_t>::min()};
+  sel.strategy = kUnsetStrategy;
+  sel.layers = kUnsetLayers;
+  try {
+    apply();
+  } catch (...) {
+    sel.strategy = strategy;
+    sel.layers = layers;
+    throw;
+  }
+  const bool set_strategy = sel.strategy != kUnsetStrategy, set_layers = sel.layers != kUnsetLayers;
+  if (!set_strategy) sel.strategy = strategy;
+  if (!set_layers) sel.layers = layers;
+  if (set_layers && !sel.layers.empty()) {
+    if (!set_strategy) sel.strategy = "manual";  // a layer list means manual
+    VR_CHECK(sel.strategy == "manual",
+             "{}: selection.layers [{}] is a list for selection.strategy=manual, but the strategy given with it is "
+             "'{}' (the list would be ignored): drop one of the two",
+             source, fmt::join(sel.layers, ", "), sel.strategy);
+  } else if (set_strategy && !set_layers && sel.strategy != "manual") {
+    sel.layers.clear();  // a manual list of an earlier source does not apply to the new strategy
+  }
+}
+
+}  // namespace
+
+void load_run_config_file(RunConfig& cfg, const std::string& file) {
+  apply_source(cfg, file, [&] { vr::load_yaml_config(cfg, file); });
+}
+
+void apply_run_overrides(RunConfig& cfg, const std::vector<std::string>& assignments) {
+  apply_source(cfg, "command line", [&] { vr::apply_overrides(cfg, assignments); });
+}
 
 void RunConfig::bind(vr::ConfigBinder& b) {
   b.field("model.path", model.path, "HF llava-hf checkpoint directory to train (config.json, weights, tokenizer)");
@@ -75,6 +123,9 @@ void RunConfig::bind(vr::ConfigBinder& b) {
   b.field("dist.timeout_s", dist.timeout_s, "seconds any later collective may take before the run stops");
   b.field("dist.bucket_mb", dist.bucket_mb, "gradient all-reduce bucket cap in MiB");
   b.field("dist.overlap", dist.overlap, "start each bucket's all-reduce during backward (false: after backward)");
+  b.field("dist.shard_optimizer", dist.shard_optimizer,
+          "ZeRO stage 1/2: each rank keeps 1/W of the fp32 masters and AdamW moments (gradients reduce-scattered, "
+          "weights all-gathered); no effect on one process");
   b.field("dist.rank", dist.rank, "this process's rank (-1: from RANK / SLURM_PROCID / OMPI_COMM_WORLD_RANK)");
   b.field("dist.world_size", dist.world_size, "number of ranks (-1: from the environment; 1 without one)");
   b.field("dist.local_rank", dist.local_rank, "rank on this node (-1: from the environment)");
@@ -132,6 +183,10 @@ void RunConfig::validate() const {
     VR_CHECK(lora.dropout >= 0 && lora.dropout < 1, "lora.dropout must be in [0, 1), got {}", lora.dropout);
     VR_CHECK(!lora.targets.empty(), "lora.targets is empty: list projections such as q_proj, v_proj");
   }
+  VR_CHECK(selection.layers.empty() || selection.strategy == "manual",
+           "selection.layers [{}] is set, but selection.strategy is '{}': the list is used only by "
+           "selection.strategy=manual",
+           fmt::join(selection.layers, ", "), selection.strategy);
   if (train.stage == "sft") {
     if (selection.strategy == "manual")
       VR_CHECK(!selection.layers.empty(),

@@ -3,8 +3,9 @@
 //   dropout only on the LoRA branch input and only in train mode; bias "none".
 // The adapter's A and B are registered on the wrapped Linear as "lora_A" / "lora_B", so named_parameters()
 // read e.g. language_model.model.layers.5.self_attn.q_proj.lora_A.weight — PEFT's on-disk key without its
-// "base_model.model." prefix. Model code applies linears through apply_linear(), which adds the LoRA branch
-// when one is attached (plain Linear: one child lookup, no other cost).
+// "base_model.model." prefix. The adapter itself (child "lora") is a LinearBranch (vr/model/linear.h): the
+// model code applies every linear through apply_linear() and never names LoRA; apply_lora() attaches the
+// branches from outside, after the model is built.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -15,6 +16,7 @@
 #include <torch/nn/modules/linear.h>
 
 #include "vr/core/tensor_files.h"
+#include "vr/model/linear.h"
 
 namespace vr::model {
 
@@ -33,19 +35,18 @@ struct LoraConfig {
   static LoraConfig from_peft_json(const nlohmann::json& j);
 };
 
-// The adapter state attached to one Linear (child "lora"; A and B are its siblings lora_A / lora_B).
-class LoraAdapterImpl : public torch::nn::Module {
+// The adapter state attached to one Linear (child "lora"; A and B are its siblings lora_A / lora_B): the branch
+// apply_linear() adds to the layer's output while it is not merged into W.
+class LoraAdapterImpl : public LinearBranchImpl {
  public:
   LoraAdapterImpl(torch::nn::Linear a, torch::nn::Linear b, double scaling, double dropout);
-  at::Tensor delta(const at::Tensor& x);  // scaling · B(A(dropout(x)))
+  at::Tensor delta(const at::Tensor& x) override;  // scaling · B(A(dropout(x)))
+  bool active() const override { return !merged; }
   torch::nn::Linear lora_A, lora_B;
   double scaling, dropout;
   bool merged = false;
 };
 TORCH_MODULE(LoraAdapter);
-
-// layer(x), plus the LoRA branch when an unmerged adapter is attached.
-at::Tensor apply_linear(const torch::nn::Linear& layer, const at::Tensor& x);
 
 // Wraps every matching Linear under `root`; returns the wrapped module names (sorted). Throws when nothing
 // matches, when a full-name target does not exist, or when a module already has an adapter.

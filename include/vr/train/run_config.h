@@ -70,6 +70,7 @@ struct DistSection {
   double timeout_s = 100;        // every later collective
   double bucket_mb = 25;         // gradient bucket cap (MiB of fp32)
   bool overlap = true;           // all-reduce buckets during backward (false: after it; for measurements)
+  bool shard_optimizer = false;  // ZeRO stage 1/2: AdamW state partitioned over the ranks (vr/train/optimizer.h)
   int64_t rank = -1, world_size = -1, local_rank = -1;
   std::string master_addr;
   int64_t master_port = -1;
@@ -96,5 +97,13 @@ struct RunConfig : vr::Bindable {
   // Cross-field checks (ranges, combinations); throws vr::Error naming the key and the problem.
   void validate() const;
 };
+
+// The sources of a run's settings, applied in order over a RunConfig: each YAML file, then the command line's
+// key=value assignments (--set and flag shorthands) as one source. Within one source a layer list means the
+// manual strategy: selection.layers without selection.strategy selects manual; selection.layers with another
+// strategy is an error (the list would be ignored); another strategy without selection.layers drops a list an
+// earlier source gave for manual (so `--config bunny.yaml --set selection.strategy=uniform` works).
+void load_run_config_file(RunConfig& cfg, const std::string& file);
+void apply_run_overrides(RunConfig& cfg, const std::vector<std::string>& assignments);
 
 }  // namespace vr::train
