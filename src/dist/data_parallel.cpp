@@ -12,10 +12,18 @@
 // (their accumulated p.grad, else zeros — the same zeros on every rank, so nobody waits for a gradient that never
 // comes), launches the remaining buckets in order, waits, and writes  p.grad = slot / W.
 // Buckets are always launched in index order, so every rank issues the same sequence of collectives.
+//
+// ZeRO (shard_optimizer): a bucket of n elements gets a buffer of W·s (s = ceil(n / W), zero padding at the end);
+// rank r owns part r = [r·s, (r+1)·s) of every bucket. The last micro-batch reduce-scatters each bucket into
+// this rank's slice of grad_shard_ (NCCL), or all-reduces it and copies part r out (Gloo: LibTorch 1.13's
+// ProcessGroupGloo throws "does not support reduce_scatter"; same bytes on the wire as plain data parallelism,
+// only the optimizer state is partitioned then). After the optimizer's update, all_gather_parameters() gathers
+// every rank's updated part into the bucket buffers and copies them into the parameters.
 #include "vr/dist/data_parallel.h"
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <string_view>
 #include <thread>
@@ -36,7 +44,10 @@ using clock_type = std::chrono::steady_clock;
 struct Bucket {
   std::vector<size_t> params;    // indices into DataParallelSync::params_
   std::vector<int64_t> offsets;  // element offset of each param in flat
-  at::Tensor flat;               // [numel] fp32
+  at::Tensor flat;               // [numel] fp32 ([W * part] when sharded)
+  int64_t numel = 0;             // gradient elements (without padding)
+  int64_t part = 0;              // sharded: elements each rank owns (ceil(numel / W))
+  int64_t shard_offset = 0;      // sharded: where this bucket's part starts in grad_shard_
   size_t waiting = 0;            // slots still to be written this step
   bool launched = false;
   Pending work;
@@ -45,7 +56,10 @@ struct Bucket {
 class DataParallelSync final : public GradientSync {
  public:
   DataParallelSync(DistEnv env, DataParallelOptions opt, std::unique_ptr<Collectives> comm)
-      : env_(std::move(env)), opt_(opt), comm_(std::move(comm)) {}
+      : env_(std::move(env)), opt_(opt), comm_(std::move(comm)) {
+    // Collectives before attach() (broadcast_text) run where the model will be: NCCL needs CUDA tensors.
+    if (opt_.cuda) device_ = at::Device(at::kCUDA, static_cast<at::DeviceIndex>(env_.local_rank));
+  }
 
   int64_t rank() const override { return env_.rank; }
   int64_t world_size() const override { return env_.world_size; }
@@ -92,14 +106,21 @@ class DataParallelSync final : public GradientSync {
     wait_s_ = std::chrono::duration<double>(clock_type::now() - t0).count();
     const double inv_w = 1.0 / static_cast<double>(env_.world_size);
     for (auto& b : buckets_) {
-      for (size_t k = 0; k < b.params.size(); ++k) {
-        at::Tensor& p = params_[b.params[k]];
-        if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-        p.mutable_grad().copy_((slot(b, k) * inv_w).view_as(p));
+      if (opt_.shard_optimizer) {
+        if (!comm_->has_reduce_scatter())
+          grad_shard_.narrow(0, b.shard_offset, b.part).copy_(b.flat.narrow(0, env_.rank * b.part, b.part));
+        for (size_t i : b.params) params_[i].mutable_grad() = at::Tensor();  // the partition replaces them
+      } else {
+        for (size_t k = 0; k < b.params.size(); ++k) {
+          at::Tensor& p = params_[b.params[k]];
+          if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+          p.mutable_grad().copy_((slot(b, k) * inv_w).view_as(p));
+        }
       }
       b.launched = false;
       b.waiting = b.params.size();
     }
+    if (opt_.shard_optimizer) grad_shard_.mul_(inv_w);
     std::fill(ready_.begin(), ready_.end(), false);
     next_ = 0;
     ++step_;
@@ -112,6 +133,22 @@ class DataParallelSync final : public GradientSync {
     t = t.cpu();
     for (size_t i = 0; i < values.size(); ++i) values[i] = t[static_cast<int64_t>(i)].item<double>();
     return values;
+  }
+
+  std::string broadcast_text(const std::string& text, const std::string& what) override {
+    torch::NoGradGuard no_grad;
+    at::Tensor n = torch::tensor({static_cast<int64_t>(env_.rank == 0 ? text.size() : 0)}, torch::kLong).to(device_);
+    Pending a = comm_->broadcast(n, 0);
+    wait_for(a, "the broadcast of " + what + " from rank 0 (size)", true);
+    const int64_t len = n.cpu().item<int64_t>();
+    if (len == 0) return {};
+    at::Tensor bytes = torch::zeros({len}, torch::kUInt8);
+    if (env_.rank == 0) std::memcpy(bytes.data_ptr(), text.data(), static_cast<size_t>(len));
+    bytes = bytes.to(device_);
+    Pending b = comm_->broadcast(bytes, 0);
+    wait_for(b, "the broadcast of " + what + " from rank 0", true);
+    bytes = bytes.cpu();
+    return std::string(static_cast<const char*>(bytes.data_ptr()), static_cast<size_t>(len));
   }
 
   int64_t verify_identical(const std::vector<std::pair<std::string, at::Tensor>>& named, bool bitwise,
@@ -142,6 +179,49 @@ class DataParallelSync final : public GradientSync {
     return static_cast<int64_t>(named.size());
   }
 
+  bool sharded() const override { return opt_.shard_optimizer; }
+  ShardLayout shard_layout() const override { return layout_; }
+  at::Tensor gradient_shard() override { return grad_shard_; }
+
+  void all_gather_parameters(const at::Tensor& master) override {
+    VR_CHECK(master.numel() == layout_.numel, "all_gather_parameters: partition of {} elements, expected {}",
+             master.numel(), layout_.numel);
+    torch::NoGradGuard no_grad;
+    const at::Tensor m = master.to(torch::kFloat).contiguous();
+    std::vector<Pending> work;
+    for (auto& b : buckets_) work.push_back(comm_->all_gather(b.flat, m.narrow(0, b.shard_offset, b.part)));
+    for (size_t bi = 0; bi < buckets_.size(); ++bi) {
+      wait_for(work[bi], fmt::format("all_gather of updated weights, bucket {}/{} (step {})", bi + 1,
+                                     buckets_.size(), step_));
+      Bucket& b = buckets_[bi];
+      for (size_t k = 0; k < b.params.size(); ++k) {
+        at::Tensor& p = params_[b.params[k]];
+        p.copy_(slot(b, k).view_as(p));
+      }
+    }
+  }
+
+  std::vector<std::pair<std::string, at::Tensor>> gather_shards(const at::Tensor& shard) override {
+    VR_CHECK(shard.numel() == layout_.numel, "gather_shards: partition of {} elements, expected {}", shard.numel(),
+             layout_.numel);
+    torch::NoGradGuard no_grad;
+    const at::Tensor s = shard.to(torch::kFloat).contiguous();
+    std::vector<at::Tensor> full(params_.size());
+    for (size_t bi = 0; bi < buckets_.size(); ++bi) {
+      Bucket& b = buckets_[bi];
+      Pending w = comm_->all_gather(b.flat, s.narrow(0, b.shard_offset, b.part));
+      wait_for(w, fmt::format("all_gather of optimizer state for a checkpoint, bucket {}/{}", bi + 1,
+                              buckets_.size()));
+      if (env_.rank != 0) continue;
+      for (size_t k = 0; k < b.params.size(); ++k)
+        full[b.params[k]] = slot(b, k).view_as(params_[b.params[k]]).to(torch::kCPU, torch::kFloat, false, true);
+    }
+    std::vector<std::pair<std::string, at::Tensor>> out;
+    if (env_.rank == 0)
+      for (size_t i = 0; i < params_.size(); ++i) out.emplace_back(names_[i], full[i]);
+    return out;
+  }
+
   int64_t bytes_last_step() const override { return bytes_; }
   double wait_seconds_last_step() const override { return wait_s_; }
   std::string describe() const override {
@@ -149,7 +229,13 @@ class DataParallelSync final : public GradientSync {
                        "of <= {} MiB, {} per step all-reduced (fp32)",
                        comm_->backend(), env_.source, env_.rank, env_.world_size, env_.local_rank,
                        env_.local_world_size, env_.node_rank, env_.master_addr, env_.master_port, buckets_.size(),
-                       opt_.bucket_mb, fmt::format("{:.2f} MB", static_cast<double>(bytes_) / 1e6));
+                       opt_.bucket_mb, fmt::format("{:.2f} MB", static_cast<double>(bytes_) / 1e6)) +
+           (opt_.shard_optimizer
+                ? fmt::format("; optimizer sharded (ZeRO-1/2): {} elements per rank, gradients {}, weights "
+                              "all-gathered",
+                              layout_.numel,
+                              comm_->has_reduce_scatter() ? "reduce-scattered" : "all-reduced then sliced (gloo)")
+                : std::string());
   }
 
  private:
@@ -166,9 +252,19 @@ class DataParallelSync final : public GradientSync {
     ready_.assign(params_.size(), false);
     Bucket cur;
     int64_t n = 0;
+    const int64_t w = env_.world_size;
     auto close = [&] {
       if (cur.params.empty()) return;
-      cur.flat = torch::zeros({n}, torch::TensorOptions().dtype(torch::kFloat).device(device_));
+      cur.numel = n;
+      int64_t len = n;
+      if (opt_.shard_optimizer) {
+        cur.part = (n + w - 1) / w;
+        cur.shard_offset = layout_.numel;
+        add_pieces(cur);
+        layout_.numel += cur.part;
+        len = cur.part * w;
+      }
+      cur.flat = torch::zeros({len}, torch::TensorOptions().dtype(torch::kFloat).device(device_));
       cur.waiting = cur.params.size();
       buckets_.push_back(std::move(cur));
       cur = Bucket{};
@@ -184,6 +280,19 @@ class DataParallelSync final : public GradientSync {
       bytes_ += numel * 4;
     }
     close();
+    if (opt_.shard_optimizer)
+      grad_shard_ = torch::zeros({layout_.numel}, torch::TensorOptions().dtype(torch::kFloat).device(device_));
+  }
+
+  // This rank's part [r·s, (r+1)·s) of bucket b, cut at parameter boundaries.
+  void add_pieces(const Bucket& b) {
+    const int64_t lo = env_.rank * b.part, hi = std::min(lo + b.part, b.numel);
+    for (size_t k = 0; k < b.params.size(); ++k) {
+      const int64_t p0 = b.offsets[k], p1 = p0 + params_[b.params[k]].numel();
+      const int64_t s0 = std::max(lo, p0), s1 = std::min(hi, p1);
+      if (s0 >= s1) continue;
+      layout_.pieces.push_back({names_[b.params[k]], s0 - p0, s1 - s0, b.shard_offset + (s0 - lo)});
+    }
   }
 
   // Every rank must train the same tensors of the same model: names, shapes and the selected layers (in the
@@ -243,7 +352,10 @@ class DataParallelSync final : public GradientSync {
   void launch_ready() {
     while (next_ < buckets_.size() && buckets_[next_].waiting == 0) {
       Bucket& b = buckets_[next_];
-      b.work = comm_->all_reduce(b.flat, Reduce::sum);
+      if (opt_.shard_optimizer && comm_->has_reduce_scatter())
+        b.work = comm_->reduce_scatter(b.flat, grad_shard_.narrow(0, b.shard_offset, b.part));
+      else
+        b.work = comm_->all_reduce(b.flat, Reduce::sum);
       b.launched = true;
       ++next_;
     }
@@ -297,6 +409,8 @@ class DataParallelSync final : public GradientSync {
   std::vector<std::pair<size_t, size_t>> where_;  // param -> (bucket, slot)
   std::vector<bool> ready_;
   std::vector<Bucket> buckets_;
+  ShardLayout layout_;     // sharded: this rank's partition
+  at::Tensor grad_shard_;  // sharded: [layout_.numel] fp32 averaged gradient of the partition
   at::Device device_{at::kCPU};
   size_t next_ = 0;
   bool armed_ = false;

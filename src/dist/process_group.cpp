@@ -90,6 +90,18 @@ class PgCollectives final : public Collectives {
     o.rootRank = root;
     return pending_of(pg_->broadcast(v, o));
   }
+  Pending all_gather(at::Tensor flat, at::Tensor part) override {
+    std::vector<std::vector<at::Tensor>> out{flat.chunk(pg_->getSize())};
+    std::vector<at::Tensor> in{std::move(part)};
+    return pending_of(pg_->allgather(out, in));
+  }
+  bool has_reduce_scatter() const override { return name_ == "nccl"; }
+  Pending reduce_scatter(at::Tensor flat, at::Tensor part) override {
+    VR_CHECK(has_reduce_scatter(), "reduce_scatter: not available with {}", name_);
+    std::vector<std::vector<at::Tensor>> in{flat.chunk(pg_->getSize())};
+    std::vector<at::Tensor> out{std::move(part)};
+    return pending_of(pg_->reduce_scatter(out, in));
+  }
   int64_t heartbeat_of(int64_t rank) override {
     try {
       auto c = make_store_client();

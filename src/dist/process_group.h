@@ -25,6 +25,12 @@ class Collectives {
   virtual std::string backend() const = 0;
   virtual Pending all_reduce(at::Tensor t, Reduce op) = 0;  // in place, contiguous
   virtual Pending broadcast(at::Tensor t, int64_t root) = 0;
+  // ZeRO. flat: [W * s] contiguous, chunk r = rank r's part. all_gather: every rank's `part` ([s]) lands in chunk r
+  // of every rank's `flat`. reduce_scatter: part = sum over ranks of their chunk `rank` of flat (NCCL only: Gloo in
+  // LibTorch 1.13 throws "ProcessGroupGloo does not support reduce_scatter", so DataParallelSync all-reduces there).
+  virtual Pending all_gather(at::Tensor flat, at::Tensor part) = 0;
+  virtual bool has_reduce_scatter() const = 0;
+  virtual Pending reduce_scatter(at::Tensor flat, at::Tensor part) = 0;
   // Store access for liveness checks: a counter each rank bumps once a second; value -1 when unreadable.
   virtual int64_t heartbeat_of(int64_t rank) = 0;
 };

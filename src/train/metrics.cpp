@@ -26,7 +26,8 @@ nlohmann::json StepMetrics::to_json() const {
           {"epoch", epoch},
           {"elapsed_s", elapsed_s},
           {"allreduce_bytes", allreduce_bytes},
-          {"comm_wait_s", comm_wait_s}};
+          {"comm_wait_s", comm_wait_s},
+          {"optimizer_state_bytes", optimizer_state_bytes}};
 }
 
 MetricsWriter::MetricsWriter(const std::string& path, int64_t resume_step) : path_(path) {

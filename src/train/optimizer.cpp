@@ -7,14 +7,21 @@
 
 #include "vr/core/error.h"
 #include "vr/core/shape_string.h"
+#include "vr/dist/gradient_sync.h"
 
 namespace vr::train {
 
-AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions options) : groups_(std::move(groups)), options_(options) {
+AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions options, std::shared_ptr<dist::GradientSync> sync)
+    : groups_(std::move(groups)), options_(options) {
   torch::NoGradGuard no_grad;
-  for (const auto& g : groups_) {
+  for (const auto& g : groups_)
     VR_CHECK(g.names.size() == g.params.size(), "AdamW group '{}': {} names for {} tensors", g.name, g.names.size(),
              g.params.size());
+  if (sync && sync->sharded() && sync->world_size() > 1) {
+    sync_ = std::move(sync);  // no full-size state: the partition is made after GradientSync::attach()
+    return;
+  }
+  for (const auto& g : groups_) {
     std::vector<Slot> slots;
     for (size_t i = 0; i < g.params.size(); ++i) {
       const auto& p = g.params[i];
@@ -30,9 +37,67 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions options) : groups_(std
   }
 }
 
+// Creates this rank's partition of master / exp_avg / exp_avg_sq from the sync's layout: from pending_ (a loaded
+// checkpoint) where present, else masters from the parameters (broadcast from rank 0 by attach) and zero moments.
+void AdamW::ensure_partition() {
+  if (!sync_ || partitioned_) return;
+  torch::NoGradGuard no_grad;
+  const dist::ShardLayout layout = sync_->shard_layout();
+  VR_CHECK(layout.numel > 0, "sharded AdamW: the gradient sync has no partition yet (GradientSync::attach must run "
+                             "before the first optimizer step)");
+  std::map<std::string, std::pair<size_t, at::Tensor>> by_name;
+  for (size_t gi = 0; gi < groups_.size(); ++gi)
+    for (size_t i = 0; i < groups_[gi].params.size(); ++i) by_name[groups_[gi].names[i]] = {gi, groups_[gi].params[i]};
+  const auto opts = torch::TensorOptions().dtype(torch::kFloat).device(groups_.front().params.front().device());
+  master_ = torch::zeros({layout.numel}, opts);
+  exp_avg_ = torch::zeros({layout.numel}, opts);
+  exp_avg_sq_ = torch::zeros({layout.numel}, opts);
+  auto part_of = [](const at::Tensor& full, const dist::ShardPiece& pc) {
+    return full.reshape({-1}).narrow(0, pc.param_offset, pc.numel);
+  };
+  for (const auto& pc : layout.pieces) {
+    auto it = by_name.find(pc.name);
+    VR_CHECK(it != by_name.end(), "sharded AdamW: the partition holds '{}', which no parameter group has", pc.name);
+    pieces_.push_back({it->second.first, pc.shard_offset, pc.numel});
+    at::Tensor m = master_.narrow(0, pc.shard_offset, pc.numel);
+    if (pending_.empty()) {
+      m.copy_(part_of(it->second.second.detach(), pc));
+      continue;
+    }
+    m.copy_(part_of(pending_.at("master." + pc.name), pc));
+    exp_avg_.narrow(0, pc.shard_offset, pc.numel).copy_(part_of(pending_.at("exp_avg." + pc.name), pc));
+    exp_avg_sq_.narrow(0, pc.shard_offset, pc.numel).copy_(part_of(pending_.at("exp_avg_sq." + pc.name), pc));
+  }
+  pending_.clear();
+  partitioned_ = true;
+}
+
+void AdamW::sharded_step(double lr_scale) {
+  ensure_partition();
+  const double b1 = options_.beta1, b2 = options_.beta2;
+  const double bias_correction1 = 1 - std::pow(b1, static_cast<double>(step_));
+  const double bias_correction2_sqrt = std::sqrt(1 - std::pow(b2, static_cast<double>(step_)));
+  const at::Tensor grad = sync_->gradient_shard();
+  for (const Piece& pc : pieces_) {
+    const double lr = groups_[pc.group].lr * lr_scale, wd = groups_[pc.group].weight_decay;
+    at::Tensor m = master_.narrow(0, pc.shard_offset, pc.numel);
+    at::Tensor ea = exp_avg_.narrow(0, pc.shard_offset, pc.numel);
+    at::Tensor eas = exp_avg_sq_.narrow(0, pc.shard_offset, pc.numel);
+    const at::Tensor g = grad.narrow(0, pc.shard_offset, pc.numel);
+    // The operations of the unsharded step below, element for element.
+    if (wd != 0) m.mul_(1 - lr * wd);
+    ea.mul_(b1).add_(g, 1 - b1);
+    eas.mul_(b2).addcmul_(g, g, 1 - b2);
+    auto denom = (eas.sqrt() / bias_correction2_sqrt).add_(options_.eps);
+    m.addcdiv_(ea, denom, -lr / bias_correction1);
+  }
+  sync_->all_gather_parameters(master_);
+}
+
 void AdamW::step(double lr_scale) {
   torch::NoGradGuard no_grad;
   ++step_;
+  if (sync_) return sharded_step(lr_scale);
   const double b1 = options_.beta1, b2 = options_.beta2;
   const double bias_correction1 = 1 - std::pow(b1, static_cast<double>(step_));
   const double bias_correction2_sqrt = std::sqrt(1 - std::pow(b2, static_cast<double>(step_)));
@@ -58,15 +123,60 @@ void AdamW::zero_grad() {
     for (auto& p : g.params) p.mutable_grad() = at::Tensor();
 }
 
-int64_t AdamW::num_state_elements() const {
+double AdamW::clip_grad_norm(double max_norm) {
+  if (!sync_) {
+    std::vector<at::Tensor> params;
+    for (const auto& g : groups_) params.insert(params.end(), g.params.begin(), g.params.end());
+    return vr::train::clip_grad_norm(params, max_norm);
+  }
+  torch::NoGradGuard no_grad;
+  ensure_partition();
+  // Squares summed in fp64 over this rank's pieces (not the padding), then over ranks: every rank gets the same
+  // norm, so every rank clips (or stops on a non-finite norm) alike.
+  at::Tensor grad = sync_->gradient_shard();
+  at::Tensor sq = torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(grad.device()));
+  for (const Piece& pc : pieces_) sq += grad.narrow(0, pc.shard_offset, pc.numel).to(torch::kDouble).square().sum();
+  const double total = std::sqrt(sync_->all_reduce_sum({sq.item<double>()})[0]);
+  if (max_norm > 0 && std::isfinite(total)) {
+    const double coef = max_norm / (total + 1e-6);
+    if (coef < 1) grad.mul_(coef);
+  }
+  return total;
+}
+
+void AdamW::scale_gradients(double factor) {
+  torch::NoGradGuard no_grad;
+  if (sync_) {
+    sync_->gradient_shard().mul_(factor);
+    return;
+  }
+  for (auto& g : groups_)
+    for (auto& p : g.params)
+      if (p.grad().defined()) p.mutable_grad().mul_(factor);
+}
+
+int64_t AdamW::num_state_elements() {
+  if (sync_) {
+    ensure_partition();
+    return 3 * master_.numel();
+  }
   int64_t n = 0;
   for (const auto& group : slots_)
     for (const auto& s : group) n += 2 * s.exp_avg.numel() + (s.master.is_same(s.param) ? 0 : s.master.numel());
   return n;
 }
 
-std::map<std::string, at::Tensor> AdamW::state_dict() const {
+std::map<std::string, at::Tensor> AdamW::state_dict() {
   std::map<std::string, at::Tensor> out;
+  if (sync_) {
+    ensure_partition();
+    // Collective: three gathers of every rank's partition; full tensors on rank 0 only.
+    for (auto [prefix, shard] : {std::pair<const char*, at::Tensor>{"exp_avg.", exp_avg_},
+                                 {"exp_avg_sq.", exp_avg_sq_}, {"master.", master_}})
+      for (auto& [name, t] : sync_->gather_shards(shard)) out[prefix + name] = t;
+    out["step"] = torch::tensor(step_, torch::kInt64);
+    return out;
+  }
   for (const auto& group : slots_)
     for (const auto& s : group) {
       out["exp_avg." + s.name] = s.exp_avg;
@@ -90,6 +200,22 @@ void AdamW::load_state_dict(const std::map<std::string, at::Tensor>& state) {
   auto it = state.find("step");
   VR_CHECK(it != state.end(), "optimizer state: 'step' is missing");
   step_ = it->second.item<int64_t>();
+  if (sync_) {
+    // Checked and kept (full, as loaded) until the partition exists; the parameters take the masters now.
+    pending_.clear();
+    for (auto& g : groups_)
+      for (size_t i = 0; i < g.params.size(); ++i) {
+        for (const char* prefix : {"exp_avg.", "exp_avg_sq.", "master."})
+          pending_[prefix + g.names[i]] = get(prefix + g.names[i], g.params[i]);
+        g.params[i].copy_(pending_.at("master." + g.names[i]));
+      }
+    if (partitioned_) {  // loaded after the partition was made: refill it
+      partitioned_ = false;
+      pieces_.clear();
+      ensure_partition();
+    }
+    return;
+  }
   for (auto& group : slots_)
     for (auto& s : group) {
       s.exp_avg.copy_(get("exp_avg." + s.name, s.exp_avg));

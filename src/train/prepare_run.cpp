@@ -7,8 +7,11 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
+
 #include "vr/core/error.h"
 #include "vr/data/loader.h"
+#include "vr/dist/gradient_sync.h"
 #include "vr/model/layouts.h"
 #include "vr/model/lora.h"
 #include "vr/model/lvlm.h"
@@ -20,19 +23,41 @@
 
 namespace vr::train {
 
+// Data parallel: a model-driven strategy (attention, block_influence without a scores_file) runs on rank 0 alone,
+// on the calibration rows a one-process run reads (rank 0 of 1: the same selection whatever the world size), and
+// its result reaches the other ranks by broadcast; they wait for it within dist.init_timeout_s. Other strategies
+// are pure functions of the config and run everywhere. Either way the trainer's start-up check compares the
+// trainable tensor names (which name the selected layers) across ranks.
 selection::SelectionResult select_run_layers(const RunConfig& cfg, const RunContext& ctx,
                                              std::shared_ptr<model::Lvlm> model) {
-  selection::SelectionContext sc;
-  sc.num_layers = (*model)->config().text.num_hidden_layers;
-  sc.model = model.get();
-  // Created on first use: heuristics never call it. run_calibration (selection/calibration.cpp) stops after
-  // selection.calibration_samples rows and runs them in eval mode without gradients.
-  std::shared_ptr<data::DataLoader> calib;
-  sc.calibration_batches = [&]() -> std::optional<data::Batch> {
-    if (!calib) calib = make_run_loader(cfg, ctx, 1);
-    return calib->next();
-  };
-  return selection::select_layers(cfg.selection, sc);
+  const bool model_driven =
+      cfg.selection.scores_file.empty() && selection::make_selector(cfg.selection.strategy)->needs_model();
+  const bool once = model_driven && ctx.world_size > 1;
+  selection::SelectionResult sel;
+  if (!once || ctx.rank == 0) {
+    RunContext calib_ctx = ctx;
+    if (once) {
+      calib_ctx.rank = calib_ctx.local_rank = 0;
+      calib_ctx.world_size = calib_ctx.local_world_size = 1;
+    }
+    selection::SelectionContext sc;
+    sc.num_layers = (*model)->config().text.num_hidden_layers;
+    sc.model = model.get();
+    // Created on first use: heuristics never call it. run_calibration (selection/calibration.cpp) stops after
+    // selection.calibration_samples rows and runs them in eval mode without gradients.
+    std::shared_ptr<data::DataLoader> calib;
+    sc.calibration_batches = [&]() -> std::optional<data::Batch> {
+      if (!calib) calib = make_run_loader(cfg, calib_ctx, 1);
+      return calib->next();
+    };
+    sel = selection::select_layers(cfg.selection, sc);
+  }
+  if (!once) return sel;
+  const std::string text =
+      ctx.sync->broadcast_text(ctx.rank == 0 ? sel.to_json().dump() : std::string(), "the layer selection");
+  if (ctx.rank != 0) sel = selection::SelectionResult::from_json(nlohmann::json::parse(text), "rank 0's selection");
+  sel.rationale += fmt::format(" (computed on rank 0, broadcast to {} ranks)", ctx.world_size);
+  return sel;
 }
 
 PreparedRun prepare_run(const RunConfig& cfg, const RunContext& ctx, int64_t tokens_per_sample) {
@@ -78,6 +103,13 @@ PreparedRun prepare_run(const RunConfig& cfg, const RunContext& ctx, int64_t tok
   run.plan += fmt::format("memory estimate (micro-batch {} x {} tokens, {}{}):\n", mi.batch, mi.tokens,
                           cfg.train.dtype, mi.gradient_checkpointing ? ", gradient checkpointing" : "");
   run.plan += estimate_memory(mi).table();
+  if (cfg.dist.shard_optimizer && ctx.world_size > 1) {
+    // ZeRO (vr/train/optimizer.h): fp32 master + 2 moments of ceil(N / W) elements per rank (+ bucket padding).
+    const int64_t n = run.trainable.trainable_numel, w = ctx.world_size;
+    run.plan += fmt::format("  optimizer state sharded over {} ranks (dist.shard_optimizer): {:.2f} MiB per rank "
+                            "(12 bytes x {} / {}) instead of the optimizer line above\n",
+                            w, 12.0 * static_cast<double>((n + w - 1) / w) / (1 << 20), n, w);
+  }
   return run;
 }
 

@@ -35,6 +35,7 @@ RunContext make_run_context(const RunConfig& cfg, bool data_parallel) {
   }
   ctx.device = resolve_device(cfg.train.device, ctx.local_rank);
   ctx.seed = static_cast<uint64_t>(cfg.train.seed);
+  ctx.dropout_seed = generator_seed(ctx.seed, ctx.rank);
   ctx.data_seed = static_cast<uint64_t>(cfg.data.synthetic_seed);
   if (ctx.world_size > 1) {
     vr::log::set_rank(static_cast<int>(ctx.rank));
@@ -45,14 +46,21 @@ RunContext make_run_context(const RunConfig& cfg, bool data_parallel) {
     o.timeout_s = cfg.dist.timeout_s;
     o.bucket_mb = cfg.dist.bucket_mb;
     o.overlap = cfg.dist.overlap;
+    o.shard_optimizer = cfg.dist.shard_optimizer;
     ctx.sync = dist::make_gradient_sync(env, o);
   }
   return ctx;
 }
 
+uint64_t generator_seed(uint64_t seed, int64_t rank, int64_t step) {
+  if (rank == 0) return seed;
+  return seed + static_cast<uint64_t>(rank) * 1000003ULL + static_cast<uint64_t>(step) * 7919ULL;
+}
+
 std::string describe(const RunContext& ctx) {
-  return fmt::format("rank {}/{} (local {}/{}), device {}, seed {}", ctx.rank, ctx.world_size, ctx.local_rank,
-                     ctx.local_world_size, device_name(ctx.device), ctx.seed);
+  return fmt::format("rank {}/{} (local {}/{}), device {}, seed {}{}", ctx.rank, ctx.world_size, ctx.local_rank,
+                     ctx.local_world_size, device_name(ctx.device), ctx.seed,
+                     ctx.world_size > 1 ? fmt::format(" (dropout seed {} on this rank)", ctx.dropout_seed) : "");
 }
 
 }  // namespace vr::train

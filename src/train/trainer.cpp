@@ -60,11 +60,11 @@ struct Trainer::Impl {
     if (log && is_main()) log(s);
   }
 
-  TrainCheckpoint capture(const AdamW& opt, int64_t step, const TrainResult& r) {
+  TrainCheckpoint capture(TensorMap optimizer_state, int64_t step, const TrainResult& r) {
     TrainCheckpoint c;
     for (auto& kv : task.module().named_parameters())
       if (kv.value().requires_grad()) c.trainable[kv.key()] = kv.value().detach();
-    c.optimizer = opt.state_dict();
+    c.optimizer = std::move(optimizer_state);
     c.rng = capture_rng_state();
     c.state = {{"step", step},        {"data", task.data_state()}, {"tokens", r.tokens},
                {"images", r.images}, {"first_loss", r.first_loss}, {"world_size", sync->world_size()},
@@ -111,7 +111,7 @@ TrainResult Trainer::run() {
   for (auto& kv : model.named_parameters())
     if (kv.value().requires_grad()) trainable.push_back(kv.value());
   VR_CHECK(!trainable.empty(), "no trainable parameter: freeze the model with apply_freeze() first");
-  AdamW opt(make_param_groups(model, t));
+  AdamW opt(make_param_groups(model, t), {}, impl_->sync);  // sharded (ZeRO) when the sync is
   const int64_t total = total_optimizer_steps(t, task.batches_per_epoch());
   const LrSchedule schedule = LrSchedule::make(t.lr_scheduler, total, t.warmup_ratio);
 
@@ -133,7 +133,10 @@ TrainResult Trainer::run() {
       kv.value().copy_(it->second);
     }
     opt.load_state_dict(c.optimizer);
-    restore_rng_state(c.rng);
+    restore_rng_state(c.rng);  // rank 0's generator; ranks > 0 restart their own deterministic stream
+    if (impl_->sync->rank() > 0)
+      torch::manual_seed(generator_seed(static_cast<uint64_t>(t.seed), impl_->sync->rank(),
+                                        c.state.at("step").get<int64_t>()));
     const int64_t saved_w = c.state.value("world_size", int64_t{1});
     const int64_t saved_gb = c.state.value("global_batch", int64_t{0});
     const int64_t gb = t.batch_size * t.grad_accum * impl_->sync->world_size();
@@ -165,8 +168,9 @@ TrainResult Trainer::run() {
   if (impl_->is_main())
     metrics.emplace((fs::path(cfg.output_dir) / "metrics.jsonl").string(), resume_dir ? r.start_step : -1);
   if (world > 1)
-    impl_->say(fmt::format("{}; global batch {} = batch_size {} x grad_accum {} x {} ranks", sync.describe(),
-                           t.batch_size * t.grad_accum * world, t.batch_size, t.grad_accum, world));
+    impl_->say(fmt::format("{}; global batch {} = batch_size {} x grad_accum {} x {} ranks; optimizer state {:.2f} "
+                           "MB per rank", sync.describe(), t.batch_size * t.grad_accum * world, t.batch_size,
+                           t.grad_accum, world, static_cast<double>(opt.num_state_elements()) * 4 / 1e6));
 
   // ---- loop --------------------------------------------------------------------------------------------
   model.train();
@@ -216,6 +220,7 @@ TrainResult Trainer::run() {
     sync.synchronize(trainable);  // data-parallel seam: gradients complete (averaged over ranks) from here on
     m.allreduce_bytes = sync.bytes_last_step();
     m.comm_wait_s = sync.wait_seconds_last_step();
+    m.optimizer_state_bytes = opt.num_state_elements() * 4;
     if (world > 1) {
       // One small all-reduce: non-finite ranks, supervised tokens, loss sum, tokens, images of the global step.
       auto g = sync.all_reduce_sum({nonfinite.empty() ? 0.0 : 1.0, static_cast<double>(supervised), loss_sum,
@@ -235,10 +240,10 @@ TrainResult Trainer::run() {
       // synchronize averaged over ranks: grad = (sum over ranks of token-loss sums) / W; make it / N_global.
       torch::NoGradGuard no_grad;
       const double scale = static_cast<double>(world) / static_cast<double>(std::max<int64_t>(1, supervised));
-      for (auto& p : trainable)
-        if (p.grad().defined()) p.mutable_grad().mul_(scale);
+      opt.scale_gradients(scale);
     }
-    m.grad_norm = clip_grad_norm(trainable, t.max_grad_norm);
+    // Sharded: the norm over every rank's partition. Else in the model's parameter order, as torch's clip_grad_norm_.
+    m.grad_norm = opt.sharded() ? opt.clip_grad_norm(t.max_grad_norm) : clip_grad_norm(trainable, t.max_grad_norm);
     if (!std::isfinite(m.grad_norm))
       throw NonFiniteError(fmt::format("gradient norm is {} at step {}; stopped before the optimizer update, so the "
                                        "last checkpoint ({}) is intact",
@@ -271,8 +276,10 @@ TrainResult Trainer::run() {
     saved_at_step = false;
     if ((t.save_every > 0 && step % t.save_every == 0) || step == total ||
         (t.stop_after_step > 0 && step == t.stop_after_step)) {
+      TensorMap optimizer_state = opt.state_dict();  // collective when sharded: gathered on rank 0
       if (impl_->is_main())
-        r.last_checkpoint = save_train_checkpoint(cfg.output_dir, step, impl_->capture(opt, step, r), t.keep_last);
+        r.last_checkpoint = save_train_checkpoint(cfg.output_dir, step,
+                                                  impl_->capture(std::move(optimizer_state), step, r), t.keep_last);
       saved_at_step = true;
       // Data parallel: no rank moves on (or exits) before rank 0's checkpoint is complete on disk.
       if (world > 1) sync.all_reduce_sum({0.0});

@@ -85,7 +85,7 @@ int run_train(const std::vector<std::string>& args) {
     const int cores = static_cast<int>(std::thread::hardware_concurrency());
     at::set_num_threads(std::max(1, cores / static_cast<int>(ctx.local_world_size)));
   }
-  torch::manual_seed(ctx.seed);
+  torch::manual_seed(ctx.dropout_seed);  // train.seed on rank 0; per-rank streams (vr/train/run_context.h)
 
   // The model first: a tiny model (model.make_tiny_family) is created before the loader reads its tokenizer
   // and image processor from model.path. Data parallel: create it before the run (vrtrain make-tiny), as ranks

@@ -17,6 +17,7 @@ struct DataParallelOptions {
   double timeout_s = 100;        // every later collective
   double bucket_mb = 25;         // gradient bucket cap in MiB (fp32 elements)
   bool overlap = true;           // start buckets from gradient hooks during backward (false: all after backward)
+  bool shard_optimizer = false;  // ZeRO stage 1/2: gradients reduce-scattered, optimizer state partitioned
 };
 
 // world_size 1: SingleProcessSync. Otherwise connects to the TCPStore at master_addr:master_port (rank 0 hosts

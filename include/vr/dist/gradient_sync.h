@@ -9,6 +9,13 @@
 //                                     zeros, identically on every rank)
 //   all_reduce_sum(values)            small per-step scalars (non-finite flag, supervised tokens, loss sum)
 // The single-process implementation does nothing in any of them.
+//
+// ZeRO stage 1/2 (dist.shard_optimizer, sharded() true): each bucket's fp32 buffer of n elements is padded to
+// W·s (s = ceil(n / W)) and rank r owns elements [r·s, (r+1)·s) of every bucket; its partition is the
+// concatenation of those parts over the buckets ([shard_layout().numel]). synchronize() then leaves the averaged
+// gradient of this partition in gradient_shard() (reduce-scatter with NCCL; all-reduce and slice with Gloo, which
+// has no reduce_scatter in LibTorch 1.13) and frees every p.grad; the optimizer updates its partition and
+// all_gather_parameters() writes the updated partitions of all ranks into every rank's parameters.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -20,6 +27,17 @@
 
 namespace vr::dist {
 
+// A run of this rank's partition that lies in one parameter: partition[shard_offset, +numel) holds the
+// flattened parameter `name`[param_offset, +numel).
+struct ShardPiece {
+  std::string name;
+  int64_t param_offset = 0, numel = 0, shard_offset = 0;
+};
+struct ShardLayout {
+  int64_t numel = 0;  // elements of this rank's partition (padding included)
+  std::vector<ShardPiece> pieces;
+};
+
 class GradientSync {
  public:
   virtual ~GradientSync() = default;
@@ -30,6 +48,9 @@ class GradientSync {
   // params: the trainable tensors; their .grad() hold this rank's gradients (averaged over micro-batches).
   virtual void synchronize(const std::vector<at::Tensor>& params) = 0;
   virtual std::vector<double> all_reduce_sum(std::vector<double> values) { return values; }
+  // Rank 0's `text` on every rank (the others' argument is ignored); for results computed once, such as a
+  // model-driven layer selection. `what` names it in a timeout message. May run before attach().
+  virtual std::string broadcast_text(const std::string& text, const std::string& what) { return text; }
   // Throws vr::Error naming the first tensor that differs between ranks. `bitwise`: a hash of the bytes
   // (exact; copies to the CPU), else the fp64 sum of each tensor (cheap, catches different files or selections).
   // Returns how many tensors were compared (0 single process).
@@ -41,6 +62,14 @@ class GradientSync {
   virtual int64_t bytes_last_step() const { return 0; }
   // Seconds synchronize() spent waiting for communication still in flight after backward.
   virtual double wait_seconds_last_step() const { return 0; }
+  // ZeRO (see above); only meaningful when sharded() (attach() must have run).
+  virtual bool sharded() const { return false; }
+  virtual ShardLayout shard_layout() const { return {}; }
+  virtual at::Tensor gradient_shard() { return {}; }                    // [layout.numel] fp32
+  virtual void all_gather_parameters(const at::Tensor& master_shard) {}  // [layout.numel] fp32
+  // Collective: every rank's partition of a per-element state -> the full tensors (fp32, each parameter's
+  // shape, on the CPU) in attach order, on rank 0 only (empty vector on the others).
+  virtual std::vector<std::pair<std::string, at::Tensor>> gather_shards(const at::Tensor& shard) { return {}; }
   // What the plan prints ("gloo, 2 ranks, 3 buckets of <= 25 MiB ...").
   virtual std::string describe() const { return "single process"; }
 };

@@ -23,6 +23,7 @@ struct StepMetrics {
   int64_t epoch = 0;
   int64_t allreduce_bytes = 0;  // gradient bytes this rank all-reduced in the step (0: single process)
   double comm_wait_s = 0;       // time the step waited for communication after backward
+  int64_t optimizer_state_bytes = 0;  // this rank's AdamW state (dist.shard_optimizer: its 1/W partition)
 
   double tokens_per_s() const { return step_time_s > 0 ? static_cast<double>(tokens) / step_time_s : 0; }
   double images_per_s() const { return step_time_s > 0 ? static_cast<double>(images) / step_time_s : 0; }
