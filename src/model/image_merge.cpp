@@ -9,9 +9,40 @@ namespace vr::model {
 
 using torch::indexing::Slice;
 
+namespace {
+
+// HF's layout for expanded image tokens (transformers >= 4.45: inputs_embeds.masked_scatter(image mask, features))
+// and for text-only input (no merge at all): every token keeps its position, padded ones included, so
+// M = T (or max_length when smaller). Padded slots hold the embedding of their token and position id t, as
+// LlamaModel's default position_ids = arange(T); labels stay as given except -100 at padded slots, which is
+// HF's loss (it drops targets whose attention_mask is 0).
+MergedSequence merge_in_place(const at::Tensor& text_embeds, const at::Tensor& valid, const at::Tensor& labels,
+                              const at::Tensor& image_features, const at::Tensor& is_image, int64_t max_length) {
+  const int64_t B = valid.size(0), T = valid.size(1);
+  const int64_t M = max_length > 0 ? std::min(T, max_length) : T;
+  MergedSequence out;
+  auto embeds = text_embeds;
+  if (image_features.defined() && image_features.numel() > 0) {
+    auto feats = image_features.reshape({-1, image_features.size(-1)}).to(text_embeds.scalar_type());
+    VR_CHECK(feats.size(1) == text_embeds.size(-1), "image merge: image features have width {} but text embeddings {}",
+             feats.size(1), text_embeds.size(-1));
+    embeds = embeds.masked_scatter(is_image.unsqueeze(-1).expand_as(embeds), feats);  // row-major, as HF
+  }
+  out.inputs_embeds = embeds.slice(1, 0, M);
+  out.attention_mask = valid.slice(1, 0, M).to(torch::kLong);
+  out.position_ids = torch::arange(M, valid.options().dtype(torch::kLong)).unsqueeze(0).expand({B, M}).contiguous();
+  if (labels.defined()) out.labels = labels.to(torch::kLong).masked_fill(valid.logical_not(), -100).slice(1, 0, M);
+  out.image_token_mask = is_image.slice(1, 0, M).contiguous();
+  out.lengths = out.attention_mask.sum(1);
+  return out;
+}
+
+}  // namespace
+
 MergedSequence merge_image_features(const at::Tensor& input_ids, const at::Tensor& text_embeds,
                                     const at::Tensor& attention_mask, const at::Tensor& labels,
-                                    const at::Tensor& image_features, int64_t image_token_id, int64_t max_length) {
+                                    const at::Tensor& image_features, int64_t image_token_id, int64_t max_length,
+                                    MergeLayout layout) {
   VR_CHECK(input_ids.dim() == 2, "image merge: input_ids must be [B,T], got {}", vr::shape_string(input_ids.sizes()));
   const int64_t B = input_ids.size(0), T = input_ids.size(1), H = text_embeds.size(-1);
   VR_CHECK(text_embeds.dim() == 3 && text_embeds.size(0) == B && text_embeds.size(1) == T,
@@ -46,6 +77,9 @@ MergedSequence merge_image_features(const at::Tensor& input_ids, const at::Tenso
   } else {
     VR_CHECK(N == 0, "image merge: {} images given but input_ids hold no image token (id {})", N, image_token_id);
   }
+
+  if (layout == MergeLayout::kAsHuggingFace && (n_image_tokens == 0 || (image_width == 1 && F > 1)))
+    return merge_in_place(text_embeds, valid, labels, image_features, is_image, max_length);
 
   // Exclusive prefix sum of the widths gives each input token's first output slot.
   auto width = torch::where(is_image, torch::full({}, image_width, long_opts), valid.to(torch::kLong));  // [B,T]

@@ -108,6 +108,11 @@ LvlmImpl::LvlmImpl(const LvlmConfig& c) : config_(c) {
   language_model = register_module("language_model", LlamaForCausalLM(c.text));
 }
 
+void LvlmImpl::set_model_max_length(int64_t n) {
+  VR_CHECK(n >= 0, "model_max_length must be >= 0 (0: no cap), got {}", n);
+  config_.model_max_length = n;
+}
+
 at::Tensor LvlmImpl::encode_images(const at::Tensor& pixel_values, at::Tensor* selected,
                                    std::vector<at::Tensor>* vision_hidden_states) {
   auto v = vision_tower->forward(pixel_values, vision_hidden_states != nullptr);
@@ -123,23 +128,28 @@ LvlmOutput LvlmImpl::forward(const LvlmInputs& in) {
     out.image_features = encode_images(in.pixel_values, &out.vision_selected_features,
                                        in.output_hidden_states ? &out.vision_hidden_states : nullptr);
 
-  // Embed the text. Image tokens (maybe -200, not a vocabulary id) and padding get id 0; their
-  // embeddings are never used. Every other id must be in the vocabulary.
+  // Embed the text. Image tokens (maybe -200, not a vocabulary id) get id 0: their embeddings are replaced.
+  // Padded tokens keep their own embedding (the expanded and text-only layouts keep it at padded slots, as HF
+  // does), or id 0 when they are not a vocabulary id. Every valid id must be in the vocabulary.
   const int64_t V = config_.text.vocab_size;
   // -200 (LLaVA/Bunny IMAGE_TOKEN_INDEX, what vrtrain's data pipeline emits) means an image slot whatever this
   // checkpoint's image_token_index is, so one batch works with every layout.
   auto ids = in.input_ids.to(torch::kLong);
   if (config_.image_token_index != kLlavaImageTokenIndex)
     ids = ids.masked_fill(ids.eq(kLlavaImageTokenIndex), config_.image_token_index);
-  auto unused = ids.eq(config_.image_token_index);
-  if (in.attention_mask.defined()) unused = unused.logical_or(in.attention_mask.eq(0));
-  auto text_ids = ids.masked_fill(unused, 0);
-  VR_CHECK(text_ids.min().item<int64_t>() >= 0 && text_ids.max().item<int64_t>() < V,
-           "lvlm: input_ids outside the vocabulary [0, {}) (image token id is {})", V, config_.image_token_index);
+  auto text_ids = ids.masked_fill(ids.eq(config_.image_token_index), 0);
+  auto outside = text_ids.lt(0).logical_or(text_ids.ge(V));
+  if (in.attention_mask.defined()) {
+    auto padded = in.attention_mask.eq(0);
+    text_ids = text_ids.masked_fill(padded.logical_and(outside), 0);
+    outside = outside.logical_and(padded.logical_not());
+  }
+  VR_CHECK(!outside.any().item<bool>(), "lvlm: input_ids outside the vocabulary [0, {}) (image token id is {})", V,
+           config_.image_token_index);
   auto text_embeds = language_model->embed(text_ids);
 
   auto merged = merge_image_features(ids, text_embeds, in.attention_mask, in.labels, out.image_features,
-                                     config_.image_token_index, config_.model_max_length);
+                                     config_.image_token_index, config_.model_max_length, MergeLayout::kAsHuggingFace);
 
   LlamaInputs li;
   li.inputs_embeds = merged.inputs_embeds;
@@ -148,10 +158,12 @@ LvlmOutput LvlmImpl::forward(const LvlmInputs& in) {
   li.labels = merged.labels;  // -100 on image and padded slots: the LLaVA loss equals Llama's shifted CE
   li.output_hidden_states = in.output_hidden_states;
   li.output_attentions = in.output_attentions;
+  li.return_logits = in.return_logits;
   auto lo = language_model->forward(li);
 
   out.logits = lo.logits;
   out.loss = lo.loss;
+  out.supervised_tokens = lo.supervised_tokens;
   out.hidden_states = std::move(lo.hidden_states);
   out.attentions = std::move(lo.attentions);
   out.image_token_mask = merged.image_token_mask;

@@ -47,18 +47,52 @@ TEST(ImageMerge, MultipleImagesTextOnlyRowsAndPadding) {
                            t({{0, 1, 1, 0, 1, 1, 0}, {0, 0, 0, 0, 0, 0, 0}, {0, 1, 1, 0, 0, 0, 0}})));
 }
 
-TEST(ImageMerge, ExpandedRunEqualsPlaceholder) {
-  auto legacy = t({{1, IMG, 5, 6}, {1, 2, IMG, 0}});
+// Valid slots: the same sequence either way. Padded slots: the legacy merge zeroes them at position id 1; the
+// expanded layout is transformers >= 4.45's, where nothing moves and a pad token keeps its embedding and its
+// position id t (LlamaModel's arange).
+TEST(ImageMerge, ExpandedRunMatchesPlaceholderOnValidSlotsAndKeepsPadTokensAsHf) {
+  auto legacy = t({{1, IMG, 5, 6}, {1, 2, IMG, 9}});
   auto lmask = t({{1, 1, 1, 1}, {1, 1, 1, 0}});
-  auto expanded = t({{1, IMG, IMG, IMG, 5, 6}, {1, 2, IMG, IMG, IMG, 0}});
+  auto expanded = t({{1, IMG, IMG, IMG, 5, 6}, {1, 2, IMG, IMG, IMG, 9}});
   auto emask = t({{1, 1, 1, 1, 1, 1}, {1, 1, 1, 1, 1, 0}});
+  auto elabels = t({{-100, -100, -100, -100, 5, 6}, {-100, 2, -100, -100, -100, 9}});
   auto f = features(2, 3);
   auto a = merge_image_features(legacy, embed(legacy), lmask, {}, f, IMG);
-  auto b = merge_image_features(expanded, embed(expanded), emask, {}, f, IMG);
-  EXPECT_TRUE(torch::equal(a.inputs_embeds, b.inputs_embeds));
+  auto b = merge_image_features(expanded, embed(expanded), emask, elabels, f, IMG, 0, MergeLayout::kAsHuggingFace);
   EXPECT_TRUE(torch::equal(a.attention_mask, b.attention_mask));
-  EXPECT_TRUE(torch::equal(a.position_ids, b.position_ids));
+  auto valid = a.attention_mask.to(torch::kBool);
+  EXPECT_TRUE(torch::equal(a.inputs_embeds.index({valid}), b.inputs_embeds.index({valid})));
+  EXPECT_TRUE(torch::equal(a.position_ids.index({valid}), b.position_ids.index({valid})));
+  EXPECT_TRUE(torch::equal(a.image_token_mask, b.image_token_mask));
   EXPECT_FALSE(a.labels.defined());
+  // The padded slot (row 1, slot 5).
+  EXPECT_EQ(ids_of(a)[1][5].item<int64_t>(), 0);
+  EXPECT_EQ(a.position_ids[1][5].item<int64_t>(), 1);
+  EXPECT_EQ(ids_of(b)[1][5].item<int64_t>(), 9);
+  EXPECT_TRUE(torch::equal(b.position_ids, torch::arange(6).unsqueeze(0).expand({2, 6})));
+  EXPECT_TRUE(torch::equal(b.labels, t({{-100, -100, -100, -100, 5, 6}, {-100, 2, -100, -100, -100, -100}})));
+  EXPECT_TRUE(torch::equal(b.lengths, torch::tensor({6, 5})));
+  // The compact layout (generation) is the legacy merge's for either convention.
+  auto c = merge_image_features(expanded, embed(expanded), emask, {}, f, IMG);
+  EXPECT_TRUE(torch::equal(a.inputs_embeds, c.inputs_embeds));
+  EXPECT_TRUE(torch::equal(a.position_ids, c.position_ids));
+}
+
+// HF keeps left padding where it is in the expanded layout and runs text-only input unmerged: nothing moves.
+TEST(ImageMerge, ExpandedAndTextOnlyInputKeepTheirLayout) {
+  auto left = t({{1, IMG, IMG, 5}, {9, 1, IMG, IMG}});
+  auto lmask = t({{1, 1, 1, 1}, {0, 1, 1, 1}});
+  const auto hf = MergeLayout::kAsHuggingFace;
+  auto m = merge_image_features(left, embed(left), lmask, {}, features(2, 2), IMG, 0, hf);
+  EXPECT_TRUE(torch::equal(ids_of(m), t({{1, 1000, 1001, 5}, {9, 1, 1010, 1011}})));
+  EXPECT_TRUE(torch::equal(m.attention_mask, lmask));
+  auto text = t({{9, 1, 7, 8}, {1, 7, 9, 9}});
+  auto tmask = t({{0, 1, 1, 1}, {1, 1, 0, 0}});
+  auto tm = merge_image_features(text, embed(text), tmask, text, {}, IMG, /*max_length=*/3, hf);
+  EXPECT_TRUE(torch::equal(ids_of(tm), t({{9, 1, 7}, {1, 7, 9}})));
+  EXPECT_TRUE(torch::equal(tm.labels, t({{-100, 1, 7}, {1, 7, -100}})));
+  EXPECT_TRUE(torch::equal(tm.position_ids, torch::arange(3).unsqueeze(0).expand({2, 3})));
+  EXPECT_FALSE(tm.image_token_mask.any().item<bool>());
 }
 
 TEST(ImageMerge, LeftPaddingIsRemovedAndTruncationCutsRows) {

@@ -47,11 +47,13 @@ struct LvlmInputs {
   at::Tensor pixel_values;    // [N,3,S,S], one image per placeholder in row-major order; undefined = text only
   bool output_hidden_states = false;  // LLM hidden states (L+1) and vision tower hidden states
   bool output_attentions = false;     // per-layer LLM attention probabilities [B,nH,M,M]
+  bool return_logits = true;          // false with labels (training): loss on supervised positions only, no logits
 };
 
 struct LvlmOutput {
   at::Tensor logits;                          // [B,M,V] float32
   at::Tensor loss;                            // [] shifted CE over merged labels; undefined without labels
+  int64_t supervised_tokens = -1;             // positions the loss averages over (when return_logits is false)
   std::vector<at::Tensor> hidden_states;      // LLM, over the merged sequence (Llama convention)
   std::vector<at::Tensor> attentions;         // LLM, when requested
   at::Tensor image_features;                  // [N,F,H] after the projector
@@ -72,6 +74,9 @@ class LvlmImpl : public torch::nn::Module {
   at::Tensor encode_images(const at::Tensor& pixel_values, at::Tensor* selected = nullptr,
                            std::vector<at::Tensor>* vision_hidden_states = nullptr);
   const LvlmConfig& config() const { return config_; }
+  // Caps the merged sequence (text + image features) at n tokens, 0 = no cap: what LLaVA's training does with
+  // model.config.tokenizer_model_max_length = model_max_length. Saved configs carry it.
+  void set_model_max_length(int64_t n);
 
   VisionTower vision_tower{nullptr};
   Projector multi_modal_projector{nullptr};
