@@ -123,6 +123,12 @@ PruneReport write_pruned_checkpoint(const std::string& src, const std::string& d
       for (const auto& kv : vr::load_tensors(src)) report.parameters_before += kv.second.numel();
       model->language_model->keep_layers(choice.kept);
       vr::model::save_lvlm(model, tmp, fs::exists(fs::path(src) / "tokenizer.json") ? src : "");
+      // save_lvlm writes the LVLM's config, which still counts the source's layers (keep_layers updates only the
+      // language model's own copy).
+      const std::string written_config = (fs::path(tmp) / "config.json").string();
+      atomic_write_file(written_config, set_json_integer_in_text(read_file(written_config),
+                                                                 {"text_config", "num_hidden_layers"}, kept_n,
+                                                                 written_config));
       for (const auto& e : fs::directory_iterator(tmp)) {
         written.insert(e.path().filename().string());
         if (e.path().extension() == ".safetensors") {

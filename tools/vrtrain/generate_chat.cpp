@@ -148,10 +148,17 @@ class StreamPrinter {
     return false;
   }
   void finish() { emit(text_.size()); }
-  const std::string& text() const { return text_; }
+  // The answer without the leading whitespace of the first token (LLaVA strips its outputs too).
+  std::string text() const {
+    const size_t b = text_.find_first_not_of(" \t\n");
+    return b == std::string::npos ? std::string() : text_.substr(b);
+  }
 
  private:
   void emit(size_t upto) {
+    if (printed_ == 0)  // never print the leading whitespace
+      while (printed_ < upto && (text_[printed_] == ' ' || text_[printed_] == '\t' || text_[printed_] == '\n'))
+        ++printed_;
     if (upto <= printed_) return;
     if (print_) {
       std::fwrite(text_.data() + printed_, 1, upto - printed_, stdout);
@@ -286,9 +293,11 @@ int run_chat(const ChatOptions& chat, const ChatRun& run, const SharedGenerateFl
       printers[b].finish();
       nlohmann::json line{{"prompt", requests[b].prompt}, {"answer", printers[b].text()}};
       if (!requests[b].images.empty()) line["images"] = requests[b].images;
-      std::printf("%s\n", line.dump().c_str());
+      // Invalid UTF-8 (an answer cut inside a character) is written as U+FFFD rather than failing the batch.
+      std::printf("%s\n", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     }
   }
+  std::fflush(stdout);
   std::fprintf(stderr, "[generate] %lld rows, %lld new ids, prompt %lld positions\n", static_cast<long long>(B),
                static_cast<long long>(result.generated_ids.size(1)), static_cast<long long>(result.prompt_length));
   return 0;

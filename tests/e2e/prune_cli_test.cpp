@@ -1,0 +1,115 @@
+// End-to-end: `vrtrain prune` on the pruning fixtures (tensors bit-identical, config.json byte-identical to what HF
+// saves), the --remove N methods with saved scores, and clear errors (exit 1) for impossible requests.
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "support/cli.h"
+#include "support/fixtures.h"
+#include "vr/core/file_io.h"
+#include "vr/core/safetensors.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using vr::test::run_vrtrain;
+
+std::string fx(const std::string& rel) { return vr::test::fixtures_dir() + "/" + rel; }
+
+bool same_tensors(const std::string& a, const std::string& b) {
+  auto x = vr::load_safetensors(a), y = vr::load_safetensors(b);
+  if (x.size() != y.size()) return false;
+  for (const auto& [n, t] : y)
+    if (!x.count(n) || !torch::equal(x.at(n), t)) return false;
+  return true;
+}
+
+TEST(PruneCli, RemoveLayersGivesTheFixtureCheckpoints) {
+  VR_REQUIRE_FIXTURE("pruning/llava_siglip");
+  const std::string dir = vr::test::temp_dir("prune_cli");
+  struct Case {
+    const char* src;
+    const char* layers;
+    const char* fixture;
+  };
+  for (const Case& c : {Case{"llama_gqa", "1", "pruning/llama_gqa"},
+                        Case{"layer_scores/llava_siglip", "1,3", "pruning/llava_siglip"}}) {
+    const std::string out = dir + "/" + fs::path(c.fixture).filename().string();
+    auto r = run_vrtrain("prune --model " + fx(c.src) + " --output " + out + " --remove-layers " + c.layers, dir);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("parameters:"), std::string::npos) << r.output;
+    EXPECT_TRUE(same_tensors(out + "/model.safetensors", fx(std::string(c.fixture) + "/model.safetensors"))) << c.src;
+    EXPECT_EQ(vr::read_file(out + "/config.json"), vr::read_file(fx(std::string(c.fixture) + "/config.json")));
+    EXPECT_EQ(vr::read_file(out + "/generation_config.json"), vr::read_file(fx(std::string(c.src) + "/generation_config.json")));
+    auto pj = vr::read_json_file(out + "/pruning.json");
+    EXPECT_EQ(pj["kept_layers"], vr::read_json_file(fx(std::string(c.fixture) + "/fixture.json"))["kept_layers"]);
+  }
+  // Pruning again replaces the output atomically.
+  auto r = run_vrtrain("prune --model " + fx("llama_gqa") + " --output " + dir + "/llama_gqa --remove-layers 0,2", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(vr::read_json_file(dir + "/llama_gqa/config.json")["num_hidden_layers"], 1);
+}
+
+TEST(PruneCli, MethodsWithSavedScoresAndARegion) {
+  VR_REQUIRE_FIXTURE("layer_scores/llava_siglip");
+  const std::string dir = vr::test::temp_dir("prune_methods");
+  const std::string model = fx("layer_scores/llava_siglip");
+  // Scores as `vrtrain score` writes them: layers 1 and 3 are the least influential.
+  nlohmann::json scores{{"strategy", "block_influence"}, {"num_layers", 5}, {"layers", {0, 2}},
+                        {"rationale", "test"}, {"scores", {0.5, 0.01, 0.4, 0.02, 0.3}}};
+  vr::atomic_write_file(dir + "/scores.json", scores.dump());
+  auto run = [&](const std::string& extra) {
+    return run_vrtrain("prune --model " + model + " --output " + dir + "/out --dry-run " + extra, dir);
+  };
+  auto r = run("--remove 2 --method bi --scores " + dir + "/scores.json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("remove [1,3]"), std::string::npos) << r.output;
+  r = run("--remove 2 --method region --region 1,2 --scores " + dir + "/scores.json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("remove [3,4]"), std::string::npos) << r.output;
+  r = run("--remove 2 --method last");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("remove [3,4]"), std::string::npos) << r.output;
+  // A selection file as the region (its "layers").
+  r = run("--remove 1 --method region --region " + dir + "/scores.json --scores " + dir + "/scores.json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("remove [1]"), std::string::npos) << r.output;
+
+  // Written for real: pruning.json records scores and region.
+  r = run_vrtrain("prune --model " + model + " --output " + dir + "/region --remove 2 --method region --region 1,2 "
+                  "--scores " + dir + "/scores.json",
+                  dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto pj = vr::read_json_file(dir + "/region/pruning.json");
+  EXPECT_EQ(pj["method"], "region");
+  EXPECT_EQ(pj["removed_layers"], nlohmann::json::array({3, 4}));
+  EXPECT_EQ(pj["region"], nlohmann::json::array({1, 2}));
+  EXPECT_EQ(pj["scores"].size(), 5u);
+  EXPECT_LT(pj["parameters_after"].get<int64_t>(), pj["parameters_before"].get<int64_t>());
+}
+
+TEST(PruneCli, ImpossibleRequestsAreClearErrors) {
+  VR_REQUIRE_FIXTURE("llama_gqa");
+  const std::string dir = vr::test::temp_dir("prune_errors");
+  auto expect_error = [&](const std::string& extra, const std::string& part, int code = 1) {
+    auto r = run_vrtrain("prune --model " + fx("llama_gqa") + " --output " + dir + "/out " + extra, dir);
+    EXPECT_EQ(r.exit_code, code) << extra << "\n" << r.output;
+    EXPECT_NE(r.output.find(part), std::string::npos) << extra << "\n" << r.output;
+  };
+  expect_error("--remove-layers 0,1,2", "at least one must stay");
+  expect_error("--remove-layers 3", "out of range");
+  expect_error("--remove 3 --method last", "remove between 1 and 2");
+  vr::atomic_write_file(dir + "/s.json", R"({"strategy": "block_influence", "num_layers": 3, "layers": [0],
+                                             "scores": [0.1, 0.2, 0.3]})");
+  expect_error("--remove 1 --method region --region 0,1,2 --scores " + dir + "/s.json", "covers all 3");
+  expect_error("--remove 1 --method bi", "bare Llama");
+  expect_error("--remove 1 --method bi --scores " + fx("llama_gqa/config.json"), "not a layer-selection file");
+  expect_error("--remove 1 --method middle", "middle", 2);
+  expect_error("--remove-layers 1 --remove 1", "excludes", 2);
+  EXPECT_FALSE(fs::exists(dir + "/out"));
+}
+
+}  // namespace
