@@ -1,8 +1,17 @@
 #include "vr/core/torch_compat.h"
 
+#include <dlfcn.h>
 
+#include <cmath>
+#include <cstdlib>
+
+#include <ATen/ATen.h>
 #include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
 #include <torch/version.h>
+
+#include "vr/core/error.h"
 
 #ifdef VR_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -55,6 +64,95 @@ void cuda_synchronize(int device) {
 void set_allow_tf32(bool allow) {
   at::globalContext().setAllowTF32CuBLAS(allow);
   at::globalContext().setAllowTF32CuDNN(allow);
+}
+
+// ---- CPU threads ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// OpenBLAS's C API, looked up in the already loaded library (LibTorch links it; no link-time dependency, and a
+// LibTorch built on MKL simply has none of these symbols).
+template <typename Fn>
+Fn openblas_symbol(const char* name) {
+  return reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, name));
+}
+
+}  // namespace
+
+std::string blas_kind() {
+  auto get_parallel = openblas_symbol<int (*)()>("openblas_get_parallel");
+  if (!get_parallel) return "other";
+  switch (get_parallel()) {  // OpenBLAS: 0 sequential, 1 its own pthreads pool, 2 OpenMP
+    case 0: return "openblas-serial";
+    case 1: return "openblas-pthread";
+    case 2: return "openblas-openmp";
+    default: return "other";
+  }
+}
+
+int blas_threads() {
+  auto get = openblas_symbol<int (*)()>("openblas_get_num_threads");
+  return get ? get() : -1;
+}
+
+void set_blas_threads(int n) {
+  auto set = openblas_symbol<void (*)(int)>("openblas_set_num_threads");
+  if (set && n > 0) set(n);
+}
+
+void set_cpu_threads(int n) {
+  if (n <= 0) n = 1;
+  at::set_num_threads(n);
+  // OpenBLAS with OpenMP follows omp_set_num_threads (which at::set_num_threads calls) and runs single-threaded
+  // inside LibTorch's parallel regions: nothing to do. Its pthreads build keeps a pool of its own, sized to every
+  // core at load time, so "1 thread" used to run GEMMs on 2 threads (measured on the shared 2-core CI machine:
+  // 13-15 s per step instead of 9.5 s, docs/benchmarks.md); it gets the same count as LibTorch, unless the user
+  // set OPENBLAS_NUM_THREADS, which wins.
+  if (blas_kind() == "openblas-pthread" && std::getenv("OPENBLAS_NUM_THREADS") == nullptr) set_blas_threads(n);
+}
+
+std::string cpu_threads_description() {
+  const int bt = blas_threads();
+  return fmt::format("{} LibTorch threads, {}{}", at::get_num_threads(), blas_kind(),
+                     bt > 0 ? fmt::format(" with {} thread{}", bt, bt == 1 ? "" : "s") : "");
+}
+
+// ---- fused attention -----------------------------------------------------------------------------------------
+
+bool sdpa_available() { return TORCH_VERSION_MAJOR >= 2; }
+
+at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                        const at::Tensor& mask, bool is_causal, std::optional<double> scale) {
+  VR_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4 && k.size(1) > 0 && q.size(1) % k.size(1) == 0,
+           "scaled_dot_product_attention: q [B,nH,T,D], k/v [B,nKV,S,D] with nH a multiple of nKV, got {} and {}",
+           c10::str(q.sizes()), c10::str(k.sizes()));
+  VR_CHECK(!(is_causal && mask.defined()), "scaled_dot_product_attention: causal or a mask, not both");
+#if TORCH_VERSION_MAJOR >= 2
+  const int64_t r = q.size(1) / k.size(1);
+  const c10::optional<at::Tensor> m = mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt;
+  const c10::optional<double> s = scale ? c10::optional<double>(*scale) : c10::nullopt;
+#if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 5
+  // enable_gqa: key/value head j serves query heads j·r … j·r+r−1 without materialising the repeat.
+  return at::scaled_dot_product_attention(q, k, v, m, 0.0, is_causal, s, /*enable_gqa=*/r > 1);
+#else
+  auto expand = [r](const at::Tensor& x) {  // [B,nKV,S,D] → [B,nKV·r,S,D] (HF repeat_kv)
+    if (r == 1) return x;
+    return x.unsqueeze(2).expand({x.size(0), x.size(1), r, x.size(2), x.size(3)})
+        .reshape({x.size(0), x.size(1) * r, x.size(2), x.size(3)});
+  };
+#if TORCH_VERSION_MINOR >= 1
+  return at::scaled_dot_product_attention(q, expand(k), expand(v), m, 0.0, is_causal, s);
+#else
+  // 2.0 has no scale argument: it divides by sqrt(D), so fold the requested scale into q.
+  const double d = static_cast<double>(q.size(3));
+  const at::Tensor qs = scale ? q * (*scale * std::sqrt(d)) : q;
+  return at::scaled_dot_product_attention(qs, expand(k), expand(v), m, 0.0, is_causal);
+#endif
+#endif
+#else
+  (void)scale;
+  VR_FAIL("scaled_dot_product_attention needs LibTorch >= 2.0 (this build: {})", TORCH_VERSION);
+#endif
 }
 
 }  // namespace vr::compat

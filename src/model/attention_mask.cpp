@@ -36,6 +36,15 @@ at::Tensor causal_attention_mask(const at::Tensor& attention_mask, int64_t batch
   return at::zeros({batch, 1, query_len, keys}, opts).masked_fill(blocked_b, dtype_min(dtype));
 }
 
+bool is_right_padded(const at::Tensor& attention_mask) {
+  if (!attention_mask.defined() || attention_mask.dim() != 2 || attention_mask.size(1) < 2) return true;
+  const int64_t S = attention_mask.size(1);
+  auto on = attention_mask.ne(0);
+  // A 0 → 1 step anywhere (a real token after padding) means left or inner padding.
+  auto rises = on.narrow(1, 1, S - 1).logical_and(on.narrow(1, 0, S - 1).logical_not());
+  return !rises.any().item<bool>();
+}
+
 at::Tensor position_ids_from_mask(const at::Tensor& attention_mask) {
   VR_CHECK(attention_mask.dim() == 2, "attention_mask must be [B,S], got {} dims", attention_mask.dim());
   auto m = attention_mask.to(at::kLong);

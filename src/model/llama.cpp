@@ -8,8 +8,10 @@
 #include <torch/torch.h>
 
 #include "vr/core/error.h"
+#include "vr/core/torch_compat.h"
 #include "vr/model/attention_mask.h"
 #include "vr/model/activation_checkpointing.h"
+#include "vr/model/lm_loss.h"
 #include "vr/model/linear.h"  // apply_linear: adds the branches adaptation code attached from outside
 #include "vr/model/rope.h"
 
@@ -70,11 +72,18 @@ at::Tensor LlamaAttentionImpl::forward_cached(const at::Tensor& x, const at::Ten
     cache->key = k;
     cache->value = v;
   }
+  if (fused && !cache && !attn_probs) {
+    // Fused kernel; grouped-query heads without a K/V copy where LibTorch allows (torch_compat.h). Same maths as
+    // below up to rounding: softmax(q·kᵀ/sqrt(D) + mask)·v, or causal when no mask is given.
+    auto out = compat::scaled_dot_product_attention(q, k, v, mask, /*is_causal=*/!mask.defined());
+    return apply_linear(o_proj, out.transpose(1, 2).contiguous().reshape({B, T, n_heads * head_dim}));
+  }
   const int64_t r = n_heads / n_kv_heads;
   auto kr = repeat_kv(k, r), vr_ = repeat_kv(v, r);
   // scores = q·kᵀ / sqrt(D) + mask; HF divides after the product (not q·D^-1/2 first), which changes rounding.
   auto scores = at::matmul(q, kr.transpose(2, 3)) / std::sqrt(static_cast<double>(head_dim));  // [B,nH,T,S]
   if (mask.defined()) scores = scores + mask;
+  else if (fused) scores = scores + causal_attention_mask({}, B, T, k.size(2) - T, scores.scalar_type(), x.device());
   auto probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
   if (attn_probs) *attn_probs = probs;
   auto out = at::matmul(probs, vr_);                                  // [B,nH,T,D]
@@ -148,7 +157,8 @@ at::Tensor LlamaForCausalLMImpl::embed(const at::Tensor& input_ids) {
            c10::toString(input_ids.scalar_type()));
   auto ids = input_ids.to(at::kLong);
   if (ids.numel() > 0) {
-    int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
+    const auto range = at::stack({ids.min(), ids.max()}).to(at::kCPU);  // one host read for both
+    const int64_t lo = range[0].item<int64_t>(), hi = range[1].item<int64_t>();
     VR_CHECK(lo >= 0 && hi < config_.vocab_size, "input_ids hold token id {} outside the vocabulary [0, {})",
              lo < 0 ? lo : hi, config_.vocab_size);
   }
@@ -196,7 +206,14 @@ LlamaOutput LlamaForCausalLMImpl::forward_cached(const LlamaInputs& in, KVCache*
   if (in.attention_mask.defined())
     VR_CHECK(in.attention_mask.dim() == 2 && in.attention_mask.size(0) == B && in.attention_mask.size(1) == past + T,
              "attention_mask must be [{}, {}], got {}", B, past + T, c10::str(in.attention_mask.sizes()));
-  auto mask = causal_attention_mask(in.attention_mask, B, T, past, h.scalar_type(), h.device());
+  // Training with fused attention on a right-padded batch (or none): causal alone gives every real position the
+  // same keys as the dense mask (its padded keys all lie in its future), and no [B,1,T,T] tensor is built. Only
+  // the loss may be asked for then, since padded positions' outputs differ from the dense mask's.
+  const bool fused = L > 0 && layer(0)->self_attn->fused;
+  const bool causal_only = fused && !cache && !in.output_attentions && !in.output_hidden_states &&
+                           in.labels.defined() && !in.return_logits && is_right_padded(in.attention_mask);
+  at::Tensor mask;
+  if (!causal_only) mask = causal_attention_mask(in.attention_mask, B, T, past, h.scalar_type(), h.device());
 
   LlamaOutput out;
   const bool use_checkpoint = gradient_checkpointing_ && !cache && !in.output_attentions && at::GradMode::is_enabled();
@@ -207,9 +224,10 @@ LlamaOutput LlamaForCausalLMImpl::forward_cached(const LlamaInputs& in, KVCache*
       std::vector<at::Tensor> params;
       for (auto& p : layer_i->parameters()) params.push_back(p);
       auto fn = [impl = layer_i.ptr()](const std::vector<at::Tensor>& x) -> std::vector<at::Tensor> {
-        return {impl->forward(x[0], x[1], x[2], x[3])};  // x = {h, cos, sin, mask}
+        const at::Tensor m = x[3].numel() > 0 ? x[3] : at::Tensor();  // empty: causal only
+        return {impl->forward(x[0], x[1], x[2], m)};                  // x = {h, cos, sin, mask}
       };
-      h = checkpoint(fn, {h, cos, sin, mask}, params)[0];
+      h = checkpoint(fn, {h, cos, sin, mask.defined() ? mask : at::empty({0}, h.options())}, params)[0];
     } else {
       at::Tensor probs;
       h = layer_i->forward_cached(h, cos, sin, mask, cache ? &cache->layers[i] : nullptr,
@@ -219,6 +237,13 @@ LlamaOutput LlamaForCausalLMImpl::forward_cached(const LlamaInputs& in, KVCache*
   }
   h = model->norm(h);
   if (in.output_hidden_states) out.hidden_states.push_back(h);
+  if (in.labels.defined() && !in.return_logits) {
+    // Training: lm_head + cross-entropy on the supervised positions only, chunked; no [B,T,V] tensor.
+    SupervisedLoss sl = supervised_lm_loss(h, lm_head->weight, in.labels, in.loss_chunk_rows);
+    out.loss = sl.loss;
+    out.supervised_tokens = sl.supervised;
+    return out;
+  }
   out.logits = lm_head(h).to(at::kFloat);  // HF 4.44 always upcasts logits
   if (in.labels.defined()) out.loss = causal_lm_loss(out.logits, in.labels);
   return out;

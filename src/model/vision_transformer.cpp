@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "vr/core/error.h"
+#include "vr/core/torch_compat.h"
 #include "vr/model/linear.h"
 #include "vr/core/shape_string.h"
 
@@ -63,6 +64,12 @@ at::Tensor VisionAttentionImpl::forward(const at::Tensor& x) {
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
   auto heads = [&](const at::Tensor& t) { return t.view({B, N, n_heads, head_dim}).transpose(1, 2); };  // [B,nH,N,D]
   at::Tensor q = apply_linear(q_proj, x);
+  if (fused) {  // the fused kernel applies the scale itself (rounding differs from HF's order, nothing else)
+    auto out = vr::compat::scaled_dot_product_attention(heads(q), heads(apply_linear(k_proj, x)),
+                                                        heads(apply_linear(v_proj, x)), at::Tensor(),
+                                                        /*is_causal=*/false, scale);
+    return apply_linear(out_proj, out.transpose(1, 2).reshape({B, N, n_heads * head_dim}));
+  }
   if (scale_query_first) q = q * scale;
   q = heads(q);
   auto k = heads(apply_linear(k_proj, x));

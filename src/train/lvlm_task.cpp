@@ -9,7 +9,9 @@
 
 #include "vr/core/error.h"
 #include "vr/core/logging.h"
+#include "vr/core/torch_compat.h"
 #include "vr/data/loader.h"
+#include "vr/model/attention_backend.h"
 #include "vr/model/lvlm.h"
 #include "vr/train/final_export.h"
 #include "vr/train/run_context.h"
@@ -22,7 +24,10 @@ LvlmTask::LvlmTask(std::shared_ptr<model::Lvlm> model, std::unique_ptr<data::Dat
       loader_(std::move(loader)),
       device_(ctx.device),
       lora_(lora),
-      model_dir_(std::move(model_dir)) {}
+      model_dir_(std::move(model_dir)) {
+  // Training runs the fused attention kernels where LibTorch has them (2.x); eager on 1.13.
+  if (compat::sdpa_available()) model::set_fused_attention(**model_, true);
+}
 
 LvlmTask::~LvlmTask() = default;
 
@@ -37,33 +42,37 @@ MicroBatchOutput LvlmTask::forward_next() {
   in.attention_mask = b->attention_mask;
   in.labels = b->labels;
   in.pixel_values = b->pixel_values;
+  in.return_logits = false;  // the loss runs lm_head on supervised positions only (model/lm_loss.h)
   const auto device = device_;
   const auto dtype = (*model_)->language_model->lm_head->weight.scalar_type();
-  if (device != in.input_ids.device()) {
-    in.input_ids = in.input_ids.to(device);
-    in.attention_mask = in.attention_mask.to(device);
-    in.labels = in.labels.to(device);
-  }
-  if (in.pixel_values.defined()) in.pixel_values = in.pixel_values.to(device, dtype);
+  // To a GPU: through page-locked host memory with asynchronous copies, so the transfer queues behind the work
+  // already on the stream instead of stalling the host; the copy engine overlaps it with compute.
+  const bool async = device.is_cuda();
+  auto to_device = [&](const at::Tensor& t, at::ScalarType type) {
+    if (!t.defined() || (t.device() == device && t.scalar_type() == type)) return t;
+    const at::Tensor src = async && t.is_cpu() ? t.pin_memory() : t;
+    return src.to(device, type, /*non_blocking=*/async);
+  };
+  in.input_ids = to_device(in.input_ids, in.input_ids.scalar_type());
+  in.attention_mask = to_device(in.attention_mask, in.attention_mask.scalar_type());
+  in.labels = to_device(in.labels, in.labels.scalar_type());
+  in.pixel_values = to_device(in.pixel_values, dtype);  // images in the model dtype
   model::LvlmOutput out = (*model_)->forward(in);
   MicroBatchOutput r;
   r.loss = out.loss;
   // No supervised token at all (every answer truncated away, or every sample hit the reference's "tokenization
   // mismatch" fallback): the reference's mean over zero tokens is NaN, which would stop the run. The micro-batch
-  // teaches nothing, so it contributes a zero loss (graph kept, zero gradients) and is reported.
-  if (out.merged_labels.defined() && !out.merged_labels.ne(-100).any().item<bool>()) {
-    r.loss = out.logits.sum() * 0.0;
+  // teaches nothing, so the loss is 0 (graph kept, zero gradients; model/lm_loss.h) and it is reported.
+  r.supervised_tokens = out.supervised_tokens;
+  if (out.supervised_tokens == 0) {
     ++unsupervised_batches_;
     vr::log::warn("micro-batch with no supervised token (all labels -100; samples {}): it counts as loss 0 "
                   "({} such micro-batches so far)",
                   fmt::format("{}", fmt::join(b->ids, ", ")), unsupervised_batches_);
   }
-  r.tokens = out.merged_attention_mask.defined() ? out.merged_attention_mask.sum().item<int64_t>()
-                                                 : b->attention_mask.sum().item<int64_t>();
+  // Non-padding positions, read by the trainer with the step's losses (no host sync here).
+  r.tokens_tensor = out.merged_attention_mask.defined() ? out.merged_attention_mask.sum() : b->attention_mask.sum();
   r.images = b->pixel_values.defined() ? b->pixel_values.size(0) : 0;
-  // The loss averages over the shifted labels: positions 1.. of the merged sequence that are not -100.
-  if (out.merged_labels.defined() && out.merged_labels.size(1) > 1)
-    r.supervised_tokens = out.merged_labels.narrow(1, 1, out.merged_labels.size(1) - 1).ne(-100).sum().item<int64_t>();
   r.sample_ids = b->ids;
   return r;
 }

@@ -188,22 +188,19 @@ TrainResult Trainer::run() {
     double loss_sum = 0;
     int64_t supervised = 0;
     std::string nonfinite;  // this rank's first non-finite loss (data parallel: decided collectively below)
+    // The micro-batch losses (and token counts a task gives as tensors) stay on the device until the step's
+    // one host read below: no host sync per micro-batch for logging or the NaN check.
+    std::vector<at::Tensor> step_values;
+    std::vector<std::vector<std::string>> step_ids;
     for (int64_t a = 0; a < t.grad_accum; ++a) {
       sync.begin_micro_batch(a + 1 == t.grad_accum);
       MicroBatchOutput out = task.forward_next();
-      double loss = out.loss.item<double>();
-      if (!std::isfinite(loss) && world > 1) {
-        if (nonfinite.empty())
-          nonfinite = fmt::format("rank {}: loss is {} at step {} (micro-batch {} of {}; samples {})", sync.rank(),
-                                  loss, step + 1, a + 1, t.grad_accum, fmt::join(out.sample_ids, ", "));
-        continue;  // no backward: the step is stopped on every rank after synchronize
-      }
-      if (!std::isfinite(loss))
-        throw NonFiniteError(fmt::format(
-            "loss is {} at step {} (micro-batch {} of {}; samples {}); stopped before the optimizer update, so "
-            "the last checkpoint ({}) is intact",
-            loss, step + 1, a + 1, t.grad_accum, fmt::join(out.sample_ids, ", "),
-            r.last_checkpoint.empty() ? "none yet" : r.last_checkpoint));
+      const at::Tensor loss_value = out.loss.detach().reshape({}).to(at::kDouble);
+      step_values.push_back(loss_value);
+      step_values.push_back(out.tokens_tensor.defined() ? out.tokens_tensor.reshape({}).to(loss_value.options())
+                                                        : at::full({}, static_cast<double>(out.tokens),
+                                                                   loss_value.options()));
+      step_ids.push_back(out.sample_ids);
       if (token_norm) {
         // Sum of the micro-batch's token losses; divided by the step's supervised tokens of all ranks below.
         VR_CHECK(out.supervised_tokens >= 0, "train.loss_normalization=token: the task reports no supervised "
@@ -213,9 +210,29 @@ TrainResult Trainer::run() {
       } else {
         (out.loss / static_cast<double>(t.grad_accum)).backward();
       }
-      loss_sum += loss;
-      m.tokens += out.tokens;
       m.images += out.images;
+    }
+    {
+      // The step's host read of its losses. A non-finite one stops the step before the optimizer update (its
+      // backward ran, but the gradients are dropped with the step; data parallel: decided collectively below).
+      const at::Tensor values = at::stack(step_values).to(at::kCPU);
+      for (int64_t a = 0; a < t.grad_accum; ++a) {
+        const double loss = values[2 * a].item<double>();
+        m.tokens += static_cast<int64_t>(values[2 * a + 1].item<double>());
+        if (!std::isfinite(loss) && world > 1) {
+          if (nonfinite.empty())
+            nonfinite = fmt::format("rank {}: loss is {} at step {} (micro-batch {} of {}; samples {})", sync.rank(),
+                                    loss, step + 1, a + 1, t.grad_accum, fmt::join(step_ids[a], ", "));
+          continue;
+        }
+        if (!std::isfinite(loss))
+          throw NonFiniteError(fmt::format(
+              "loss is {} at step {} (micro-batch {} of {}; samples {}); stopped before the optimizer update, so "
+              "the last checkpoint ({}) is intact",
+              loss, step + 1, a + 1, t.grad_accum, fmt::join(step_ids[a], ", "),
+              r.last_checkpoint.empty() ? "none yet" : r.last_checkpoint));
+        loss_sum += loss;
+      }
     }
     sync.synchronize(trainable);  // data-parallel seam: gradients complete (averaged over ranks) from here on
     m.allreduce_bytes = sync.bytes_last_step();

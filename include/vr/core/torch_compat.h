@@ -2,7 +2,10 @@
 // behind plain functions, so the rest of the code is version-free. Tested in tests/core/torch_compat_test.cpp.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
+
+#include <ATen/Tensor.h>
 
 namespace vr::compat {
 
@@ -16,5 +19,33 @@ void cuda_reset_peak_stats(int device = 0);
 void cuda_synchronize(int device = 0);
 // Disables TF32 in cuBLAS/cuDNN matmuls (needed for fp32 conformance on Ampere+); no-op without CUDA.
 void set_allow_tf32(bool allow);
+
+// ---- CPU threads ---------------------------------------------------------------------------------------------
+// LibTorch's intra-op threads (OpenMP) and the threads of the BLAS it calls, set together: n threads use n cores.
+// Debian's OpenBLAS pthreads build (libopenblas0-pthread) keeps a pool of its own sized to every core, which
+// at::set_num_threads does not touch; it gets n threads too (OPENBLAS_NUM_THREADS, when set, wins). n <= 0: 1.
+// Why 2 threads can be slower than 1 on a shared machine (libgomp's spin-waiting): docs/benchmarks.md.
+void set_cpu_threads(int n);
+// The BLAS library LibTorch resolved at run time: "openblas-pthread", "openblas-openmp", "openblas-serial",
+// or "other" (MKL, reference BLAS, ...).
+std::string blas_kind();
+// BLAS threads now (openblas_get_num_threads), -1 when the BLAS is not OpenBLAS.
+int blas_threads();
+// Sets OpenBLAS's own thread count (no-op for other BLAS libraries).
+void set_blas_threads(int n);
+// "2 LibTorch threads, openblas-pthread with 1 thread": for run headers and benchmarks.
+std::string cpu_threads_description();
+
+// ---- fused attention (scaled_dot_product_attention, LibTorch >= 2.0) -------------------------------------------
+// True when built against a LibTorch that has at::scaled_dot_product_attention (2.0 and later).
+bool sdpa_available();
+// softmax(q·kᵀ·scale + mask)·v with LibTorch's fused kernels (flash / memory-efficient on CUDA, the flash CPU
+// kernel on CPU). q [B,nH,T,D]; k, v [B,nKV,S,D] with nH a multiple of nKV (grouped-query attention: LibTorch
+// >= 2.5 attends without copying K/V, older versions expand them); mask undefined or additive [B,1,T,S];
+// is_causal: query i sees keys j <= i (T == S, no mask); scale: 1/sqrt(D) when absent. Throws vr::Error when
+// !sdpa_available().
+at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                        const at::Tensor& mask, bool is_causal,
+                                        std::optional<double> scale = std::nullopt);
 
 }  // namespace vr::compat

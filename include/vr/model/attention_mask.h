@@ -14,6 +14,10 @@ namespace vr::model {
 at::Tensor causal_attention_mask(const at::Tensor& attention_mask, int64_t batch, int64_t query_len,
                                  int64_t past_len, at::ScalarType dtype, at::Device device);
 
+// True when every row of attention_mask [B,S] is ones then zeros (right padding or none; undefined: true), so a
+// causal mask alone keeps every real query off the padded keys. One host read of a [B] result.
+bool is_right_padded(const at::Tensor& attention_mask);
+
 // Position ids for left-padded batches (HF generate): cumsum(mask) - 1, and 1 where mask == 0. mask [B,S] → [B,S].
 at::Tensor position_ids_from_mask(const at::Tensor& attention_mask);
 

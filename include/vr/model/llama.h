@@ -74,6 +74,9 @@ class LlamaAttentionImpl : public torch::nn::Module {
                             KVSlot* cache, at::Tensor* attn_probs = nullptr);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t n_heads, n_kv_heads, head_dim;
+  // Fused scaled_dot_product_attention (LibTorch >= 2.0; set by set_fused_attention in attention_backend.h) for
+  // calls without a KV cache and without attn_probs; an undefined mask then means causal. Eager otherwise.
+  bool fused = false;
 };
 TORCH_MODULE(LlamaAttention);
 
@@ -116,11 +119,16 @@ struct LlamaInputs {
   at::Tensor labels;          // [B,T] int64, -100 ignored; loss = CE(logits[:, :-1], labels[:, 1:])
   bool output_hidden_states = false;
   bool output_attentions = false;  // fills LlamaOutput::attentions (eager softmax probs per layer)
+  // false with labels (training): no [B,T,V] logits; the loss runs lm_head on the supervised positions only, in
+  // chunks of loss_chunk_rows rows (lm_loss.h; 0 = default_loss_chunk_rows(V)). Without labels, ignored.
+  bool return_logits = true;
+  int64_t loss_chunk_rows = 0;
 };
 
 struct LlamaOutput {
   at::Tensor logits;                       // [B,T,V] (float32 when computed for the loss)
   at::Tensor loss;                         // [] mean CE over non-ignored tokens, undefined without labels
+  int64_t supervised_tokens = -1;          // positions the loss averages over; -1 unless return_logits is false
   std::vector<at::Tensor> hidden_states;   // L+1 entries: embeddings, each layer's output, last after final norm
   std::vector<at::Tensor> attentions;      // L entries [B,nH,T,T] when requested
 };

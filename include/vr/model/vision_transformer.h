@@ -43,6 +43,7 @@ class VisionAttentionImpl : public torch::nn::Module {
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
   int64_t n_heads, head_dim;
   bool scale_query_first;  // CLIP scales q before q·kᵀ, SigLIP scales the product (same maths, HF op order)
+  bool fused = false;      // scaled_dot_product_attention (LibTorch >= 2.0; attention_backend.h) instead of eager
 };
 TORCH_MODULE(VisionAttention);
 

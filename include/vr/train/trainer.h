@@ -34,6 +34,8 @@ struct RunContext;
 struct MicroBatchOutput {
   at::Tensor loss;                       // [] mean CE of the micro-batch, graph attached
   int64_t tokens = 0;                    // non-padding positions (text + image)
+  at::Tensor tokens_tensor;              // the same count as a [] tensor (may live on the device); when defined,
+                                         // the trainer reads it with the step's losses (one host sync per step)
   int64_t images = 0;
   int64_t supervised_tokens = -1;        // label positions the loss averages over (-1: unknown; needed by
                                          // train.loss_normalization=token)
