@@ -237,7 +237,7 @@ TEST(TrainE2e, ConfigErrorsNameTheKey) {
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.text.find("99"), std::string::npos) << r.text;
   r = run_vrtrain("make-tiny --output " + out + "/m --layers 8x");
-  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.code, 2);  // a bad flag value is a usage error
   EXPECT_NE(r.text.find("--layers needs an integer, got '8x'"), std::string::npos) << r.text;
   r = run_vrtrain(fmt::format("--config {}/configs/llava_v15_7b.yaml --dry-run", VR_SOURCE_DIR));
   EXPECT_EQ(r.code, 1);

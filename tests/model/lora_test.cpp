@@ -8,6 +8,7 @@
 
 #include "support/fixtures.h"
 #include "vr/core/error.h"
+#include "vr/core/file_io.h"
 #include "vr/core/safetensors.h"
 #include "vr/model/lora.h"
 #include "vr/model/vision_tower.h"
@@ -164,4 +165,52 @@ TEST(Lora, VisualRegionTargetsAreTheSevenProjectionsOfEachLayer) {
   ASSERT_EQ(t.size(), 14u);
   EXPECT_EQ(t[0], "language_model.model.layers.1.self_attn.q_proj");
   EXPECT_EQ(t[13], "language_model.model.layers.5.mlp.down_proj");
+}
+
+// The model code applies linears through the generic branch mechanism and never names LoRA: adapters are
+// attached from outside (apply_lora), as PEFT and torchtune wrap nn.Linear.
+TEST(Lora, PlainModelCodeKnowsNoLora) {
+  for (const char* file : {"src/model/llama.cpp", "src/model/vision_transformer.cpp", "include/vr/model/llama.h",
+                           "include/vr/model/vision_transformer.h"}) {
+    const std::string text = vr::read_file(std::string(VR_SOURCE_DIR) + "/" + file);
+    EXPECT_EQ(text.find("lora.h"), std::string::npos) << file;
+    EXPECT_EQ(text.find("Lora"), std::string::npos) << file;
+  }
+}
+
+namespace {
+// Adds a constant to every output feature; the smallest branch to check apply_linear's contract.
+struct ConstantBranchImpl : LinearBranchImpl {
+  double c = 0;
+  bool on = true;
+  at::Tensor delta(const at::Tensor& x) override {
+    return torch::full({x.size(0), 3}, c, x.options().dtype(torch::kDouble));  // cast to y's dtype by apply_linear
+  }
+  bool active() const override { return on; }
+};
+}  // namespace
+
+TEST(Lora, ApplyLinearAddsEveryActiveBranchAndLoraIsOne) {
+  torch::manual_seed(0);
+  torch::nn::Linear lin(4, 3);
+  auto x = torch::randn({2, 4});
+  const auto base = lin->forward(x);
+  EXPECT_TRUE(torch::equal(apply_linear(lin, x), base));  // plain Linear
+  auto branch = std::make_shared<ConstantBranchImpl>();
+  branch->c = 0.5;
+  lin->register_module("extra", branch);
+  EXPECT_TRUE(torch::allclose(apply_linear(lin, x), base + 0.5));
+  EXPECT_EQ(apply_linear(lin, x).scalar_type(), torch::kFloat);
+  branch->on = false;
+  EXPECT_TRUE(torch::equal(apply_linear(lin, x), base));
+  // A LoRA adapter is such a branch: attached, it adds scaling·B·A·x (B = 0 at init, so set it).
+  torch::nn::Sequential root(lin);
+  LoraConfig c = config();
+  c.target_modules = {"0"};
+  apply_lora(*root, c, /*seed=*/1);
+  torch::NoGradGuard no_grad;
+  lin->named_modules()["lora_B"]->as<torch::nn::LinearImpl>()->weight.fill_(0.25);
+  auto a = lin->named_modules()["lora_A"]->as<torch::nn::LinearImpl>()->weight;
+  auto expect = base + torch::matmul(torch::matmul(x, a.t()), torch::full({4, 3}, 0.25)) * c.scaling();
+  EXPECT_TRUE(torch::allclose(apply_linear(lin, x), expect, 1e-6, 1e-6));
 }

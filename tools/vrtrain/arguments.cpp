@@ -71,6 +71,14 @@ std::optional<int> parse(CLI::App& app, const std::vector<std::string>& args) {
     std::fputs(app.help("", CLI::AppFormatMode::All).c_str(), stdout);
     return 0;
   } catch (const CLI::ParseError& e) {
+    // CLI11 checks required flags before unknown ones; an unknown flag is the likelier mistake, so name it.
+    const std::vector<std::string> unknown = app.get_allow_extras() ? std::vector<std::string>{} : app.remaining();
+    if (!unknown.empty()) {
+      std::string list;
+      for (const auto& a : unknown) list += (list.empty() ? "" : " ") + a;
+      return usage_error(app, (unknown.size() == 1 ? "The following argument was not expected: "
+                                                   : "The following arguments were not expected: ") + list);
+    }
     return usage_error(app, e.what());
   }
   return std::nullopt;
@@ -102,7 +110,7 @@ void add_config_flags(CLI::App& app, ConfigFlags& flags) {
   app.add_option("--config", flags.files, "YAML run config (repeatable: later files override earlier ones)")
       ->type_name("FILE")
       ->allow_extra_args(false)
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingFile.description(""));  // no ":FILE" after the type name in --help
   app.add_option("--set", flags.sets, "override one config key, repeatable (e.g. --set train.max_steps=20)")
       ->type_name("KEY=VALUE")
       ->allow_extra_args(false);

@@ -13,6 +13,7 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include "vr/core/torch_compat.h"
 #include "vr/core/error.h"
 #include "vr/model/lvlm.h"
 #include "vr/core/device.h"
@@ -23,25 +24,18 @@
 #include "vr/train/metrics.h"
 #include "vr/train/optimizer.h"
 #include "vr/train/trainable_params.h"
+#include "vrtrain/arguments.h"
 #include "vrtrain/command.h"
 
 namespace {
 
-const char* kHelp =
-    "vrtrain bench: time complete training steps (forward, backward, AdamW update) on random inputs.\n\n"
-    "Usage: vrtrain bench --model DIR [--batch B] [--text-tokens T] [--images-per-sample 1] [--steps K]\n"
-    "                     [--warmup W] [--selection.strategy NAME [--selection.fraction F] | --full]\n"
-    "                     [--method full|lora] [--gradient-checkpointing] [--bf16] [--threads N] [--compare]\n\n"
-    "  --model DIR             HF llava-hf checkpoint (e.g. one written by `vrtrain make-tiny`)\n"
-    "  --batch B               samples per step (default 4)\n"
-    "  --text-tokens T         text tokens per sample (default 128); each image adds F-1 merged tokens\n"
-    "  --images-per-sample N   images per sample (default 1; 0 = text only)\n"
-    "  --steps K               timed steps (default 10) after --warmup W untimed ones (default 2)\n"
-    "  --selection.strategy S  selective run (default uniform, fraction 0.25); --selection.fraction F,\n"
-    "                          --selection.count K, --selection.layers 1,5,9 as in a config\n"
-    "  --full                  train every LLM layer instead\n"
-    "  --compare               run full and selective interleaved (one step each, alternating) and print ratios\n"
-    "  --method lora           LoRA adapters on the selected layers (r 128, alpha 256) instead of full tensors\n\n"
+const char* kDescription =
+    "vrtrain bench: time complete training steps (forward, backward, AdamW update) on random inputs.";
+
+const char* kFooter =
+    "The run is configured as training is: --config FILE and --set key=value (model.path, train.method,\n"
+    "train.dtype, train.gradient_checkpointing, selection.*, lora.*); the flags above are shorthands that win.\n"
+    "A layer list (--selection.layers or selection.layers) means selection.strategy=manual.\n\n"
     "Reports per configuration: median step time with min / max, tokens/s (merged tokens incl. image\n"
     "positions), achieved FLOP/s and the FLOP count assumed, and memory: CPU = resident set size after the\n"
     "forward pass minus before it (the activations and gradients alive at the peak), plus process peak RSS.\n\n"
@@ -62,51 +56,63 @@ struct Timing {
 };
 
 int run_bench(const std::vector<std::string>& args) {
-  vr::train::RunConfig cfg;
+  vr::train::RunConfig cfg;  // bench's defaults; --config files and flags override them
   cfg.train.stage = "sft";
   cfg.output_dir = "/tmp/vrtrain-bench";
   cfg.train.export_final = false;
   int64_t batch = 4, text_tokens = 128, images = 1, steps = 10, warmup = 2, threads = 0;
-  bool full = false, compare = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> std::string {
-      VR_CHECK(i + 1 < args.size(), "bench: {} needs a value", a);
-      return args[++i];
-    };
-    if (a == "--help" || a == "-h") {
-      std::printf("%s", kHelp);
-      return 0;
-    } else if (a == "--model") cfg.model.path = value();
-    else if (a == "--batch") batch = std::stoll(value());
-    else if (a == "--text-tokens") text_tokens = std::stoll(value());
-    else if (a == "--images-per-sample") images = std::stoll(value());
-    else if (a == "--steps") steps = std::stoll(value());
-    else if (a == "--warmup") warmup = std::stoll(value());
-    else if (a == "--threads") threads = std::stoll(value());
-    else if (a == "--full") full = true;
-    else if (a == "--compare") compare = true;
-    else if (a == "--gradient-checkpointing") cfg.train.gradient_checkpointing = true;
-    else if (a == "--bf16") cfg.train.dtype = "bf16";
-    else if (a == "--method") cfg.train.method = value();
-    else if (a == "--selection.strategy") cfg.selection.strategy = value();
-    else if (a == "--selection.fraction") cfg.selection.fraction = std::stod(value());
-    else if (a == "--selection.count") cfg.selection.count = std::stoll(value());
-    else if (a == "--selection.layers") {
-      cfg.selection.layers.clear();
-      std::string v = value();
-      for (size_t p = 0; p < v.size();) {
-        size_t q = v.find(',', p);
-        cfg.selection.layers.push_back(std::stoll(v.substr(p, q - p)));
-        p = q == std::string::npos ? v.size() : q + 1;
-      }
-    } else VR_FAIL("bench: unknown option '{}' (see vrtrain bench --help)", a);
-  }
-  VR_CHECK(!cfg.model.path.empty(), "bench: --model DIR is required");
-  VR_CHECK(batch > 0 && text_tokens > 1 && steps > 0 && images >= 0, "bench: --batch, --text-tokens, --steps must be positive");
-  VR_CHECK(!(full && compare), "bench: --compare already runs --full and the selective configuration");
-  if (cfg.train.method == "lora") cfg.lora.targets = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-  if (threads > 0) at::set_num_threads(static_cast<int>(threads));
+  bool full = false, compare = false, checkpointing = false, bf16 = false;
+  std::string model, method, strategy, fraction, count, layers;
+  vr::cli::ConfigFlags config;
+  CLI::App app = vr::cli::make_app("bench", kDescription, kFooter);
+  vr::cli::set_usage(app,
+                     "vrtrain bench --model DIR [--batch B] [--text-tokens T] [--images-per-sample 1] [--steps K]\n"
+                     "              [--warmup W] [--selection.strategy NAME [--selection.fraction F] | --full]\n"
+                     "              [--method full|lora] [--gradient-checkpointing] [--bf16] [--threads N] [--compare]\n"
+                     "              [--config FILE] [--set key=value ...]");
+  app.add_option("--model", model, "HF llava-hf checkpoint (e.g. one written by `vrtrain make-tiny`); model.path")
+      ->type_name("DIR");
+  vr::cli::add_int_option(app, "--batch", batch, "samples per step (default 4)")->type_name("B");
+  vr::cli::add_int_option(app, "--text-tokens", text_tokens,
+                          "text tokens per sample (default 128); each image adds F-1 merged tokens")
+      ->type_name("T");
+  vr::cli::add_int_option(app, "--images-per-sample", images, "images per sample (default 1; 0 = text only)");
+  vr::cli::add_int_option(app, "--steps", steps, "timed steps (default 10) after --warmup W untimed ones")->type_name("K");
+  vr::cli::add_int_option(app, "--warmup", warmup, "untimed steps first (default 2)")->type_name("W");
+  vr::cli::add_int_option(app, "--threads", threads, "CPU threads for LibTorch (default: its choice)");
+  app.add_option("--selection.strategy", strategy, "selective run (default uniform, fraction 0.25)")->type_name("S");
+  app.add_option("--selection.fraction", fraction, "as in a config")->type_name("F");
+  app.add_option("--selection.count", count, "as in a config")->type_name("K");
+  app.add_option("--selection.layers", layers, "as in a config, e.g. 1,5,9 (selects strategy manual)")
+      ->type_name("LIST");
+  app.add_flag("--full", full, "train every LLM layer instead");
+  app.add_flag("--compare", compare, "run full and selective interleaved (one step each, alternating) and print ratios");
+  app.add_option("--method", method,
+                 "full (default) or lora: LoRA adapters on the selected layers (lora.*: r 128, alpha 256)\n"
+                 "instead of full tensors")
+      ->type_name("M");
+  app.add_flag("--gradient-checkpointing", checkpointing, "recompute activations in backward");
+  app.add_flag("--bf16", bf16, "bf16 compute (train.dtype=bf16)");
+  vr::cli::add_config_flags(app, config);
+  if (auto code = vr::cli::parse(app, args)) return *code;
+  if (model.empty() && config.files.empty() &&
+      std::none_of(config.sets.begin(), config.sets.end(), [](const std::string& a) { return a.rfind("model.path=", 0) == 0; }))
+    return vr::cli::usage_error(app, "--model DIR is required (or model.path from --config / --set)");
+  if (batch <= 0 || text_tokens <= 1 || steps <= 0 || images < 0)
+    return vr::cli::usage_error(app, "--batch, --text-tokens, --steps must be positive");
+  if (full && compare)
+    return vr::cli::usage_error(app, "--compare already runs --full and the selective configuration");
+  std::vector<std::string> extra;
+  if (!model.empty()) extra.push_back("model.path=" + model);
+  if (!method.empty()) extra.push_back("train.method=" + method);
+  if (checkpointing) extra.push_back("train.gradient_checkpointing=true");
+  if (bf16) extra.push_back("train.dtype=bf16");
+  if (!strategy.empty()) extra.push_back("selection.strategy=" + strategy);
+  if (!fraction.empty()) extra.push_back("selection.fraction=" + fraction);
+  if (!count.empty()) extra.push_back("selection.count=" + count);
+  if (!layers.empty()) extra.push_back("selection.layers=" + layers);
+  vr::cli::apply_config_flags(cfg, config, extra);
+  if (threads > 0) vr::compat::set_cpu_threads(static_cast<int>(threads));  // LibTorch + OpenBLAS pool
   torch::manual_seed(0);
 
   const vr::train::RunContext ctx = vr::train::make_run_context(cfg);
@@ -134,6 +140,7 @@ int run_bench(const std::vector<std::string>& args) {
   in.input_ids = ids.to(device);
   in.labels = labels.to(device);
   in.attention_mask = torch::ones_like(ids).to(device);
+  in.return_logits = false;  // as in training (LvlmTask): loss on supervised positions only, no [B,M,V] logits
   const int64_t S = mc.vision.image_size;
   if (images > 0)
     in.pixel_values = torch::randn({batch * images, 3, S, S}).to(device, m.language_model->lm_head->weight.scalar_type());

@@ -6,41 +6,32 @@
 #include <string>
 #include <vector>
 
-#include <yaml-cpp/yaml.h>
-
 #include "vr/core/error.h"
 #include "vr/data/dataset.h"
 #include "vr/image/image.h"
 #include "vr/data/label_masking.h"
 #include "vr/data/template.h"
 #include "vr/text/tokenizer.h"
+#include "vr/train/run_config.h"
+#include "vr/train/run_options.h"
+#include "vrtrain/arguments.h"
 #include "vrtrain/command.h"
 
 namespace {
 
-const char* kHelp =
-    "Usage: vrtrain data-check --data PATH [--image-folder DIR] [--template NAME --tokenizer PATH] [options]\n"
-    "       vrtrain data-check --config FILE [options]\n"
+const char* kDescription =
+    "vrtrain data-check: walk a training dataset and report every record the trainer would choke on.\n"
     "\n"
     "Reads every record of a LLaVA-style dataset (a JSON list or JSONL file of\n"
     "  {\"id\", \"image\" | \"images\", \"conversations\": [{\"from\": \"human\"|\"gpt\", \"value\"}]})\n"
     "and checks what training needs: the record parses, roles are known and alternate, the conversation is not\n"
     "empty, the number of \"<image>\" placeholders equals the number of images, and every image file decodes.\n"
     "With --tokenizer it also applies the conversation template and the label-masking rules and counts samples\n"
-    "that the reference 'tokenization mismatch' fallback would mask entirely (reported, not counted as bad).\n"
-    "\n"
+    "that the reference 'tokenization mismatch' fallback would mask entirely (reported, not counted as bad).";
+
+const char* kFooter =
     "Output: one line per bad record, '<file>: record <index> (id '<id>'): <problem>', then a totals line.\n"
     "Exit status: 0 when every record is good, 1 when any record is bad, 2 for usage errors.\n"
-    "\n"
-    "Options:\n"
-    "  --data PATH            dataset file (.json list or .jsonl), or synthetic-shapes\n"
-    "  --image-folder DIR     folder the records' image paths are relative to\n"
-    "  --template NAME        plain | vicuna_v1 | llava_v1 | llama3 (default vicuna_v1; used with --tokenizer)\n"
-    "  --tokenizer PATH       tokenizer.json or a model directory holding it\n"
-    "  --model-max-length N   as data.model_max_length (default 2048)\n"
-    "  --no-decode            only check that image files exist (much faster than decoding them)\n"
-    "  --config FILE          take data.path, data.image_folder, data.template, data.model_max_length and\n"
-    "                         model.path (as the tokenizer) from a training config; flags given win\n"
     "\n"
     "Example:\n"
     "  vrtrain data-check --data llava_v1_5_mix665k.json --image-folder data/ \\\n"
@@ -53,72 +44,46 @@ struct Options {
   bool decode = true;
 };
 
-Options parse(const std::vector<std::string>& args) {
-  Options o;
-  std::string config;
-  bool have_template = false, have_max_length = false;
-  for (size_t k = 0; k < args.size(); ++k) {
-    const std::string& a = args[k];
-    auto value = [&]() -> std::string {
-      VR_CHECK(k + 1 < args.size(), "{} needs a value", a);
-      return args[++k];
-    };
-    if (a == "--data") o.data.path = value();
-    else if (a == "--image-folder") o.data.image_folder = value();
-    else if (a == "--template") o.data.template_name = value(), have_template = true;
-    else if (a == "--tokenizer") o.tokenizer = value();
-    else if (a == "--model-max-length") o.model_max_length = std::stoll(value()), have_max_length = true;
-    else if (a == "--no-decode") o.decode = false;
-    else if (a == "--config") config = value();
-    else VR_FAIL("unknown option '{}' (see `vrtrain data-check --help`)", a);
-  }
-  if (!config.empty()) {
-    // The data keys of a training config (vr::train::RunConfig); flags given explicitly win.
-    YAML::Node root;
-    try {
-      root = YAML::LoadFile(config);
-    } catch (const std::exception& e) {
-      VR_FAIL("{}: {}", config, e.what());
-    }
-    auto get = [&](const char* section, const char* key) -> YAML::Node {
-      YAML::Node s = root[section];
-      return s && s.IsMap() ? s[key] : YAML::Node();
-    };
-    try {
-      if (auto n = get("data", "path"); n && o.data.path.empty()) o.data.path = n.as<std::string>();
-      if (auto n = get("data", "image_folder"); n && o.data.image_folder.empty()) o.data.image_folder = n.as<std::string>();
-      if (auto n = get("data", "template"); n && !have_template) o.data.template_name = n.as<std::string>();
-      if (auto n = get("data", "model_max_length"); n && !have_max_length) o.model_max_length = n.as<int64_t>();
-      // model.path may name a model that the trainer creates on first use: only an existing one is used.
-      if (auto n = get("model", "path"); n && o.tokenizer.empty() && std::filesystem::exists(n.as<std::string>()))
-        o.tokenizer = n.as<std::string>();
-      YAML::Node syn = get("data", "synthetic");
-      if (syn && syn.IsMap()) {
-        if (syn["num_samples"]) o.data.synthetic_samples = syn["num_samples"].as<int64_t>();
-        if (syn["image_size"]) o.data.synthetic_image_size = syn["image_size"].as<int64_t>();
-        if (syn["seed"]) o.data.seed = syn["seed"].as<uint64_t>();
-      }
-    } catch (const YAML::Exception& e) {
-      VR_FAIL("{}: {}", config, e.what());
-    }
-  }
-  VR_CHECK(!o.data.path.empty(), "no dataset: pass --data PATH or --config FILE");
-  return o;
-}
-
 int run_data_check(const std::vector<std::string>& args) {
-  for (const auto& a : args)
-    if (a == "--help" || a == "-h") {
-      std::fputs(kHelp, stdout);
-      return 0;
-    }
   Options o;
-  try {
-    o = parse(args);
-  } catch (const vr::Error& e) {
-    std::fprintf(stderr, "vrtrain data-check: %s\n", e.what());
-    return 2;
+  std::string data_path, image_folder, template_name;
+  bool no_decode = false;
+  vr::cli::ConfigFlags config;
+  CLI::App app = vr::cli::make_app("data-check", kDescription, kFooter);
+  vr::cli::set_usage(app,
+                     "vrtrain data-check --data PATH [--image-folder DIR] [--template NAME --tokenizer PATH] [options]\n"
+                     "vrtrain data-check --config FILE [--set key=value ...] [options]");
+  app.add_option("--data", data_path, "dataset file (.json list or .jsonl), or synthetic-shapes")->type_name("PATH");
+  app.add_option("--image-folder", image_folder, "folder the records' image paths are relative to")->type_name("DIR");
+  app.add_option("--template", template_name,
+                 "plain | vicuna_v1 | llava_v1 | llama3 (default vicuna_v1; used with --tokenizer)")
+      ->type_name("NAME");
+  app.add_option("--tokenizer", o.tokenizer, "tokenizer.json or a model directory holding it")->type_name("PATH");
+  vr::cli::add_int_option(app, "--model-max-length", o.model_max_length, "as data.model_max_length (default 2048)");
+  app.add_flag("--no-decode", no_decode, "only check that image files exist (much faster than decoding them)");
+  vr::cli::add_config_flags(app, config);
+  app.get_option("--config")
+      ->description("take data.* and model.path (as the tokenizer, when it exists) from a training config\n"
+                    "(repeatable: later files override earlier ones); flags given win");
+  if (auto code = vr::cli::parse(app, args)) return *code;
+  o.decode = !no_decode;
+  if (!config.files.empty() || !config.sets.empty()) {
+    // The data keys of a training config (vr::train::RunConfig), read as training reads them (not validated:
+    // the model keys may still be placeholders); flags given explicitly win.
+    vr::train::RunConfig cfg;
+    for (const auto& f : config.files) vr::train::load_run_config_file(cfg, f);
+    vr::train::apply_run_overrides(cfg, config.sets);
+    o.data = vr::train::dataset_options(cfg);
+    if (app.count("--model-max-length") == 0) o.model_max_length = cfg.data.model_max_length;
+    // model.path may name a model that the trainer creates on first use: only an existing one is used.
+    if (o.tokenizer.empty() && !cfg.model.path.empty() && std::filesystem::exists(cfg.model.path))
+      o.tokenizer = cfg.model.path;
   }
+  o.data.skip_bad_records = false;  // every bad record is reported
+  if (app.count("--data") > 0) o.data.path = data_path;
+  if (app.count("--image-folder") > 0) o.data.image_folder = image_folder;
+  if (app.count("--template") > 0) o.data.template_name = template_name;
+  if (o.data.path.empty()) return vr::cli::usage_error(app, "no dataset: pass --data PATH or --config FILE");
   const vr::data::ConversationTemplate& tpl = vr::data::conversation_template(o.data.template_name);
   std::optional<vr::data::TextEncoder> enc;
   if (!o.tokenizer.empty()) enc = vr::data::TextEncoder::from_tokenizer(vr::text::Tokenizer::from_path(o.tokenizer));

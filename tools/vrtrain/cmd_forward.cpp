@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <functional>
 #include <map>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +14,7 @@
 #include "vr/core/error.h"
 #include "vr/core/safetensors.h"
 #include "vr/model/llama.h"
+#include "vrtrain/arguments.h"
 #include "vrtrain/command.h"
 #include "vrtrain/forward_vision.h"
 
@@ -28,32 +28,23 @@ struct ForwardOptions {
   bool hidden_states = true;
 };
 
-const char* kHelp =
-    "vrtrain forward: run a Hugging Face checkpoint on given token ids and save what it computes.\n"
-    "\n"
-    "Usage:\n"
-    "  vrtrain forward --model DIR --inputs IN.safetensors --output OUT.safetensors\n"
-    "                  [--dtype fp32|bf16] [--threads N] [--no-hidden-states]\n"
-    "\n"
-    "  --model DIR          HF checkpoint directory: config.json + model.safetensors (or sharded\n"
-    "                       model-0000k-of-0000n.safetensors + model.safetensors.index.json).\n"
-    "                       The model kind is read from config.json \"model_type\" (supported: llama).\n"
-    "  --inputs FILE        safetensors file with the batch:\n"
-    "                         input_ids       [B,T] int64/int32  token ids (required)\n"
-    "                         attention_mask  [B,T] int          1 = token, 0 = padding (optional; default all 1)\n"
-    "                         position_ids    [B,T] int64        (optional; default 0..T-1 for every row, as HF)\n"
-    "                         labels          [B,T] int64        targets, -100 = ignored (optional)\n"
-    "  --output FILE        safetensors file written with (all float32):\n"
-    "                         logits          [B,T,V]\n"
-    "                         hidden_states.i [B,T,H] for i = 0..L: 0 = token embeddings, i = output of\n"
-    "                                         decoder layer i-1, L = final-norm output (HF convention)\n"
-    "                         loss            []  mean cross-entropy of logits[:, :-1] vs labels[:, 1:]\n"
-    "                                         over labels != -100 (only when labels are given)\n"
-    "  --dtype fp32|bf16    weights and activations dtype (default fp32; softmax/RMSNorm run in fp32 either way)\n"
-    "  --threads N          CPU threads for LibTorch (default: LibTorch's choice; 1 = closest to references)\n"
-    "  --no-hidden-states   skip hidden_states.* (saves memory and disk on large models)\n"
-    "\n"
-    "Example (compare against a Python reference run of the same inputs):\n"
+const char* kDescription = "vrtrain forward: run a Hugging Face checkpoint on given token ids and save what it computes.";
+
+const char* kFormats =
+    "Inputs (--inputs, a safetensors file with the batch):\n"
+    "  input_ids       [B,T] int64/int32  token ids (required)\n"
+    "  attention_mask  [B,T] int          1 = token, 0 = padding (optional; default all 1)\n"
+    "  position_ids    [B,T] int64        (optional; default 0..T-1 for every row, as HF)\n"
+    "  labels          [B,T] int64        targets, -100 = ignored (optional)\n"
+    "Outputs (--output, a safetensors file, all float32):\n"
+    "  logits          [B,T,V]\n"
+    "  hidden_states.i [B,T,H] for i = 0..L: 0 = token embeddings, i = output of\n"
+    "                  decoder layer i-1, L = final-norm output (HF convention)\n"
+    "  loss            []  mean cross-entropy of logits[:, :-1] vs labels[:, 1:]\n"
+    "                  over labels != -100 (only when labels are given)\n";
+
+const char* kExample =
+    "\nExample (compare against a Python reference run of the same inputs):\n"
     "  vrtrain forward --model ckpt/llama_gqa --inputs batch.safetensors --output out.safetensors --threads 1\n";
 
 at::Tensor require(const TensorMap& inputs, const std::string& name, const std::string& file) {
@@ -125,43 +116,37 @@ const std::map<std::string, ForwardFn>& forward_kinds() {
 
 int run_forward(const std::vector<std::string>& args) {
   ForwardOptions opt;
-  std::optional<int> threads;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--help" || a == "-h") {
-      std::fputs(kHelp, stdout);
-      std::fputs(vr::cli::forward_vision_help(), stdout);
-      return 0;
-    }
-    if (a == "--no-hidden-states") {
-      opt.hidden_states = false;
-      continue;
-    }
-    const bool takes_value = a == "--model" || a == "--inputs" || a == "--output" || a == "--dtype" || a == "--threads";
-    VR_CHECK(takes_value, "unknown option '{}' (see `vrtrain forward --help`)", a);
-    VR_CHECK(i + 1 < args.size(), "option {} needs a value (see `vrtrain forward --help`)", a);
-    const std::string& v = args[++i];
-    if (a == "--model") {
-      opt.model_dir = v;
-    } else if (a == "--inputs") {
-      opt.inputs_path = v;
-    } else if (a == "--output") {
-      opt.output_path = v;
-    } else if (a == "--dtype") {
-      VR_CHECK(v == "fp32" || v == "bf16", "--dtype must be fp32 or bf16, got '{}'", v);
-      opt.dtype = v == "bf16" ? at::kBFloat16 : at::kFloat;
-    } else {  // --threads
-      try {
-        threads = std::stoi(v);
-      } catch (const std::exception&) {
-        VR_FAIL("--threads needs a positive integer, got '{}'", v);
-      }
-      VR_CHECK(*threads > 0, "--threads needs a positive integer, got '{}'", v);
-    }
+  int64_t threads = 0;
+  std::string dtype = "fp32";
+  bool no_hidden_states = false;
+  CLI::App app = vr::cli::make_app("forward", kDescription,
+                                   std::string(kFormats) + vr::cli::forward_vision_help() + kExample);
+  vr::cli::set_usage(app,
+                     "vrtrain forward --model DIR --inputs IN.safetensors --output OUT.safetensors\n"
+                     "                [--dtype fp32|bf16] [--threads N] [--no-hidden-states]");
+  app.add_option("--model", opt.model_dir,
+                 "HF checkpoint directory: config.json + model.safetensors (or sharded\n"
+                 "model-0000k-of-0000n.safetensors + model.safetensors.index.json).\n"
+                 "The model kind is read from config.json \"model_type\" (llama, and the kinds below).")
+      ->type_name("DIR")
+      ->required();
+  app.add_option("--inputs", opt.inputs_path, "safetensors file with the batch (tensors below)")
+      ->type_name("FILE")
+      ->required();
+  app.add_option("--output", opt.output_path, "safetensors file to write (tensors below)")->type_name("FILE")->required();
+  app.add_option("--dtype", dtype, "weights and activations dtype (default fp32; softmax/RMSNorm run in fp32 either way)")
+      ->type_name("fp32|bf16")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+  vr::cli::add_int_option(app, "--threads", threads,
+                          "CPU threads for LibTorch (default: LibTorch's choice; 1 = closest to references)");
+  app.add_flag("--no-hidden-states", no_hidden_states, "skip hidden_states.* (saves memory and disk on large models)");
+  if (auto code = vr::cli::parse(app, args)) return *code;
+  opt.dtype = dtype == "bf16" ? at::kBFloat16 : at::kFloat;
+  opt.hidden_states = !no_hidden_states;
+  if (app.count("--threads") > 0) {
+    if (threads <= 0) return vr::cli::usage_error(app, "--threads needs a positive integer, got " + std::to_string(threads));
+    torch::set_num_threads(static_cast<int>(threads));
   }
-  VR_CHECK(!opt.model_dir.empty() && !opt.inputs_path.empty() && !opt.output_path.empty(),
-           "--model, --inputs and --output are required (see `vrtrain forward --help`)");
-  if (threads) torch::set_num_threads(*threads);
 
   auto config = vr::load_config_json(opt.model_dir);
   std::string kind = config.value("model_type", std::string());

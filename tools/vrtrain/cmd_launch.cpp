@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -18,20 +19,15 @@
 #include <fmt/format.h>
 
 #include "vr/core/error.h"
+#include "vrtrain/arguments.h"
 #include "vrtrain/command.h"
 
 namespace {
 
-const char* kHelp =
-    "vrtrain launch: start the ranks of a data-parallel job on this machine (one node of several).\n\n"
-    "Usage:\n"
-    "  vrtrain launch --nproc-per-node N [--nnodes M --node-rank K --master-addr H --master-port P] -- \\\n"
-    "                 <vrtrain command and flags>\n\n"
-    "  --nproc-per-node N  ranks on this node (default 1)\n"
-    "  --nnodes M          nodes in the job (default 1); world size = M x N\n"
-    "  --node-rank K       this node's index 0..M-1 (default 0); its ranks are K*N .. K*N+N-1\n"
-    "  --master-addr H     host of rank 0 (default 127.0.0.1)\n"
-    "  --master-port P     TCP port of rank 0's store (default 29500)\n\n"
+const char* kDescription = "vrtrain launch: start the ranks of a data-parallel job on this machine (one node of several).";
+
+const char* kFooter =
+    "Everything after -- is the command each rank runs (a vrtrain command and its flags).\n"
     "Example: vrtrain launch --nproc-per-node 2 -- train --config configs/tiny_synthetic.yaml\n"
     "Output lines are prefixed [rank R]. Exit status: 0 when every rank succeeded, else the first failing rank's.\n";
 
@@ -68,30 +64,29 @@ void emit(int64_t rank, const std::string& line) {
 int run_launch(const std::vector<std::string>& args) {
   int64_t nproc = 1, nnodes = 1, node_rank = 0, port = 29500;
   std::string addr = "127.0.0.1";
-  std::vector<std::string> cmd;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> std::string {
-      VR_CHECK(i + 1 < args.size(), "{} needs a value", a);
-      return args[++i];
-    };
-    if (a == "--help" || a == "-h") {
-      std::printf("%s", kHelp);
-      return 0;
-    } else if (a == "--") {
-      cmd.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
-      break;
-    } else if (a == "--nproc-per-node") nproc = vr::cli::parse_int_arg(a, value());
-    else if (a == "--nnodes") nnodes = vr::cli::parse_int_arg(a, value());
-    else if (a == "--node-rank") node_rank = vr::cli::parse_int_arg(a, value());
-    else if (a == "--master-addr") addr = value();
-    else if (a == "--master-port") port = vr::cli::parse_int_arg(a, value());
-    else VR_FAIL("unknown option '{}' (see vrtrain launch --help; the rank command goes after --)", a);
-  }
-  VR_CHECK(!cmd.empty(), "no command after -- (e.g. vrtrain launch --nproc-per-node 2 -- train --config F)");
-  VR_CHECK(nproc >= 1 && nnodes >= 1, "--nproc-per-node and --nnodes must be >= 1");
-  VR_CHECK(node_rank >= 0 && node_rank < nnodes, "--node-rank {} is outside 0..{}", node_rank, nnodes - 1);
-  VR_CHECK(port > 0 && port < 65536, "--master-port {} is outside 1..65535", port);
+  // The rank command follows the first "--" and is passed through untouched (its flags are not launch's).
+  auto dashes = std::find(args.begin(), args.end(), std::string("--"));
+  const std::vector<std::string> own(args.begin(), dashes);
+  const std::vector<std::string> cmd(dashes == args.end() ? args.end() : dashes + 1, args.end());
+  CLI::App app = vr::cli::make_app("launch", kDescription, kFooter);
+  vr::cli::set_usage(app,
+                     "vrtrain launch --nproc-per-node N [--nnodes M --node-rank K --master-addr H --master-port P] -- \\\n"
+                     "               <vrtrain command and flags>");
+  vr::cli::add_int_option(app, "--nproc-per-node", nproc, "ranks on this node (default 1)");
+  vr::cli::add_int_option(app, "--nnodes", nnodes, "nodes in the job (default 1); world size = M x N")->type_name("M");
+  vr::cli::add_int_option(app, "--node-rank", node_rank,
+                          "this node's index 0..M-1 (default 0); its ranks are K*N .. K*N+N-1")
+      ->type_name("K");
+  app.add_option("--master-addr", addr, "host of rank 0 (default 127.0.0.1)")->type_name("H");
+  vr::cli::add_int_option(app, "--master-port", port, "TCP port of rank 0's store (default 29500)")->type_name("P");
+  if (auto code = vr::cli::parse(app, own)) return *code;
+  if (cmd.empty())
+    return vr::cli::usage_error(app, "no command after -- (e.g. vrtrain launch --nproc-per-node 2 -- train --config F)");
+  if (nproc < 1 || nnodes < 1) return vr::cli::usage_error(app, "--nproc-per-node and --nnodes must be >= 1");
+  if (node_rank < 0 || node_rank >= nnodes)
+    return vr::cli::usage_error(app, fmt::format("--node-rank {} is outside 0..{}", node_rank, nnodes - 1));
+  if (port <= 0 || port >= 65536)
+    return vr::cli::usage_error(app, fmt::format("--master-port {} is outside 1..65535", port));
   const std::string exe = self_exe();
   const int64_t world = nproc * nnodes;
 

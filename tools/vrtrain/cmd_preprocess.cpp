@@ -15,14 +15,12 @@
 #include "vr/core/safetensors.h"
 #include "vr/image/image.h"
 #include "vr/image/image_processor.h"
+#include "vrtrain/arguments.h"
 #include "vrtrain/command.h"
 
 namespace {
 
-constexpr const char* kHelp = R"(vrtrain preprocess: turn images into the pixel_values a vision tower sees.
-
-Usage:
-  vrtrain preprocess --processor PATH [--aspect pad|square] [--threads N] --output OUT.safetensors IMAGE...
+constexpr const char* kDescription = R"(vrtrain preprocess: turn images into the pixel_values a vision tower sees.
 
 Each IMAGE (PNG, JPEG, GIF first frame, BMP; the format is read from the file's first bytes) is decoded
 and converted to RGB as PIL's Image.open(f).convert("RGB") does, then prepared by the image processor:
@@ -31,19 +29,9 @@ and converted to RGB as PIL's Image.open(f).convert("RGB") does, then prepared b
                    and evaluation use this.
   --aspect square  no padding: CLIP resizes the short side and center-crops; SigLIP squeezes to its size.
 Then: Pillow-exact bicubic resize, center crop (CLIP), x / 255, (x - mean) / std, HWC -> CHW.
-The output equals transformers' CLIPImageProcessor / SiglipImageProcessor bit for bit.
+The output equals transformers' CLIPImageProcessor / SiglipImageProcessor bit for bit.)";
 
-Options:
-  --processor PATH   a preprocessor_config.json, or a model directory holding one
-                     (CLIPImageProcessor / CLIPFeatureExtractor / SiglipImageProcessor). The names
-                     'clip' (openai/clip-vit-large-patch14-336) and 'siglip' (google/siglip-so400m-patch14-384)
-                     select the published defaults when no such path exists.
-  --aspect MODE      pad | square (default pad)
-  --threads N        decode and preprocess with N threads (default 1)
-  --output FILE      safetensors file to write; tensor 'pixel_values' [N, 3, H, W] float32 in argument
-                     order; metadata records the processor and the aspect mode
-
-Example:
+constexpr const char* kFooter = R"(Example:
   vrtrain preprocess --processor checkpoints/llava-v1.5-7b --aspect pad --output px.safetensors a.jpg b.png
 )";
 
@@ -57,40 +45,31 @@ vr::image::ImageProcessor load_processor(const std::string& spec) {
 
 int run_preprocess(const std::vector<std::string>& args) {
   std::string processor_path, output, aspect = "pad";
-  int threads = 1;
+  int64_t threads = 1;
   std::vector<std::string> images;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> const std::string& {
-      VR_CHECK(i + 1 < args.size(), "option {} needs a value (see `vrtrain preprocess --help`)", a);
-      return args[++i];
-    };
-    if (a == "--help" || a == "-h") {
-      std::fputs(kHelp, stdout);
-      return 0;
-    } else if (a == "--processor") {
-      processor_path = value();
-    } else if (a == "--aspect") {
-      aspect = value();
-    } else if (a == "--output" || a == "-o") {
-      output = value();
-    } else if (a == "--threads") {
-      const std::string& v = value();
-      try {
-        threads = std::stoi(v);
-      } catch (const std::exception&) {
-        threads = 0;
-      }
-      VR_CHECK(threads >= 1 && threads <= 256, "--threads must be an integer in 1..256, got '{}'", v);
-    } else if (a.rfind("--", 0) == 0) {
-      VR_FAIL("unknown option '{}' (see `vrtrain preprocess --help`)", a);
-    } else {
-      images.push_back(a);
-    }
-  }
-  VR_CHECK(!processor_path.empty(), "--processor is required (see `vrtrain preprocess --help`)");
-  VR_CHECK(!output.empty(), "--output is required (see `vrtrain preprocess --help`)");
-  VR_CHECK(!images.empty(), "no images given (see `vrtrain preprocess --help`)");
+  CLI::App app = vr::cli::make_app("preprocess", kDescription, kFooter);
+  vr::cli::set_usage(app,
+                     "vrtrain preprocess --processor PATH [--aspect pad|square] [--threads N] --output OUT.safetensors "
+                     "IMAGE...");
+  app.add_option("--processor", processor_path,
+                 "a preprocessor_config.json, or a model directory holding one\n"
+                 "(CLIPImageProcessor / CLIPFeatureExtractor / SiglipImageProcessor). The names\n"
+                 "'clip' (openai/clip-vit-large-patch14-336) and 'siglip' (google/siglip-so400m-patch14-384)\n"
+                 "select the published defaults when no such path exists.")
+      ->type_name("PATH")
+      ->required();
+  app.add_option("--aspect", aspect, "pad | square (default pad)")->type_name("MODE");
+  vr::cli::add_int_option(app, "--threads", threads, "decode and preprocess with N threads (default 1)");
+  app.add_option("-o,--output", output,
+                 "safetensors file to write; tensor 'pixel_values' [N, 3, H, W] float32 in argument\n"
+                 "order; metadata records the processor and the aspect mode")
+      ->type_name("FILE")
+      ->required();
+  app.add_option("images", images, "image files, in the order of the output rows")->type_name("IMAGE");
+  if (auto code = vr::cli::parse(app, args)) return *code;
+  if (threads < 1 || threads > 256)
+    return vr::cli::usage_error(app, "--threads must be an integer in 1..256, got " + std::to_string(threads));
+  if (images.empty()) return vr::cli::usage_error(app, "no images given");
   vr::image::AspectMode mode = vr::image::parse_aspect_mode(aspect);
   vr::image::ImageProcessor proc = load_processor(processor_path);
   const int64_t n = static_cast<int64_t>(images.size());

@@ -20,6 +20,7 @@
 #include "vr/train/prepare_run.h"
 #include "vr/train/run_context.h"
 #include "vr/train/run_config.h"
+#include "vrtrain/arguments.h"
 #include "vrtrain/command.h"
 
 namespace vr::cli {
@@ -29,21 +30,10 @@ namespace {
 // a trained run agree on the model, the output directory and the selection.* keys.
 using ScoreConfig = vr::train::RunConfig;
 
-const char* kHelp = R"(vrtrain score: compute per-layer importance scores with a layer-selection strategy,
-print them, and save them for training and for a chart.
+const char* kDescription = "vrtrain score: compute per-layer importance scores with a layer-selection strategy,\n"
+                           "print them, and save them for training and for a chart.";
 
-Usage:
-  vrtrain score [--config FILE] [--strategy NAME] [--set key=value ...] [--output-dir DIR] [--num-layers N]
-
-Options:
-  --config FILE     run config (YAML, the one training uses); model.path, output_dir, selection.* are used
-  --strategy NAME   selection strategy (same as --set selection.strategy=NAME)
-  --set key=value   override any config key, repeatable (e.g. --set selection.count=8)
-  --output-dir DIR  where to write the results (same as --set output_dir=DIR)
-  --num-layers N    number of decoder layers when there is no model.path (heuristic strategies)
-  --help            this text
-
-Writes into the output directory:
+const char* kFooter = R"(Writes into the output directory:
   selection_<strategy>.json  strategy, number of layers, selected layers (sorted), per-layer scores, rationale
   selection_<strategy>.svg   bar chart of the per-layer scores, selected layers in red
 Training with an importance strategy reuses the saved scores instead of recomputing them:
@@ -61,12 +51,12 @@ Examples:
 Selection keys (settable in the config file or with --set):
 {keys})";
 
-std::string help_text() {
+std::string footer_text() {
   std::string strategies;
   for (const auto& n : vr::selection::strategy_names())
     if (n.rfind("test_", 0) != 0) strategies += fmt::format("  {:<16} {}\n", n, vr::selection::strategy_summary(n));
   vr::selection::SelectionConfig cfg;
-  return fmt::format(fmt::runtime(kHelp), fmt::arg("strategies", strategies), fmt::arg("keys", vr::describe_fields(cfg)));
+  return fmt::format(fmt::runtime(kFooter), fmt::arg("strategies", strategies), fmt::arg("keys", vr::describe_fields(cfg)));
 }
 
 // Decoder layers of the LLM in an HF config.json: text_config.num_hidden_layers (LLaVA) or num_hidden_layers.
@@ -101,41 +91,29 @@ void print_table(const vr::selection::SelectionResult& r) {
 }
 
 int run_score(const std::vector<std::string>& args) {
-  std::string config_file, strategy, output_dir;
-  std::vector<std::string> overrides;
+  std::string strategy, output_dir;
   int64_t num_layers = 0;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--help" || a == "-h") {
-      std::fputs(help_text().c_str(), stdout);
-      return 0;
-    }
-    auto value = [&]() -> std::string {
-      VR_CHECK(i + 1 < args.size(), "{} needs a value (see `vrtrain score --help`)", a);
-      return args[++i];
-    };
-    if (a == "--config") config_file = value();
-    else if (a == "--strategy") strategy = value();
-    else if (a == "--set") overrides.push_back(value());
-    else if (a == "--output-dir") output_dir = value();
-    else if (a == "--num-layers") {
-      std::string v = value();
-      try {
-        num_layers = std::stoll(v);
-      } catch (const std::exception&) {
-        VR_FAIL("--num-layers: expected an integer, got '{}'", v);
-      }
-    } else {
-      std::fprintf(stderr, "vrtrain score: unknown option '%s' (see `vrtrain score --help`)\n", a.c_str());
-      return 2;
-    }
-  }
+  ConfigFlags config;
+  CLI::App app = make_app("score", kDescription, footer_text());
+  set_usage(app, "vrtrain score [--config FILE] [--strategy NAME] [--set key=value ...] [--output-dir DIR] [--num-layers N]");
+  add_config_flags(app, config);
+  app.get_option("--config")
+      ->description("run config (YAML, the one training uses); model.path, output_dir, selection.* are used\n"
+                    "(repeatable: later files override earlier ones)");
+  app.add_option("--strategy", strategy, "selection strategy (same as --set selection.strategy=NAME)")->type_name("NAME");
+  app.get_option("--set")->description("override any config key, repeatable (e.g. --set selection.count=8)");
+  app.add_option("--output-dir", output_dir, "where to write the results (same as --set output_dir=DIR)")->type_name("DIR");
+  add_int_option(app, "--num-layers", num_layers, "number of decoder layers when there is no model.path (heuristic strategies)");
+  if (auto code = parse(app, args)) return *code;
 
+  std::vector<std::string> extra;
+  if (!strategy.empty()) extra.push_back("selection.strategy=" + strategy);
+  if (!output_dir.empty()) extra.push_back("output_dir=" + output_dir);
+  // Read as training reads it, without training's checks (no model is needed for heuristic strategies).
   ScoreConfig cfg;
-  if (!config_file.empty()) vr::load_yaml_config(cfg, config_file);
-  if (!strategy.empty()) overrides.push_back("selection.strategy=" + strategy);
-  if (!output_dir.empty()) overrides.push_back("output_dir=" + output_dir);
-  vr::apply_overrides(cfg, overrides);
+  for (const auto& f : config.files) vr::train::load_run_config_file(cfg, f);
+  extra.insert(extra.begin(), config.sets.begin(), config.sets.end());
+  vr::train::apply_run_overrides(cfg, extra);
   const vr::selection::SelectionConfig& sel = cfg.selection;
   // Unknown names fail here, before any loading.
   const bool needs_model = vr::selection::make_selector(sel.strategy)->needs_model() && sel.scores_file.empty();

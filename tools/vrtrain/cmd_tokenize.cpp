@@ -1,5 +1,5 @@
 // `vrtrain tokenize`: JSON lines {"text": ...} on stdin → {"ids": [...]} lines on stdout, one per input line.
-// A public contract for scripts: keep the flags and the line format exactly as documented in kHelp.
+// A public contract for scripts: keep the flags and the line format exactly as documented in its --help.
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -10,21 +10,14 @@
 
 #include "vr/core/error.h"
 #include "vr/text/tokenizer.h"
+#include "vrtrain/arguments.h"
 #include "vrtrain/command.h"
 
 namespace {
 
-constexpr const char* kHelp = R"(vrtrain tokenize: turn text into token ids with a Hugging Face tokenizer.json.
+constexpr const char* kDescription = "vrtrain tokenize: turn text into token ids with a Hugging Face tokenizer.json.";
 
-Usage:
-  vrtrain tokenize --tokenizer PATH [--add-special-tokens] < in.jsonl > out.jsonl
-
-  --tokenizer PATH        a tokenizer.json file, or a model directory holding tokenizer.json
-                          (tokenizer_config.json next to it is read too: add_bos_token, legacy, ...)
-  --add-special-tokens    add what the tokenizer adds around a text (BOS for Llama-2 / Vicuna; nothing
-                          for the first Llama-3 release, whose post_processor adds nothing)
-
-Input: one JSON object per line with a string field "text". Output: one line {"ids":[...]} per input
+constexpr const char* kFooter = R"(Input: one JSON object per line with a string field "text". Output: one line {"ids":[...]} per input
 line, in order. Special tokens written in the text (e.g. <|eot_id|>, </s>) always become their ids.
 Ids are exactly those of Hugging Face `tokenizers` for the same files.
 A line that is not such an object stops the run with an error naming the line number (exit code 1).
@@ -37,27 +30,17 @@ Example:
 int run_tokenize(const std::vector<std::string>& args) {
   std::string path;
   bool add_special = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--help" || a == "-h") {
-      std::fputs(kHelp, stdout);
-      return 0;
-    }
-    if (a == "--add-special-tokens") {
-      add_special = true;
-    } else if (a == "--tokenizer" && i + 1 < args.size()) {
-      path = args[++i];
-    } else if (a.rfind("--tokenizer=", 0) == 0) {
-      path = a.substr(12);
-    } else {
-      std::fprintf(stderr, "vrtrain tokenize: unknown argument '%s'\n\n%s", a.c_str(), kHelp);
-      return 2;
-    }
-  }
-  if (path.empty()) {
-    std::fprintf(stderr, "vrtrain tokenize: --tokenizer PATH is required\n\n%s", kHelp);
-    return 2;
-  }
+  CLI::App app = vr::cli::make_app("tokenize", kDescription, kFooter);
+  vr::cli::set_usage(app, "vrtrain tokenize --tokenizer PATH [--add-special-tokens] < in.jsonl > out.jsonl");
+  app.add_option("--tokenizer", path,
+                 "a tokenizer.json file, or a model directory holding tokenizer.json\n"
+                 "(tokenizer_config.json next to it is read too: add_bos_token, legacy, ...)")
+      ->type_name("PATH")
+      ->required();
+  app.add_flag("--add-special-tokens", add_special,
+               "add what the tokenizer adds around a text (BOS for Llama-2 / Vicuna; nothing\n"
+               "for the first Llama-3 release, whose post_processor adds nothing)");
+  if (auto code = vr::cli::parse(app, args)) return *code;
   vr::text::Tokenizer tok = vr::text::Tokenizer::from_path(path);
 
   std::ios::sync_with_stdio(false);

@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include "vr/core/torch_compat.h"
 #include "vr/core/tensor_files.h"
 #include "vr/core/config.h"
 #include "vr/core/error.h"
@@ -22,68 +23,69 @@
 #include "vr/train/run_loader.h"
 #include "vr/train/tiny_model_for_run.h"
 #include "vr/train/trainer.h"
+#include "vrtrain/arguments.h"
 #include "vrtrain/command.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-const char* kHelpHead =
-    "vrtrain train: train a vision-language model with selective (\"visual region\") layer tuning.\n\n"
-    "Usage:\n"
-    "  vrtrain --config FILE [--set key=value ...] [--dry-run]\n"
-    "  vrtrain train --config FILE [--set key=value ...] [--resume auto|never|DIR] [--dry-run]\n\n"
-    "  --config FILE     YAML run config (repeatable: later files override earlier ones)\n"
-    "  --set key=value   override one key, e.g. --set train.max_steps=100 --set selection.layers=1,5,9,13\n"
-    "  --resume X        same as --set resume=X: auto (latest checkpoint in output_dir), never, or a directory\n"
-    "  --dry-run         validate the config and data, load the model, print the plan; do not train\n\n"
+const char* kDescription =
+    "vrtrain train: train a vision-language model with selective (\"visual region\") layer tuning.";
+
+const char* kFooterHead =
+    "Any key also works as --KEY=VALUE (e.g. --train.lr=1e-4), the same as --set KEY=VALUE.\n\n"
     "Stages (train.stage): pretrain = projector only; sft = projector + the layers chosen by selection.*\n"
     "(all their tensors with train.method=full, LoRA adapters with train.method=lora); full = projector + all\n"
-    "LLM layers. Output in output_dir: metrics.jsonl (one line per step), checkpoints/step_N/ (resumable),\n"
+    "LLM layers. A layer list (selection.layers) means selection.strategy=manual.\n"
+    "Output in output_dir: metrics.jsonl (one line per step), checkpoints/step_N/ (resumable),\n"
     "config.yaml, final/ (HF checkpoint for `vrtrain forward`). A run killed at any point resumes exactly\n"
-    "with `resume: auto` (the default). Exit codes: 0 done, 1 error, 3 stopped by train.stop_after_step,\n"
-    "4 non-finite loss (on any rank), 5 a data-parallel collective failed or timed out (a rank died).\n"
+    "with `resume: auto` (the default). Exit codes: 0 done, 1 error, 2 bad usage, 3 stopped by\n"
+    "train.stop_after_step, 4 non-finite loss (on any rank), 5 a data-parallel collective failed or timed out\n"
+    "(a rank died).\n"
     "Several processes: start the ranks with `vrtrain launch --nproc-per-node N -- train ...`, torchrun, srun or\n"
     "mpirun (docs/distributed.md); the dist.* keys below set backend, timeouts and bucket size.\n\n"
     "Example: vrtrain --config configs/tiny_synthetic.yaml --set train.max_steps=20\n\n"
     "Every key, its type, default and meaning:\n";
 
 int run_train(const std::vector<std::string>& args) {
-  vr::train::RunConfig cfg;
-  std::vector<std::string> configs, overrides;
-  bool dry_run = false, help = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> std::string {
-      VR_CHECK(i + 1 < args.size(), "{} needs a value", a);
-      return args[++i];
-    };
-    if (a == "--help" || a == "-h") help = true;
-    else if (a == "--config") configs.push_back(value());
-    else if (a == "--set") overrides.push_back(value());
-    else if (a == "--resume") overrides.push_back("resume=" + value());
-    else if (a == "--dry-run") dry_run = true;
-    else if (a.rfind("--", 0) == 0 && a.find('=') != std::string::npos && a.find('.') != std::string::npos)
-      overrides.push_back(a.substr(2));  // --train.lr=1e-4 shorthand
-    else VR_FAIL("unknown option '{}' (see vrtrain train --help)", a);
+  vr::train::RunConfig defaults;
+  std::string resume;
+  bool dry_run = false;
+  vr::cli::ConfigFlags config;
+  CLI::App app = vr::cli::make_app("train", kDescription, kFooterHead + vr::describe_fields(defaults));
+  vr::cli::set_usage(app,
+                     "vrtrain train --config FILE [--set key=value ...] [--resume auto|never|DIR] [--dry-run]\n"
+                     "vrtrain --config FILE [--set key=value ...] [--dry-run]   (the same)");
+  vr::cli::add_config_flags(app, config);
+  app.get_option("--set")->description(
+      "override one key, e.g. --set train.max_steps=100 --set selection.layers=1,5,9,13\n(repeatable)");
+  app.add_option("--resume", resume,
+                 "same as --set resume=X: auto (latest checkpoint in output_dir), never, or a directory")
+      ->type_name("X");
+  app.add_flag("--dry-run", dry_run, "validate the config and data, load the model, print the plan; do not train");
+  app.allow_extras();  // --train.lr=1e-4 shorthands, checked below
+  if (auto code = vr::cli::parse(app, args)) return *code;
+  std::vector<std::string> extra;
+  for (const std::string& a : app.remaining()) {
+    const size_t eq = a.find('=');
+    if (a.rfind("--", 0) == 0 && eq != std::string::npos && a.find('.') < eq)
+      extra.push_back(a.substr(2));  // --train.lr=1e-4 shorthand
+    else
+      return vr::cli::usage_error(app, "The following argument was not expected: " + a);
   }
-  if (help) {
-    std::printf("%s%s", kHelpHead, vr::describe_fields(cfg).c_str());
-    return 0;
-  }
-  VR_CHECK(!configs.empty(), "no --config FILE given (try configs/tiny_synthetic.yaml; see vrtrain train --help)");
-  for (const auto& f : configs) vr::load_yaml_config(cfg, f);
-  vr::apply_overrides(cfg, overrides);
-  cfg.validate();
+  if (config.files.empty()) return vr::cli::usage_error(app, "--config is required");
+  if (!resume.empty()) extra.push_back("resume=" + resume);
+  vr::train::RunConfig cfg = vr::cli::load_run_config(config, extra);
   // Who we are in a data-parallel job (torchrun, Slurm, Open MPI, vrtrain launch or dist.*); 1 of 1 otherwise.
   const vr::train::RunContext ctx = vr::train::make_run_context(cfg, /*data_parallel=*/true);
   const bool main_rank = ctx.is_main();
   if (cfg.train.num_threads > 0) {
-    at::set_num_threads(static_cast<int>(cfg.train.num_threads));
+    vr::compat::set_cpu_threads(static_cast<int>(cfg.train.num_threads));  // LibTorch + OpenBLAS pool
   } else if (ctx.local_world_size > 1) {
     // Ranks on one machine share its cores: cores / local ranks each, so 2 CPU ranks do not oversubscribe.
     const int cores = static_cast<int>(std::thread::hardware_concurrency());
-    at::set_num_threads(std::max(1, cores / static_cast<int>(ctx.local_world_size)));
+    vr::compat::set_cpu_threads(std::max(1, cores / static_cast<int>(ctx.local_world_size)));
   }
   torch::manual_seed(ctx.dropout_seed);  // train.seed on rank 0; per-rank streams (vr/train/run_context.h)
 

@@ -1,7 +1,7 @@
 // Subcommands of the vrtrain executable. Each lives in its own cmd_<name>.cpp and registers itself:
 //   static vr::cli::Registration reg{"forward", "Run a checkpoint on tensors from a file", &run_forward};
+// and reads its flags with the shared reader, vrtrain/arguments.h (same --help layout, error line, exit codes).
 #pragma once
-#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -22,9 +22,5 @@ std::vector<Command>& commands();
 struct Registration {
   Registration(std::string name, std::string summary, CommandFn run);
 };
-
-// The whole of `value` as an integer, else a vr::Error "<flag> needs an integer, got '<value>'" (main prints it
-// after "vrtrain <command>: error: ").
-int64_t parse_int_arg(const std::string& flag, const std::string& value);
 
 }  // namespace vr::cli

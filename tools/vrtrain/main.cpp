@@ -21,16 +21,6 @@ Registration::Registration(std::string name, std::string summary, CommandFn run)
   commands().push_back({std::move(name), std::move(summary), std::move(run)});
 }
 
-int64_t parse_int_arg(const std::string& flag, const std::string& value) {
-  try {
-    size_t used = 0;
-    int64_t x = std::stoll(value, &used);
-    if (used == value.size()) return x;
-  } catch (const std::exception&) {
-  }
-  VR_FAIL("{} needs an integer, got '{}'", flag, value);
-}
-
 static void print_usage() {
   std::printf(
       "vrtrain %s: train vision-language models by tuning a sparse 'visual region' of LLM layers.\n\n"
