@@ -16,7 +16,7 @@
 #include "vr/model/lora.h"
 #include "vr/model/lvlm.h"
 #include "vr/selection/selection.h"
-#include "vr/train/memory_estimate.h"
+#include "vr/train/memory_plan.h"
 #include "vr/train/run_context.h"
 #include "vr/train/run_loader.h"
 #include "vr/train/run_options.h"
@@ -68,9 +68,11 @@ PreparedRun prepare_run(const RunConfig& cfg, const RunContext& ctx, int64_t tok
            "model.make_tiny_family to create a tiny one)",
            cfg.model.path);
   const bool bf16 = cfg.train.dtype == "bf16";
-  auto model = std::make_shared<model::Lvlm>(
-      model::load_lvlm(cfg.model.path, bf16 ? std::optional<at::ScalarType>(at::kBFloat16) : std::nullopt));
-  (*model)->to(ctx.device);
+  // Built in the run's dtype on the run's device, the weights copied straight there (model/layouts.h).
+  auto model = std::make_shared<model::Lvlm>(model::load_lvlm(
+      cfg.model.path, bf16 ? std::optional<at::ScalarType>(at::kBFloat16) : std::nullopt, ctx.device));
+  // data.model_max_length bounds the merged sequence, as LLaVA's tokenizer_model_max_length (exported with it).
+  (*model)->set_model_max_length(cfg.data.model_max_length);
   const int64_t num_layers = (*model)->config().text.num_hidden_layers;
 
   if (cfg.train.stage == "sft") {
@@ -94,15 +96,16 @@ PreparedRun prepare_run(const RunConfig& cfg, const RunContext& ctx, int64_t tok
   (*model)->train();
   run.model = model;
 
-  const MemoryInputs mi = memory_inputs(cfg, (*model)->config().text, run.trainable, tokens_per_sample);
+  const MemoryPlanInputs mi = memory_plan_inputs(cfg, (*model)->config(), run.trainable, tokens_per_sample);
   run.plan += fmt::format("stage {} / method {}: {} of {} parameters train ({:.2f}%)\n", cfg.train.stage,
                           cfg.train.method, run.trainable.trainable_numel, run.trainable.total_numel,
                           100.0 * static_cast<double>(run.trainable.trainable_numel) /
                               static_cast<double>(run.trainable.total_numel));
   run.plan += trainable_table(**model);
-  run.plan += fmt::format("memory estimate (micro-batch {} x {} tokens, {}{}):\n", mi.batch, mi.tokens,
-                          cfg.train.dtype, mi.gradient_checkpointing ? ", gradient checkpointing" : "");
-  run.plan += estimate_memory(mi).table();
+  run.plan += fmt::format("memory plan (micro-batch {} x {} merged tokens, {}, {} attention{}):\n", mi.batch,
+                          mi.tokens, cfg.train.dtype, mi.fused_attention ? "fused" : "eager",
+                          mi.gradient_checkpointing ? ", gradient checkpointing" : "");
+  run.plan += plan_memory(mi).table();
   if (cfg.dist.shard_optimizer && ctx.world_size > 1) {
     // ZeRO (vr/train/optimizer.h): fp32 master + 2 moments of ceil(N / W) elements per rank (+ bucket padding).
     const int64_t n = run.trainable.trainable_numel, w = ctx.world_size;

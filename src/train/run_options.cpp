@@ -53,18 +53,22 @@ model::LoraConfig lora_config(const RunConfig& cfg, const std::vector<int64_t>& 
   return lc;
 }
 
-MemoryInputs memory_inputs(const RunConfig& cfg, const model::LlamaConfig& text, const TrainableSummary& trainable,
-                           int64_t tokens) {
-  MemoryInputs mi;
-  mi.total_params = trainable.total_numel;
+MemoryPlanInputs memory_plan_inputs(const RunConfig& cfg, const model::LvlmConfig& model,
+                                    const TrainableSummary& trainable, int64_t tokens) {
+  MemoryPlanInputs mi;
+  mi.model = model;
+  mi.tuned_layers = trainable.tuned_layers;
   mi.trainable_params = trainable.trainable_numel;
+  mi.projector_trainable = true;  // every stage trains the projector
+  mi.lm_head_trainable = cfg.train.stage == "full" && cfg.train.train_embeddings;
+  mi.lora = cfg.train.method == "lora";
+  mi.lora_rank = cfg.lora.r;
+  mi.lora_dropout = cfg.lora.dropout > 0;
+  mi.lora_targets = cfg.lora.targets;
   mi.bytes_per_element = cfg.train.dtype == "bf16" ? 2 : 4;
   mi.batch = cfg.train.batch_size;
   mi.tokens = tokens > 0 ? tokens : cfg.data.model_max_length;
-  mi.hidden = text.hidden_size;
-  mi.heads = text.num_attention_heads;
-  mi.layers = text.num_hidden_layers;
-  mi.vocab = text.vocab_size;
+  mi.grad_accum = cfg.train.grad_accum;
   mi.gradient_checkpointing = cfg.train.gradient_checkpointing;
   return mi;
 }

@@ -7,7 +7,7 @@
 #include "vr/data/dataset.h"
 #include "vr/data/loader.h"
 #include "vr/model/lora.h"
-#include "vr/train/memory_estimate.h"
+#include "vr/train/memory_plan.h"
 #include "vr/train/run_config.h"
 #include "vr/train/tiny_model.h"
 #include "vr/train/trainable_params.h"
@@ -29,9 +29,11 @@ data::LoaderOptions loader_options(const RunConfig& cfg, const RunContext& ctx, 
 FreezeSpec freeze_spec(const RunConfig& cfg, std::vector<int64_t> layers);
 // lora.* on the tuned `layers` (targets named as lora_targets.h does); base model = model.path.
 model::LoraConfig lora_config(const RunConfig& cfg, const std::vector<int64_t>& layers);
-// Shapes of the model, the micro-batch (train.batch_size x `tokens`), dtype and checkpointing.
-MemoryInputs memory_inputs(const RunConfig& cfg, const model::LlamaConfig& text, const TrainableSummary& trainable,
-                           int64_t tokens);
+// The memory plan of a run: shapes of `model`, what trains (`trainable`, stage, LoRA), the micro-batch
+// train.batch_size x `tokens` merged tokens (0: data.model_max_length, the longest), dtype, checkpointing,
+// grad_accum.
+MemoryPlanInputs memory_plan_inputs(const RunConfig& cfg, const model::LvlmConfig& model,
+                                    const TrainableSummary& trainable, int64_t tokens);
 // model.make_tiny_family / make_tiny_seed.
 TinyModelOptions tiny_model_options(const RunConfig& cfg);
 
