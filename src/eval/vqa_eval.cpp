@@ -7,6 +7,7 @@
 #include <set>
 
 #include "vr/core/error.h"
+#include "vr/core/file_io.h"
 #include "vr/core/jsonl.h"
 #include "vr/data/conversation.h"
 #include "vr/eval/eval_model.h"
@@ -84,8 +85,16 @@ VqaReport run_vqa(EvalModel& em, const VqaOptions& opt) {
     }
     qs.push_back(std::move(q));
   }
-  // 2. What an earlier run already answered (a torn last line from a crash is dropped by read_jsonl).
+  // 2. What an earlier run already answered. A last line without its newline was torn by a crash: read_jsonl
+  // skips it, and it is cut from the file here so that the answers appended below follow a whole line.
   std::map<std::string, std::string> done;  // id -> text
+  if (fs::exists(opt.answers)) {
+    const std::string text = vr::read_file(opt.answers);
+    if (!text.empty() && text.back() != '\n') {
+      const size_t keep = text.rfind('\n');
+      vr::atomic_write_file(opt.answers, keep == std::string::npos ? std::string() : text.substr(0, keep + 1));
+    }
+  }
   if (fs::exists(opt.answers))
     for (const auto& a : vr::read_jsonl(opt.answers))
       if (a.is_object() && a.contains("question_id") && a.contains("text"))
