@@ -5,6 +5,7 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "vr/core/torch_compat.h"
@@ -15,6 +16,7 @@
 #include "vr/core/logging.h"
 #include "vr/core/process_memory.h"
 #include "vr/data/loader.h"
+#include "vr/model/lvlm.h"
 #include "vr/train/lvlm_task.h"
 #include "vr/train/metrics.h"
 #include "vr/train/prepare_run.h"
@@ -136,6 +138,21 @@ int run_train(const std::vector<std::string>& args) {
   }
   const double pct = 100.0 * static_cast<double>(run.trainable.trainable_numel) /
                      static_cast<double>(std::max<int64_t>(1, run.trainable.total_numel));
+  // What `vrtrain compare` tabulates beyond metrics.jsonl: the resolved selection, parameter counts, peak memory.
+  vr::atomic_write_file(
+      (fs::path(cfg.output_dir) / "run_summary.json").string(),
+      nlohmann::json{{"strategy", cfg.train.stage != "sft"                     ? cfg.train.stage
+                                  : cfg.selection.strategy == "consecutive" ? "consecutive-" + cfg.selection.position
+                                                                            : cfg.selection.strategy},
+                     {"stage", cfg.train.stage}, {"method", cfg.train.method}, {"layers", run.layers},
+                     {"num_layers", (*run.model)->config().text.num_hidden_layers},
+                     {"selection_scores", run.selection_scores}, {"selection_rationale", run.selection_rationale},
+                     {"trainable_params", run.trainable.trainable_numel}, {"total_params", run.trainable.total_numel},
+                     {"steps", r.steps_done}, {"seconds", r.seconds}, {"tokens", r.tokens}, {"images", r.images},
+                     {"first_loss", r.first_loss}, {"last_loss", r.last_loss},
+                     {"samples", r.steps_done * cfg.train.batch_size * cfg.train.grad_accum * ctx.world_size},
+                     {"peak_rss_bytes", vr::peak_rss_bytes()}, {"seed", cfg.train.seed}}
+              .dump(2) + "\n");
   std::printf(
       "done: %lld steps in %s | loss %.4f -> %.4f | %.0f tok/s, %.1f img/s | peak RSS %s | trainable %.2f%% | "
       "final model: %s\n",
