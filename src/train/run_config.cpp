@@ -126,9 +126,6 @@ void RunConfig::bind(vr::ConfigBinder& b) {
   b.field("dist.shard_optimizer", dist.shard_optimizer,
           "ZeRO stage 1/2: each rank keeps 1/W of the fp32 masters and AdamW moments (gradients reduce-scattered, "
           "weights all-gathered); no effect on one process");
-  b.field("dist.shard_optimizer", dist.shard_optimizer,
-          "ZeRO stage 1/2: each rank keeps 1/W of the fp32 masters and AdamW moments (gradients reduce-scattered, "
-          "weights all-gathered); no effect on one process");
   b.field("dist.rank", dist.rank, "this process's rank (-1: from RANK / SLURM_PROCID / OMPI_COMM_WORLD_RANK)");
   b.field("dist.world_size", dist.world_size, "number of ranks (-1: from the environment; 1 without one)");
   b.field("dist.local_rank", dist.local_rank, "rank on this node (-1: from the environment)");

@@ -71,7 +71,6 @@ struct DistSection {
   double bucket_mb = 25;         // gradient bucket cap (MiB of fp32)
   bool overlap = true;           // all-reduce buckets during backward (false: after it; for measurements)
   bool shard_optimizer = false;  // ZeRO stage 1/2: AdamW state partitioned over the ranks (vr/train/optimizer.h)
-  bool shard_optimizer = false;  // ZeRO stage 1/2: AdamW state partitioned over the ranks (vr/train/optimizer.h)
   int64_t rank = -1, world_size = -1, local_rank = -1;
   std::string master_addr;
   int64_t master_port = -1;
