@@ -289,3 +289,22 @@ TEST(DdpZero, ShardedRanksEqualOneProcessAndTheirCheckpointResumesOnOne) {
   EXPECT_NE(c.text.find("resumed from"), std::string::npos) << c.text;
   EXPECT_LE(max_diff(final_weights(res), final_weights(ref)), kTol);
 }
+
+// A model-driven selection (block_influence) runs on rank 0 alone and is broadcast: the ranks train the layers a
+// one-process run picks (calibration on the rows a one-process run reads).
+TEST(DdpSelection, ModelDrivenSelectionRunsOnRankZeroAndIsBroadcast) {
+  const std::string sel = "--set selection.strategy=block_influence --set selection.calibration_samples=4 "
+                          "--set train.max_steps=1 --set train.export_final=false";
+  std::string one = vr::test::temp_dir("ddp_sel1") + "/run", two = vr::test::temp_dir("ddp_sel2") + "/run";
+  Proc a = single(one, 2, 2, sel);
+  ASSERT_EQ(a.code, 0) << a.text;
+  Proc b = launch2(two, 2, 1, sel);
+  ASSERT_EQ(b.code, 0) << b.text;
+  auto picked = [](const std::string& log) {
+    const auto at = log.find("selection: block_influence picked");
+    return at == std::string::npos ? std::string() : log.substr(at, log.find(']', at) - at + 1);
+  };
+  ASSERT_FALSE(picked(a.text).empty()) << a.text;
+  EXPECT_EQ(picked(b.text), picked(a.text)) << b.text;
+  EXPECT_NE(b.text.find("(computed on rank 0, broadcast to 2 ranks)"), std::string::npos) << b.text;
+}
