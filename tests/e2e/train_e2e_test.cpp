@@ -206,7 +206,10 @@ TEST(TrainE2e, TrainedModelAnswersHeldOutQuestionsAboveChance) {
                                           tag));
     EXPECT_EQ(e.code, 0) << e.text;
     std::ifstream f(fmt::format("{}/{}.json", out, tag));
-    return nlohmann::json::parse(f);
+    // The eval summary (issue 12): model, task, data checksum, n, time, and the task's figures under "metrics".
+    nlohmann::json summary = nlohmann::json::parse(f);
+    EXPECT_EQ(summary.value("task", ""), "shapes") << summary.dump();
+    return summary.at("metrics");
   };
   nlohmann::json before = eval(tiny_model(), "before"), after = eval(out + "/final", "after");
   const double chance = after["chance"].get<double>();
@@ -220,7 +223,7 @@ TEST(TrainE2e, DryRunPrintsThePlanAndTrainsNothing) {
   std::string out = vr::test::temp_dir("e2e_dry");
   RunOutput r = run_vrtrain(base_args(out) + " --dry-run");
   ASSERT_EQ(r.code, 0) << r.text;
-  for (const char* s : {"selection: uniform", "multi_modal_projector", "memory estimate", "optimizer", "dry run"})
+  for (const char* s : {"selection: uniform", "multi_modal_projector", "memory plan", "optimizer", "dry run"})
     EXPECT_NE(r.text.find(s), std::string::npos) << s << "\n" << r.text;
   EXPECT_FALSE(fs::exists(fs::path(out) / "checkpoints"));
 }

@@ -78,10 +78,5 @@ std::string new_hf_to_hf_name(const std::string& name);
 // adapter name of in-memory PEFT keys ("<module>.lora_A.default.weight"); module names stay as the file has them.
 std::string hf_to_peft_name(const std::string& name);
 std::string peft_to_hf_name(const std::string& key);
-// PEFT adapter files: the LoRA tensor "<module>.lora_A.weight" of a model is stored as
-// "base_model.model.<module>.lora_A.weight" (PEFT's save_pretrained). peft_to_hf_name strips that prefix and the
-// adapter name of in-memory PEFT keys ("<module>.lora_A.default.weight"); module names stay as the file has them.
-std::string hf_to_peft_name(const std::string& name);
-std::string peft_to_hf_name(const std::string& key);
 
 }  // namespace vr::model
