@@ -18,6 +18,7 @@
 #include "vr/model/attention_mask.h"
 #include "vr/model/llama.h"
 #include "vr/model/vision_transformer.h"
+#include "support/random_llama.h"
 
 using namespace vr::model;
 
@@ -34,17 +35,6 @@ LlamaConfig gqa_config() {
   c.max_position_embeddings = 64;
   c.rms_norm_eps = 1e-5;
   return c;
-}
-
-LlamaForCausalLM random_model(const LlamaConfig& c, uint64_t seed) {
-  torch::manual_seed(seed);
-  LlamaForCausalLM m(c);
-  torch::NoGradGuard ng;
-  for (auto& p : m->parameters()) {
-    if (p.dim() == 1) p.copy_(1 + 0.1 * torch::randn_like(p));
-    else p.copy_(torch::randn_like(p) / std::sqrt(static_cast<double>(p.size(1))));
-  }
-  return m;
 }
 
 std::map<std::string, at::Tensor> grads(torch::nn::Module& m) {
@@ -78,7 +68,7 @@ Run run_llama(LlamaForCausalLM& m, const LlamaInputs& in, bool fused) {
 
 TEST(FusedAttention, IsAClearErrorWithoutSdpa) {
   if (vr::compat::sdpa_available()) GTEST_SKIP() << "LibTorch " << vr::compat::torch_version() << " has SDPA";
-  auto m = random_model(gqa_config(), 1);
+  auto m = vr::test::random_llama(gqa_config(), 1);
   EXPECT_THROW(set_fused_attention(*m, true), vr::Error);
   EXPECT_EQ(set_fused_attention(*m, false), 2);  // both decoder layers' attention modules
   EXPECT_THROW(vr::compat::scaled_dot_product_attention(torch::zeros({1, 2, 3, 4}), torch::zeros({1, 1, 3, 4}),
@@ -92,7 +82,7 @@ TEST(FusedAttention, LlamaMatchesEagerWithGqaPaddingAndCheckpointing) {
                  << " has no scaled_dot_product_attention (>= 2.0): the eager path is the only one here";
   torch::set_num_threads(1);
   auto c = gqa_config();
-  auto m = random_model(c, 2);
+  auto m = vr::test::random_llama(c, 2);
   LlamaInputs in;
   in.input_ids = torch::randint(0, c.vocab_size, {3, 12}, torch::kLong);
   in.attention_mask = torch::ones({3, 12}, torch::kLong);

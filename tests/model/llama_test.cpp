@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "support/fixtures.h"
+#include "support/random_llama.h"
 #include "vr/core/error.h"
 #include "vr/model/attention_mask.h"
 #include "vr/model/llama.h"
@@ -27,18 +28,6 @@ LlamaConfig tiny_config(bool tied = false) {
   c.rope_theta = 500000.0;
   c.tie_word_embeddings = tied;
   return c;
-}
-
-// Random weights with HF-like scales, so activations are not tiny (like the fixtures' generator).
-LlamaForCausalLM random_model(const LlamaConfig& c, uint64_t seed) {
-  torch::manual_seed(seed);
-  LlamaForCausalLM m(c);
-  torch::NoGradGuard ng;
-  for (auto& p : m->parameters()) {
-    if (p.dim() == 1) p.copy_(1 + 0.1 * torch::randn_like(p));
-    else p.copy_(torch::randn_like(p) / std::sqrt(static_cast<double>(p.size(1))));
-  }
-  return m;
 }
 
 LlamaInputs tiny_batch(const LlamaConfig& c) {
@@ -140,7 +129,7 @@ TEST(Llama, ParameterNamesAreHuggingFaces) {
 }
 
 TEST(Llama, TiedHeadSharesTheEmbeddingTensorAcrossDtypeMoves) {
-  auto m = random_model(tiny_config(/*tied=*/true), 1);
+  auto m = vr::test::random_llama(tiny_config(/*tied=*/true), 1);
   EXPECT_FALSE(m->named_parameters().contains("lm_head.weight"));
   EXPECT_TRUE(m->lm_head->weight.is_same(m->model->embed_tokens->weight));
   m->to(torch::kBFloat16);
@@ -205,7 +194,7 @@ TEST(Llama, LossIsShiftedCrossEntropyIgnoringMinus100) {
 }
 
 TEST(Llama, RejectsBadInputsWithErrors) {
-  auto m = random_model(tiny_config(), 2);
+  auto m = vr::test::random_llama(tiny_config(), 2);
   LlamaInputs x;
   x.input_ids = torch::tensor({{1, 40}}, torch::kLong);  // id == vocab size
   EXPECT_THROW(m->forward(x), vr::Error);
@@ -216,7 +205,7 @@ TEST(Llama, RejectsBadInputsWithErrors) {
 }
 
 TEST(Llama, KeepLayersRenumbersAndMatchesManualStack) {
-  auto m = random_model(tiny_config(), 3);
+  auto m = vr::test::random_llama(tiny_config(), 3);
   auto in = tiny_batch(m->config());
   auto layer2 = m->layer(2);
   m->keep_layers({0, 2});
@@ -239,7 +228,7 @@ TEST(Llama, GradientCheckpointingReproducesGradients) {
   torch::set_num_threads(1);
   auto c = tiny_config();
   auto run = [&](bool ckpt, const std::string& trainable) {
-    auto m = random_model(c, 4);
+    auto m = vr::test::random_llama(c, 4);
     torch::manual_seed(5);
     auto projector = torch::nn::Linear(6, c.hidden_size);
     auto feats = torch::randn({2, 7, 6});
@@ -289,7 +278,7 @@ TEST(Llama, GradientCheckpointingReplaysLoraDropoutMasks) {
   torch::set_num_threads(1);
   auto c = tiny_config();
   auto run = [&](bool ckpt) {
-    auto m = random_model(c, 6);
+    auto m = vr::test::random_llama(c, 6);
     LoraConfig lc;
     lc.r = 4;
     lc.alpha = 8;

@@ -12,6 +12,7 @@
 #include "vr/core/error.h"
 #include "vr/model/llama.h"
 #include "vr/model/lm_loss.h"
+#include "support/random_llama.h"
 
 using namespace vr::model;
 
@@ -29,17 +30,6 @@ LlamaConfig small_config(bool tied) {
   c.rms_norm_eps = 1e-5;
   c.tie_word_embeddings = tied;
   return c;
-}
-
-LlamaForCausalLM random_model(const LlamaConfig& c, uint64_t seed) {
-  torch::manual_seed(seed);
-  LlamaForCausalLM m(c);
-  torch::NoGradGuard ng;
-  for (auto& p : m->parameters()) {
-    if (p.dim() == 1) p.copy_(1 + 0.1 * torch::randn_like(p));
-    else p.copy_(torch::randn_like(p) / std::sqrt(static_cast<double>(p.size(1))));
-  }
-  return m;
 }
 
 // [B,T] labels with prompt/padding -100 runs, like an LVLM micro-batch (about half supervised).
@@ -94,7 +84,7 @@ TEST(SupervisedLmLoss, ModelGradientsMatchTheFullLogitsPathTiedAndUntied) {
   torch::set_num_threads(1);
   for (bool tied : {false, true}) {
     auto c = small_config(tied);
-    auto m = random_model(c, 7);
+    auto m = vr::test::random_llama(c, 7);
     LlamaInputs in;
     in.input_ids = torch::randint(0, c.vocab_size, {2, 9}, torch::kLong);
     in.attention_mask = torch::ones({2, 9}, torch::kLong);
