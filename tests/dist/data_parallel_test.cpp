@@ -1,45 +1,18 @@
 // DataParallelSync with two ranks as two threads of this process, over Gloo on loopback.
 #include "vr/dist/data_parallel.h"
 
-#include <thread>
-
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "dist/free_port.h"
+#include "dist/two_ranks.h"
 #include "vr/core/error.h"
 
 namespace {
 
 // Runs body(rank, sync) on two threads, each with its own rank's DataParallelSync; rethrows a failure.
 void two_ranks(double bucket_mb, const std::function<void(int64_t, vr::dist::GradientSync&)>& body) {
-  const int port = vr::test::free_port();
-  std::exception_ptr err[2];
-  auto rank_main = [&](int64_t r) {
-    try {
-      vr::dist::DistEnv env;
-      env.rank = r;
-      env.world_size = 2;
-      env.local_world_size = 2;
-      env.local_rank = r;
-      env.master_port = port;
-      env.source = "test";
-      vr::dist::DataParallelOptions o;
-      o.backend = "gloo";
-      o.bucket_mb = bucket_mb;
-      o.init_timeout_s = 30;
-      o.timeout_s = 30;
-      auto sync = vr::dist::make_gradient_sync(env, o);
-      body(r, *sync);
-    } catch (...) {
-      err[r] = std::current_exception();
-    }
-  };
-  std::thread t0(rank_main, 0), t1(rank_main, 1);
-  t0.join();
-  t1.join();
-  for (auto& e : err)
-    if (e) std::rethrow_exception(e);
+  vr::test::run_two_ranks(bucket_mb, /*shard_optimizer=*/false,
+                          [&](int64_t r, std::shared_ptr<vr::dist::GradientSync> sync) { body(r, *sync); });
 }
 
 struct Params {

@@ -5,12 +5,10 @@
 // gradient, same AdamW operations on a copy of the same fp32 master), so weights and state must be bit-identical.
 // With clipping, the global norm is summed in fp64 over partitions instead of fp32 per-tensor norms, so the clip
 // coefficient may differ in the last fp32 bits: |Δw| <= 1e-6 after 3 steps of lr <= 1e-2.
-#include <thread>
-
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "dist/free_port.h"
+#include "dist/two_ranks.h"
 #include "vr/dist/data_parallel.h"
 #include "vr/train/optimizer.h"
 
@@ -22,34 +20,7 @@ using Named = std::vector<std::pair<std::string, at::Tensor>>;
 
 void two_ranks(bool shard, double bucket_mb,
                const std::function<void(int64_t, std::shared_ptr<vr::dist::GradientSync>)>& body) {
-  const int port = vr::test::free_port();
-  std::exception_ptr err[2];
-  auto rank_main = [&](int64_t r) {
-    try {
-      vr::dist::DistEnv env;
-      env.rank = r;
-      env.world_size = 2;
-      env.local_world_size = 2;
-      env.local_rank = r;
-      env.master_port = port;
-      env.source = "test";
-      vr::dist::DataParallelOptions o;
-      o.backend = "gloo";
-      o.bucket_mb = bucket_mb;
-      o.init_timeout_s = 30;
-      o.timeout_s = 30;
-      o.shard_optimizer = shard;
-      std::shared_ptr<vr::dist::GradientSync> sync = vr::dist::make_gradient_sync(env, o);
-      body(r, sync);
-    } catch (...) {
-      err[r] = std::current_exception();
-    }
-  };
-  std::thread t0(rank_main, 0), t1(rank_main, 1);
-  t0.join();
-  t1.join();
-  for (auto& e : err)
-    if (e) std::rethrow_exception(e);
+  vr::test::run_two_ranks(bucket_mb, shard, body);
 }
 
 // Odd sizes (padding, partitions cutting tensors), three groups with their own lr / decay; no global RNG.
