@@ -26,7 +26,7 @@ class Attention : public LayerSelector {
   }
 };
 
-SelectorRegistration reg{"attention", "layers whose text attends most to the image tokens (calibration data)",
+SelectorRegistration registration_attention{"attention", "layers whose text attends most to the image tokens (calibration data)",
                          [] { return std::make_unique<Attention>(); }};
 
 }  // namespace

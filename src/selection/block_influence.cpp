@@ -28,7 +28,7 @@ class BlockInfluence : public LayerSelector {
   }
 };
 
-SelectorRegistration reg{"block_influence",
+SelectorRegistration registration_block_influence{"block_influence",
                          "layers that change the hidden state most (1 − cos of input and output, calibration data)",
                          [] { return std::make_unique<BlockInfluence>(); }};
 

@@ -32,7 +32,7 @@ class Consecutive : public LayerSelector {
   }
 };
 
-SelectorRegistration reg{"consecutive", "a contiguous block of k layers (selection.position: first|middle|last)",
+SelectorRegistration registration_consecutive{"consecutive", "a contiguous block of k layers (selection.position: first|middle|last)",
                          [] { return std::make_unique<Consecutive>(); }};
 
 }  // namespace

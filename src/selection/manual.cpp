@@ -29,7 +29,7 @@ class Manual : public LayerSelector {
   }
 };
 
-SelectorRegistration reg{"manual", "exactly the layers in selection.layers (e.g. [1,5,9,13,19,23,27,31])",
+SelectorRegistration registration_manual{"manual", "exactly the layers in selection.layers (e.g. [1,5,9,13,19,23,27,31])",
                          [] { return std::make_unique<Manual>(); }};
 
 }  // namespace

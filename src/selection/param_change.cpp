@@ -30,7 +30,7 @@ class ParamChangeSelector : public LayerSelector {
   }
 };
 
-SelectorRegistration reg{"param_change",
+SelectorRegistration registration_param_change{"param_change",
                          "layers whose weights changed most between two checkpoints (selection.metric)",
                          [] { return std::make_unique<ParamChangeSelector>(); }};
 

@@ -38,7 +38,7 @@ class Random : public LayerSelector {
   }
 };
 
-SelectorRegistration reg{"random", "k layers drawn at random (selection.seed makes it reproducible)",
+SelectorRegistration registration_random{"random", "k layers drawn at random (selection.seed makes it reproducible)",
                          [] { return std::make_unique<Random>(); }};
 
 }  // namespace

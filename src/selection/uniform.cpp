@@ -48,7 +48,7 @@ class Uniform : public LayerSelector {
   }
 };
 
-SelectorRegistration reg{"uniform", "sparse, evenly spaced layers (paper default: 1,5,9,13,19,23,27,31 of 32)",
+SelectorRegistration registration_uniform{"uniform", "sparse, evenly spaced layers (paper default: 1,5,9,13,19,23,27,31 of 32)",
                          [] { return std::make_unique<Uniform>(); }};
 
 }  // namespace

@@ -216,6 +216,6 @@ int run_bench(const std::vector<std::string>& args) {
   return 0;
 }
 
-vr::cli::Registration reg{"bench", "Time training steps (full vs selective) on random inputs", &run_bench};
+vr::cli::Registration registration_bench{"bench", "Time training steps (full vs selective) on random inputs", &run_bench};
 
 }  // namespace

@@ -41,7 +41,7 @@ int run_compare(const std::vector<std::string>& args) {
   return 0;
 }
 
-vr::cli::Registration reg{"compare", "Runs side by side: Markdown/JSON table, loss curves, layer plots (SVG, PNG)",
+vr::cli::Registration registration_compare{"compare", "Runs side by side: Markdown/JSON table, loss curves, layer plots (SVG, PNG)",
                           &run_compare};
 
 }  // namespace

@@ -98,6 +98,6 @@ int run_convert(const std::vector<std::string>& args) {
   return 0;
 }
 
-vr::cli::Registration reg{"convert", "Convert a LLaVA/Bunny/parts checkpoint to the llava-hf layout", &run_convert};
+vr::cli::Registration registration_convert{"convert", "Convert a LLaVA/Bunny/parts checkpoint to the llava-hf layout", &run_convert};
 
 }  // namespace

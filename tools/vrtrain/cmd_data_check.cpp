@@ -128,7 +128,7 @@ int run_data_check(const std::vector<std::string>& args) {
   return bad > 0 ? 1 : 0;
 }
 
-vr::cli::Registration reg{"data-check", "Check a training dataset record by record (bad records, images, masking)",
+vr::cli::Registration registration_data_check{"data-check", "Check a training dataset record by record (bad records, images, masking)",
                           &run_data_check};
 
 }  // namespace

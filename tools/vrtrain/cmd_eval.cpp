@@ -225,7 +225,7 @@ int run_eval(const std::vector<std::string>& argv) {
   return 0;
 }
 
-vr::cli::Registration reg{"eval", "Evaluate a checkpoint: shapes | loss | vqa | mc | text-mc, with a JSON summary",
+vr::cli::Registration registration_eval{"eval", "Evaluate a checkpoint: shapes | loss | vqa | mc | text-mc, with a JSON summary",
                           &run_eval};
 
 }  // namespace

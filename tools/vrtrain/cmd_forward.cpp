@@ -164,7 +164,7 @@ int run_forward(const std::vector<std::string>& args) {
   return 0;
 }
 
-vr::cli::Registration reg{"forward", "Run a checkpoint on token ids from a file; save logits, hidden states, loss",
+vr::cli::Registration registration_forward{"forward", "Run a checkpoint on token ids from a file; save logits, hidden states, loss",
                           &run_forward};
 
 }  // namespace

@@ -191,7 +191,7 @@ int run_generate(const std::vector<std::string>& args) {
   return run_chat(chat, run, shared);
 }
 
-Registration reg{"generate", "generate text (KV cache, greedy or sampled): tensors in/out, or a prompt and images",
+Registration registration_generate{"generate", "generate text (KV cache, greedy or sampled): tensors in/out, or a prompt and images",
                  &run_generate};
 
 }  // namespace

@@ -205,6 +205,6 @@ int run_launch(const std::vector<std::string>& args) {
   return result;
 }
 
-vr::cli::Registration reg{"launch", "Start N ranks of a data-parallel job on this node (like torchrun)", &run_launch};
+vr::cli::Registration registration_launch{"launch", "Start N ranks of a data-parallel job on this node (like torchrun)", &run_launch};
 
 }  // namespace

@@ -49,7 +49,7 @@ int run_make_tiny(const std::vector<std::string>& args) {
   return 0;
 }
 
-vr::cli::Registration reg{"make-tiny", "Write a tiny random LVLM (HF layout) for smoke runs and tests",
+vr::cli::Registration registration_make_tiny{"make-tiny", "Write a tiny random LVLM (HF layout) for smoke runs and tests",
                           &run_make_tiny};
 
 }  // namespace

@@ -111,7 +111,7 @@ int run_preprocess(const std::vector<std::string>& args) {
   return 0;
 }
 
-vr::cli::Registration reg{"preprocess", "Images -> pixel_values (HF CLIP/SigLIP processors, bit-exact)",
+vr::cli::Registration registration_preprocess{"preprocess", "Images -> pixel_values (HF CLIP/SigLIP processors, bit-exact)",
                           &run_preprocess};
 
 }  // namespace

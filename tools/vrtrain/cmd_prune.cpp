@@ -229,7 +229,7 @@ int run_prune(const std::vector<std::string>& args) {
   return 0;
 }
 
-Registration reg{"prune", "remove decoder layers (listed, or by visual region / block influence / last / random)",
+Registration registration_prune{"prune", "remove decoder layers (listed, or by visual region / block influence / last / random)",
                  &run_prune};
 
 }  // namespace

@@ -175,7 +175,7 @@ int run_score(const std::vector<std::string>& args) {
   return 0;
 }
 
-Registration reg{"score", "compute per-layer selection scores, print them, save JSON and an SVG chart", &run_score};
+Registration registration_score{"score", "compute per-layer selection scores, print them, save JSON and an SVG chart", &run_score};
 
 }  // namespace
 }  // namespace vr::cli

@@ -235,7 +235,7 @@ int run_study(const std::vector<std::string>& args) {
   return 0;
 }
 
-vr::cli::Registration reg{"study", "The visual-region study: strategies and pruning on synthetic shapes, with a verdict",
+vr::cli::Registration registration_study{"study", "The visual-region study: strategies and pruning on synthetic shapes, with a verdict",
                           &run_study};
 
 }  // namespace

@@ -66,6 +66,6 @@ int run_tokenize(const std::vector<std::string>& args) {
   return 0;
 }
 
-vr::cli::Registration reg{"tokenize", "Text (JSON lines on stdin) to token ids with a tokenizer.json", &run_tokenize};
+vr::cli::Registration registration_tokenize{"tokenize", "Text (JSON lines on stdin) to token ids with a tokenizer.json", &run_tokenize};
 
 }  // namespace

@@ -164,6 +164,6 @@ int run_train(const std::vector<std::string>& args) {
   return 0;
 }
 
-vr::cli::Registration reg{"train", "Train a model from a YAML config (also: vrtrain --config FILE)", &run_train};
+vr::cli::Registration registration_train{"train", "Train a model from a YAML config (also: vrtrain --config FILE)", &run_train};
 
 }  // namespace
