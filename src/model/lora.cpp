@@ -30,6 +30,10 @@ bool matches_target(const std::string& name, const std::string& target) {
   return ends_with(name, "." + target);
 }
 
+bool lora_param_name(const std::string& name) {
+  return name.find(".lora_A.") != std::string::npos || name.find(".lora_B.") != std::string::npos;
+}
+
 std::shared_ptr<LoraAdapterImpl> adapter_of(const torch::nn::Module& m) {
   for (const auto& kv : m.named_children())
     if (kv.key() == "lora") return std::dynamic_pointer_cast<LoraAdapterImpl>(kv.value());
@@ -87,7 +91,7 @@ nlohmann::json LoraConfig::to_peft_json() const {
   j["fan_in_fan_out"] = false;
   j["inference_mode"] = true;
   j["init_lora_weights"] = true;
-  j["modules_to_save"] = nullptr;
+  if (modules_to_save.empty()) j["modules_to_save"] = nullptr; else j["modules_to_save"] = modules_to_save;
   j["layers_to_transform"] = nullptr;
   j["layers_pattern"] = nullptr;
   j["rank_pattern"] = nlohmann::json::object();
@@ -114,6 +118,8 @@ LoraConfig LoraConfig::from_peft_json(const nlohmann::json& j) {
     if (j.contains("target_modules") && j["target_modules"].is_array())
       c.target_modules = j["target_modules"].get<std::vector<std::string>>();
     if (j.contains("task_type") && j["task_type"].is_string()) c.task_type = j["task_type"];
+    if (j.contains("modules_to_save") && j["modules_to_save"].is_array())
+      c.modules_to_save = j["modules_to_save"].get<std::vector<std::string>>();
     if (j.contains("base_model_name_or_path") && j["base_model_name_or_path"].is_string())
       c.base_model_name_or_path = j["base_model_name_or_path"];
   } catch (const nlohmann::json::exception& e) {
@@ -211,6 +217,15 @@ void save_peft_adapter(const torch::nn::Module& root, const LoraConfig& config, 
   }
   StateDict prefixed;
   for (auto& [name, t] : tensors) prefixed[hf_to_peft_name(name)] = t;
+  for (const auto& module : config.modules_to_save) {
+    size_t stored = 0;
+    for (const auto& kv : root.named_parameters())
+      if (starts_with(kv.key(), module + ".") && !lora_param_name(kv.key())) {
+        prefixed[hf_to_peft_name(kv.key())] = kv.value().detach();
+        ++stored;
+      }
+    VR_CHECK(stored > 0, "save_peft_adapter: modules_to_save entry '{}' names no parameters of the model", module);
+  }
   LoraConfig c = config;
   c.target_modules = lora_modules(root);
   fs::create_directories(dir);
@@ -228,11 +243,21 @@ LoraConfig load_peft_adapter(torch::nn::Module& root, const std::string& dir) {
     StateDict tensors = fs::exists(st) ? load_safetensors(st.string()) : load_torch_pickle(bin.string());
 
     auto all = linears(root);
+    auto params = root.named_parameters();
     // module name → {A, B}
     std::map<std::string, std::pair<at::Tensor, at::Tensor>> per_module;
+    std::map<std::string, at::Tensor> saved_whole;  // parameters of modules_to_save, by name in `root`
     for (auto& [key, t] : tensors) {
       const std::string name = peft_to_hf_name(key);
       const bool is_a = ends_with(name, ".lora_A.weight"), is_b = ends_with(name, ".lora_B.weight");
+      if (!is_a && !is_b && params.contains(name) &&
+          std::any_of(config.modules_to_save.begin(), config.modules_to_save.end(),
+                      [&](const std::string& m) { return starts_with(name, m + "."); })) {
+        VR_CHECK(params[name].sizes() == t.sizes(), "{}: tensor '{}' has shape {}, the model's parameter {}", dir, key,
+                 vr::shape_string(t.sizes()), vr::shape_string(params[name].sizes()));
+        saved_whole[name] = t;
+        continue;
+      }
       VR_CHECK(is_a || is_b, "{}: tensor '{}' is not a LoRA A/B weight", dir, key);
       std::string module = name.substr(0, name.size() - std::string(".lora_A.weight").size());
       if (!all.count(module)) {  // original LLaVA names (model.layers.*) on a llava-hf model
@@ -247,6 +272,7 @@ LoraConfig load_peft_adapter(torch::nn::Module& root, const std::string& dir) {
     VR_CHECK(!per_module.empty(), "{}: no LoRA tensors", dir);
     config.target_modules.clear();
     torch::NoGradGuard no_grad;
+    for (auto& [name, t] : saved_whole) params[name].copy_(t);
     for (auto& [module, ab] : per_module) {
       auto& [a, b] = ab;
       VR_CHECK(a.defined() && b.defined(), "{}: module '{}' lacks its lora_A or lora_B weight", dir, module);

@@ -1,6 +1,9 @@
 #include "vr/train/final_export.h"
 
 #include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -9,6 +12,7 @@
 #include "vr/model/layouts.h"
 #include "vr/model/lora.h"
 #include "vr/model/lvlm.h"
+#include "vr/train/trainable_params.h"
 
 namespace vr::train {
 
@@ -23,6 +27,27 @@ void copy_processing_files(const std::string& source_model_dir, const std::strin
     const fs::path src = fs::path(source_model_dir) / name;
     if (fs::exists(src)) fs::copy_file(src, fs::path(dir) / name, fs::copy_options::overwrite_existing);
   }
+}
+
+// The modules whose parameters a LoRA run trained directly (requires_grad, not an adapter's A/B): the projector
+// always, the vision tower when unfrozen, embeddings / final norm / lm_head with train_embeddings. The PEFT
+// adapter must carry them whole (modules_to_save), else PeftModel(base, adapter) runs the base projector.
+std::vector<std::string> final_export_modules_to_save(model::Lvlm& m) {
+  std::set<std::string> out;
+  for (const auto& kv : m->named_parameters()) {
+    if (!kv.value().requires_grad()) continue;
+    const ParamInfo info = classify_param(kv.key());
+    if (info.is_lora) continue;
+    switch (info.role) {
+      case ParamRole::Projector: out.insert("multi_modal_projector"); break;
+      case ParamRole::VisionTower: out.insert("vision_tower"); break;
+      case ParamRole::Embeddings: out.insert("language_model.model.embed_tokens"); break;
+      case ParamRole::FinalNorm: out.insert("language_model.model.norm"); break;
+      case ParamRole::LmHead: out.insert("language_model.lm_head"); break;
+      default: out.insert(kv.key().substr(0, kv.key().rfind('.')));  // the parameter's own module
+    }
+  }
+  return {out.begin(), out.end()};
 }
 
 }  // namespace
@@ -42,6 +67,7 @@ void export_lvlm(model::Lvlm& m, const std::string& dir, bool lora, const std::s
   VR_CHECK(!mods.empty(), "export: no LoRA adapters found in the model");
   lc.target_modules = mods;
   lc.base_model_name_or_path = source_model_dir;
+  lc.modules_to_save = final_export_modules_to_save(m);
   // r / alpha from the first adapter's shapes and scaling.
   auto sd = model::lora_state_dict(*m);
   lc.r = sd.begin()->second.size(0);

@@ -29,6 +29,9 @@ struct LoraConfig {
   std::vector<std::string> target_modules;
   std::string task_type = "CAUSAL_LM";
   std::string base_model_name_or_path;
+  // PEFT's modules_to_save: full module names (e.g. "multi_modal_projector") whose parameters the adapter stores
+  // whole, because a LoRA run trained them directly; without them PeftModel(base, adapter) is not the run's model.
+  std::vector<std::string> modules_to_save;
 
   double scaling() const { return alpha / static_cast<double>(r); }
   nlohmann::json to_peft_json() const;  // adapter_config.json
@@ -65,12 +68,13 @@ void unmerge_lora(torch::nn::Module& root);
 StateDict lora_state_dict(const torch::nn::Module& root);  // every *.lora_A.weight / *.lora_B.weight
 std::vector<std::string> lora_modules(const torch::nn::Module& root);  // names of wrapped Linears
 
-// PEFT layout: <dir>/adapter_model.safetensors (keys base_model.model.<module>.lora_{A,B}.weight) and
-// <dir>/adapter_config.json (r, lora_alpha, lora_dropout, target_modules = the wrapped full names, bias "none",
-// peft_type "LORA", task_type, base_model_name_or_path).
+// PEFT layout: <dir>/adapter_model.safetensors (keys base_model.model.<module>.lora_{A,B}.weight, and
+// base_model.model.<parameter> for every parameter under config.modules_to_save, as PEFT's save_pretrained
+// writes them) and <dir>/adapter_config.json (r, lora_alpha, lora_dropout, target_modules = the wrapped full
+// names, modules_to_save, bias "none", peft_type "LORA", task_type, base_model_name_or_path).
 void save_peft_adapter(const torch::nn::Module& root, const LoraConfig& config, const std::string& dir);
 // Reads a PEFT adapter (safetensors or adapter_model.bin), attaches adapters to the modules its tensors name and
-// copies A/B. Original-LLaVA module names (model.layers.*) are mapped to llava-hf names when `root` uses those.
+// copies A/B, and copies the stored parameters of its modules_to_save into `root`. Original-LLaVA module names (model.layers.*) are mapped to llava-hf names when `root` uses those.
 LoraConfig load_peft_adapter(torch::nn::Module& root, const std::string& dir);
 
 }  // namespace vr::model
