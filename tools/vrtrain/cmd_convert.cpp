@@ -26,8 +26,10 @@ const char* kFooter =
     "                  --output llava-1.5-7b-hf --dtype fp16\n"
     "  vrtrain convert --input Meta-Llama-3-8B-Instruct --vision siglip-so400m-patch14-384 \\\n"
     "                  --projector bunny-pretrain-llama3-8b-siglip/mm_projector.bin --output bunny-stage1\n"
-    "Note: LLaVA/Bunny checkpoints use the placeholder id -200 for <image>; it is kept as image_token_index.\n"
-    "transformers' own LLaVA forward needs a vocabulary id there, so feed it expanded image tokens of a real id.\n";
+    "Note: LLaVA/Bunny checkpoints use the placeholder id -200 for <image>; transformers embeds every input id, so\n"
+    "the llava-hf output's image_token_index is a vocabulary id (the model's, else the tokenizer's <image>, else its\n"
+    "last reserved special token; an error if none). mm_vision_select_feature patch maps to\n"
+    "vision_feature_select_strategy default for CLIP (drops the CLS token) and full for SigLIP (no CLS token).\n";
 
 int run_convert(const std::vector<std::string>& args) {
   vr::model::LvlmLoadOptions o;
