@@ -146,6 +146,21 @@ TEST(EvalCli, VqaWritesLlavaAnswersResumesAndScoresAForcedAnswer) {
     EXPECT_EQ(a["answer_id"].get<std::string>().size(), 22u);
     EXPECT_TRUE(a["metadata"].is_object() && a["metadata"].empty());
   }
+  // Keys in LLaVA's model_vqa order (some scripts read the lines as ordered dicts or diff them as text).
+  {
+    std::ifstream in(answers);
+    for (std::string raw; std::getline(in, raw);) {
+      size_t prev = 0;
+      for (const char* k : {"\"question_id\":", "\"prompt\":", "\"text\":", "\"answer_id\":", "\"model_id\":",
+                            "\"metadata\":"}) {
+        const size_t at = raw.find(k);
+        ASSERT_NE(at, std::string::npos) << k << " in " << raw;
+        EXPECT_GE(at, prev) << k << " out of LLaVA's order in " << raw;
+        prev = at;
+      }
+      EXPECT_EQ(raw.rfind("{\"question_id\":", 0), 0u) << raw;
+    }
+  }
   EXPECT_EQ(lines[0]["question_id"], 1);      // ids keep their JSON type
   EXPECT_EQ(lines[1]["question_id"], "q2");
   EXPECT_EQ(lines[0]["prompt"], "What colour is the shape?");

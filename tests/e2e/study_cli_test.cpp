@@ -1,6 +1,7 @@
-// `vrtrain study` in its reduced form: one seed, an 8-layer model, two steps per arm, a few held-out images.
-// Checks the pieces a study is made of (runs, evaluations, compare report, verdict), that the verdict names every
-// claim, and that a rerun reuses finished pieces instead of training again.
+// `vrtrain study` in its reduced form: one seed, an 8-layer model, two stage-1 steps, two steps per arm, a few
+// held-out images, two processes at once. Checks the pieces a study is made of (the shared stage-1 run, the arms,
+// evaluations, compare report, verdict), that every arm started from the seed's stage-1 checkpoint, that the
+// verdict names every claim, and that a rerun reuses finished pieces instead of training again.
 #include <filesystem>
 #include <string>
 
@@ -23,13 +24,14 @@ vr::test::CliResult vrtrain(const std::string& args) {
 TEST(StudyCli, ReducedStudyProducesRunsReportAndVerdict) {
   const std::string out = vr::test::temp_dir("study_cli") + "/study";
   const std::string args = fmt::format(
-      "study --output {} --seeds 1 --set model.layers=8 --set train.steps=2 --set train.samples=16 "
-      "--set train.batch_size=2 --set train.threads=1 --set eval.samples=2 --set arms=[full,uniform] "
+      "study --output {} --seeds 1 --set model.layers=8 --set base.steps=2 --set train.steps=2 --set train.samples=16 "
+      "--set train.batch_size=2 --set train.threads=1 --set parallel=2 --set eval.samples=2 --set arms=[full,uniform] "
       "--set prune.remove=[2] --set prune.methods=[region,last]",
       out);
   auto r = vrtrain(args);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  for (const char* p : {"runs/full-s0/run_summary.json", "runs/uniform-s0/eval/shapes.summary.json", "compare/compare.md",
+  for (const char* p : {"base/base-s0/run_summary.json", "base/base-s0/eval/shapes.summary.json",
+                        "runs/full-s0/run_summary.json", "runs/uniform-s0/eval/shapes.summary.json", "compare/compare.md",
                         "compare/compare.json", "compare/loss_curves.svg", "compare/layer_selection.png", "verdict.md",
                         "verdict.json", "study.yaml", "base.yaml"})
     EXPECT_TRUE(fs::exists(out + "/" + p)) << p;
@@ -38,6 +40,16 @@ TEST(StudyCli, ReducedStudyProducesRunsReportAndVerdict) {
   EXPECT_EQ(v["arms"][0]["arm"], "full");
   EXPECT_EQ(v["arms"][1]["arm"], "uniform");
   EXPECT_EQ(v["arms"][0]["seeds"], 1);
+  // Stage 1 ran once for the seed, and both arms started from its checkpoint (not from the random model).
+  const std::string start = out + "/base/base-s0/final";
+  ASSERT_EQ(v["start_models"].size(), 1u);
+  EXPECT_EQ(v["start_models"][0], start);
+  EXPECT_NE(vr::read_file(out + "/base/base-s0/config.yaml").find("path: \"" + out + "/models/seed0\""), std::string::npos);
+  for (const char* arm : {"full-s0", "uniform-s0"})
+    EXPECT_NE(vr::read_file(out + "/runs/" + arm + "/config.yaml").find("path: \"" + start + "\""), std::string::npos) << arm;
+  bool has_base_row = false;
+  for (const auto& a : v["arms"]) has_base_row = has_base_row || a["arm"] == "base";
+  EXPECT_TRUE(has_base_row) << v.dump();
   bool has_uniform_claim = false;
   for (const auto& c : v["claims"]) {
     const std::string verdict = c["verdict"];
@@ -66,9 +78,11 @@ TEST(StudyCli, ReducedStudyProducesRunsReportAndVerdict) {
   }
   // A rerun reuses every finished piece: no training step is taken again.
   const auto before = fs::last_write_time(out + "/runs/uniform-s0/metrics.jsonl");
+  const auto base_before = fs::last_write_time(out + "/base/base-s0/metrics.jsonl");
   r = vrtrain(args);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(fs::last_write_time(out + "/runs/uniform-s0/metrics.jsonl"), before);
+  EXPECT_EQ(fs::last_write_time(out + "/base/base-s0/metrics.jsonl"), base_before);
   // A bad key is named.
   r = vrtrain(fmt::format("study --output {} --set arms=[full,everything]", out));
   EXPECT_EQ(r.exit_code, 1);
