@@ -30,6 +30,12 @@ LayerBytes layer_bytes(bool fp32, bool trained) {
   if (fp32) return trained ? LayerBytes{44, 16, 4} : LayerBytes{24, 12, 4};
   return trained ? LayerBytes{32, 8, 6} : LayerBytes{22, 6, 6};
 }
+// Of the E·H part, the post-attention RMSNorm's share (per the table above: fp32 trained x, normed, out; fp32
+// frozen x; bf16 the fp32 copy and pow, + normed and out when trained): released by the MLP's backward.
+double mlp_norm_bytes(bool fp32, bool trained) {
+  if (fp32) return trained ? 12.0 : 4.0;
+  return trained ? 12.0 : 8.0;
+}
 
 int64_t in_features(const std::string& target, const model::LlamaConfig& t) {
   if (target == "o_proj") return t.num_attention_heads * t.resolved_head_dim();
@@ -54,7 +60,8 @@ MemoryPlan plan_memory(const MemoryPlanInputs& in) {
   const double B = static_cast<double>(in.batch), T = static_cast<double>(in.tokens), E = B * T;
   const double H = static_cast<double>(t.hidden_size), I = static_cast<double>(t.intermediate_size);
   const double nH = static_cast<double>(t.num_attention_heads), V = static_cast<double>(t.vocab_size);
-  const double Hkv = static_cast<double>(t.num_key_value_heads * t.resolved_head_dim());
+  const double D = static_cast<double>(t.resolved_head_dim());
+  const double Hkv = static_cast<double>(t.num_key_value_heads) * D;
   const double P = B * nH * T * T;
   const int64_t L = t.num_hidden_layers;
 
@@ -70,11 +77,16 @@ MemoryPlan plan_memory(const MemoryPlanInputs& in) {
                                                     : 0.0;
   const double head_params = in.lm_head_trainable ? V * H : 0.0;
   const double k = static_cast<double>(in.tuned_layers.size());
-  double lora_params_per_layer = 0, lora_in = 0;
+  double lora_params_per_layer = 0, lora_in = 0, lora_in_late = 0, lora_late = 0;
   for (const auto& target : in.lora_targets) {
     lora_params_per_layer += static_cast<double>(in.lora_rank * (in_features(target, t) + out_features(target, t)));
     lora_in += static_cast<double>(in_features(target, t));
+    if (target == "o_proj" || target == "gate_proj" || target == "up_proj" || target == "down_proj") {
+      lora_in_late += static_cast<double>(in_features(target, t));  // backward runs before the softmax's
+      lora_late += 1;
+    }
   }
+  if (in.lora) m.weights += k * lora_params_per_layer * s;  // the adapters themselves
   const double layer_grad =
       k == 0 ? 0.0
              : s * (in.lora ? lora_params_per_layer
@@ -90,13 +102,13 @@ MemoryPlan plan_memory(const MemoryPlanInputs& in) {
       break;
     }
 
-  // Per layer: what its backward needs (kept), and its input when that is saved (fp32: RMSNorm's pow reads h
-  // itself; bf16 keeps only the fp32 copy, already in the table; checkpointing keeps h and nothing else).
+  // ---- one decoder layer -----------------------------------------------------------------------------------
+  // Its saved set (what its backward needs), without its input h.
   auto layer_set = [&](int64_t i) {
     const bool trained = tuned[static_cast<size_t>(i)] && !in.lora;
     const LayerBytes c = layer_bytes(fp32, trained);
     double bytes = c.eh * E * H + c.ei * E * I + c.p * P;
-    if (in.fused_attention)  // no P; K/V not repeated (2·E·Hkv instead of 2·E·H) but the output kept
+    if (in.fused_attention)  // no P but the kernel's log-sum-exp; K/V not repeated (2·E·Hkv, not 2·E·H); output kept
       bytes += -c.p * P + B * nH * T * 4.0 + s * E * (2.0 * Hkv - 2.0 * H + H);
     if (in.lora && tuned[static_cast<size_t>(i)]) {
       // Adapter inputs (dropout output and its mask, or x itself), and x·A [E, r] per target.
@@ -105,17 +117,45 @@ MemoryPlan plan_memory(const MemoryPlanInputs& in) {
     }
     return bytes;
   };
+  // The part of the set that the MLP's backward (which runs first) releases: gate, silu, up, gate·up (b·E·I) and
+  // the post-attention norm's tensors (x, its fp32 copy, normed, output: kMlpNormBytes·E·H).
+  // With LoRA, the adapters of o_proj and the MLP go too (their inputs, dropout masks and x·A).
+  auto mlp_part = [&](int64_t i) {
+    const bool trained = tuned[static_cast<size_t>(i)] && !in.lora;
+    double bytes = layer_bytes(fp32, trained).ei * E * I + mlp_norm_bytes(fp32, trained) * E * H;
+    if (in.lora && tuned[static_cast<size_t>(i)])
+      bytes += E * lora_in_late * s * (in.lora_dropout ? 2.0 : 1.0) + E * static_cast<double>(in.lora_rank) * lora_late * s;
+    return bytes;
+  };
   const double input_bytes = E * H * s;
-  auto kept = [&](int64_t i) {  // held from the layer's forward until its backward
+  // Held from the layer's forward until its backward: the set, and in fp32 the input too (RMSNorm's pow saves h
+  // itself; in bf16 it saves the fp32 copy, which is in the set). Checkpointing keeps the input only.
+  auto kept = [&](int64_t i) {
     if (i < first_grad_layer) return 0.0;
     if (in.gradient_checkpointing) return input_bytes;
     return layer_set(i) + (fp32 ? input_bytes : 0.0);
   };
-  const double attn_fwd = in.fused_attention ? 0.0 : 2.0 * P * s;  // scores, scores + mask
-  const double layer_bwd = (in.fused_attention ? E * H * 4.0 : P * (8.0 + 2.0 * s)) + 3.0 * E * I * s + 4.0 * E * H * s;
+  // The layer's backward, on top of what lies below it (measured order of LibTorch's engine, saved tensors
+  // released as each node finishes):
+  //  - MLP first: the whole set is still held, plus down_proj's input gradient and the two of gate·up [E,I]·3s;
+  //  - then attention: the MLP part is gone; eager keeps the fp32 softmax output 4P (bf16: its bf16 cast, 2P, is
+  //    released with probs·V's node) and adds the probabilities' gradient and the softmax's (8P: fp32, or bf16
+  //    upcast to fp32); fused attention adds dq, dk, dv and the kernel's fp32 dq accumulator.
+  //  - throughout: the incoming gradient and the residual branch's [E,H] (2·E·H·s).
+  auto layer_backward = [&](int64_t i) {
+    const double set = layer_set(i) + (fp32 ? input_bytes : 0.0);
+    const double mlp = set + 3.0 * E * I * s;
+    const double attn = in.fused_attention ? set - mlp_part(i) + (E * H + 2.0 * E * Hkv) * s + E * H * 4.0
+                                           : set - mlp_part(i) - (fp32 ? 0.0 : 2.0 * P) + 8.0 * P;
+    return std::max(mlp, attn) + 2.0 * E * H * s;
+  };
 
-  // Around the stack: the projector (trainable: its input, linear_1 output and GELU output), the final norm
-  // (RMSNorm, 8·E·H with a frozen weight, fp32 copies), the loss.
+  // ---- around the stack ------------------------------------------------------------------------------------
+  // Eager attention builds the dense additive mask [B,1,T,T] (s) for the forward; checkpointing saves it, and the
+  // RoPE cos/sin [B,T,D] (s each), as inputs of every checkpointed layer, so they stay until the backward ends.
+  const double mask = (in.fused_attention ? 0.0 : B * T * T * s) + 2.0 * B * T * D * s;
+  // Projector (trainable: its input, linear_1 output and GELU output); the final norm (frozen weight: the fp32
+  // input and its copies); the loss.
   const double n_img = B * static_cast<double>(in.images_per_sample);
   const double F = static_cast<double>(in.model.image_seq_length());
   const double proj_kept =
@@ -127,10 +167,13 @@ MemoryPlan plan_memory(const MemoryPlanInputs& in) {
     loss_kept = E * V * (8.0 + (fp32 ? 0.0 : s));  // logits (+ fp32 copy), log_softmax output
     loss_tr = 2.0 * E * V * 4.0;                    // its gradient and the upcast one
   } else {
+    // lm_loss.cpp: dL/dh [N,H] is kept (and dL/dW in fp32 when lm_head trains). One chunk of C rows holds its
+    // fp32 logits and logsumexp's fp32 (logits − max) temporary: 8·C·V bytes (bf16: the bf16 product, s·C·V, is
+    // gone by then); plus the gathered rows h [N,H] and, for a trainable bf16 lm_head, the chunk's dW product.
     const double C = std::min(N, static_cast<double>(in.loss_chunk_rows > 0 ? in.loss_chunk_rows
                                                                            : model::default_loss_chunk_rows(t.vocab_size)));
-    loss_kept = N * H * s + (in.lm_head_trainable ? V * H * 4.0 : 0.0);  // dL/dh rows, dL/dW in fp32
-    loss_tr = N * H * s + C * V * (fp32 ? 4.0 : 4.0 + 2.0 * s) + (in.lm_head_trainable && !fp32 ? V * H * s : 0.0);
+    loss_kept = N * H * s + (in.lm_head_trainable ? V * H * 4.0 : 0.0);
+    loss_tr = N * H * s + 8.0 * C * V + (in.lm_head_trainable && !fp32 ? V * H * s : 0.0);
   }
   // The frozen vision tower runs without a graph: one layer's working set at a time (tokens F+1 incl. CLS).
   const double Fv = F + 1, Dv = static_cast<double>(v.hidden_size), Iv = static_cast<double>(v.intermediate_size);
@@ -141,7 +184,9 @@ MemoryPlan plan_memory(const MemoryPlanInputs& in) {
   const double accum_grads = in.grad_accum > 1 ? m.gradients : 0.0;  // held across micro-batches
   double stack = 0;
   for (int64_t i = 0; i < L; ++i) stack += kept(i);
-  m.activations = stack + proj_kept + norm_kept + loss_kept;
+  // The mask and RoPE tables outlive the forward only when checkpointing saved them (else they go with it).
+  const double mask_kept = in.gradient_checkpointing ? mask : 0.0;
+  m.activations = stack + proj_kept + norm_kept + loss_kept + mask_kept;
 
   auto consider = [&](double total, double transient, const std::string& phase) {
     if (total > m.peak) {
@@ -151,23 +196,39 @@ MemoryPlan plan_memory(const MemoryPlanInputs& in) {
     }
   };
   consider(stat + accum_grads + vision_tr, vision_tr, "vision tower forward");
-  const double fwd_tr = std::max(loss_tr, attn_fwd);
-  consider(stat + accum_grads + m.activations + fwd_tr, fwd_tr, "end of forward");
-  // Backward, top layer first: layers below i still hold their sets; gradients of tuned layers >= i exist.
+  // Forward: every layer's kept set, then the loss. The top layer's own forward peaks below that level plus its
+  // attention scores: without checkpointing 4P bytes beyond what stays (the scores a local still holds, P·s, and
+  // the fp32 softmax input or output); a checkpointed layer runs without a graph and keeps none of it, so all of
+  // scores (P·s), the fp32 softmax input (bf16: 4P) and output (4P) are on top, with q, K, V and the norm's
+  // output (5·E·H·s).
+  m.forward_end = stat + accum_grads + m.activations;
+  const double attn_fwd = in.fused_attention ? 0.0
+                          : in.gradient_checkpointing ? (fp32 ? 8.0 : 10.0) * P + 5.0 * E * H * s
+                                                      : 4.0 * P;
+  const double fwd_tr = std::max(loss_tr, attn_fwd) + (mask - mask_kept);
+  m.forward_peak = m.forward_end + fwd_tr;
+  consider(m.forward_peak, fwd_tr, "end of forward (loss)");
+  // Backward, top layer first: the layers below i still hold their kept sets (checkpointing: their inputs, plus
+  // the mask and RoPE tables it saved), gradients of tuned layers >= i exist; layer i's set is rebuilt by the
+  // recompute under checkpointing.
+  const double bwd_held = proj_kept + mask_kept;
   double below = stack, grads_done = head_params * s;
   for (int64_t i = L - 1; i >= first_grad_layer; --i) {
     below -= kept(i);
     if (tuned[static_cast<size_t>(i)]) grads_done += layer_grad;
-    const double recompute = in.gradient_checkpointing ? layer_set(i) + attn_fwd : 0.0;
-    const double held = below + kept(i) + proj_kept;
-    const double tr = recompute + layer_bwd;
-    consider(stat + std::max(grads_done, accum_grads) + held + tr, tr, fmt::format("backward of layer {}", i));
+    // Checkpointing saved the input h; in fp32 the recompute's set names the same storage (counted there).
+    const double own = in.gradient_checkpointing && !fp32 ? input_bytes : 0.0;
+    const double tr = layer_backward(i);
+    const double total = stat + std::max(grads_done, accum_grads) + below + own + bwd_held + tr;
+    m.backward_peak = std::max(m.backward_peak, total);
+    consider(total, tr, fmt::format("backward of layer {}", i));
   }
   // Optimizer step: every gradient, plus fp32 temporaries (upcast gradient, sqrt, denominator) of the largest
   // trainable tensor.
   double largest = std::max(in.lm_head_trainable ? V * H : 0.0, in.projector_trainable ? H * std::max(H, Dv) : 0.0);
   if (k > 0) largest = std::max(largest, in.lora ? static_cast<double>(in.lora_rank) * std::max(H, I) : H * I);
-  consider(stat + m.gradients + 3.0 * largest * 4.0, 3.0 * largest * 4.0, "optimizer step");
+  m.optimizer_peak = stat + m.gradients + 3.0 * largest * 4.0;
+  consider(m.optimizer_peak, 3.0 * largest * 4.0, "optimizer step");
   return m;
 }
 
@@ -175,9 +236,11 @@ std::string MemoryPlan::table() const {
   return fmt::format(
       "  weights      {:>12}\n  optimizer    {:>12}  (AdamW moments, fp32 masters for non-fp32 weights)\n"
       "  gradients    {:>12}\n  activations  {:>12}  (kept for backward at the end of the forward)\n"
+      "  phases       held after forward {}, forward peak {}, backward peak {}, optimizer step peak {}\n"
       "  peak         {:>12}  at {} (working set there {}); CUDA context and allocator slack not included\n",
       format_bytes(weights), format_bytes(optimizer), format_bytes(gradients), format_bytes(activations),
-      format_bytes(peak), peak_phase, format_bytes(transient));
+      format_bytes(forward_end), format_bytes(forward_peak), format_bytes(backward_peak),
+      format_bytes(optimizer_peak), format_bytes(peak), peak_phase, format_bytes(transient));
 }
 
 }  // namespace vr::train

@@ -1,5 +1,6 @@
 #include "vr/train/run_options.h"
 
+#include "vr/core/torch_compat.h"
 #include "vr/model/llama.h"
 #include "vr/train/lora_targets.h"
 #include "vr/train/run_context.h"
@@ -70,6 +71,7 @@ MemoryPlanInputs memory_plan_inputs(const RunConfig& cfg, const model::LvlmConfi
   mi.tokens = tokens > 0 ? tokens : cfg.data.model_max_length;
   mi.grad_accum = cfg.train.grad_accum;
   mi.gradient_checkpointing = cfg.train.gradient_checkpointing;
+  mi.fused_attention = compat::sdpa_available();  // LvlmTask trains with SDPA where LibTorch has it
   return mi;
 }
 

@@ -21,6 +21,7 @@
 #include "vr/train/prepare_run.h"
 #include "vr/train/run_context.h"
 #include "vr/train/run_options.h"
+#include "vr/train/memory_plan_config.h"
 #include "vr/train/metrics.h"
 #include "vr/train/optimizer.h"
 #include "vr/train/trainable_params.h"
@@ -61,7 +62,7 @@ int run_bench(const std::vector<std::string>& args) {
   cfg.output_dir = "/tmp/vrtrain-bench";
   cfg.train.export_final = false;
   int64_t batch = 4, text_tokens = 128, images = 1, steps = 10, warmup = 2, threads = 0;
-  bool full = false, compare = false, checkpointing = false, bf16 = false;
+  bool full = false, compare = false, checkpointing = false, bf16 = false, plan = false;
   std::string model, method, strategy, fraction, count, layers;
   vr::cli::ConfigFlags config;
   CLI::App app = vr::cli::make_app("bench", kDescription, kFooter);
@@ -93,6 +94,10 @@ int run_bench(const std::vector<std::string>& args) {
       ->type_name("M");
   app.add_flag("--gradient-checkpointing", checkpointing, "recompute activations in backward");
   app.add_flag("--bf16", bf16, "bf16 compute (train.dtype=bf16)");
+  app.add_flag("--plan", plan,
+               "print the memory plan of the configured run from shapes and stop: no weights loaded, no data read;\n"
+               "--model may name a configuration (bunny-llama-3-8b-v, llava-1.5-7b, llava-1.5-13b); micro-batch\n"
+               "train.batch_size x data.model_max_length merged tokens (train/memory_plan.h)");
   vr::cli::add_config_flags(app, config);
   if (auto code = vr::cli::parse(app, args)) return *code;
   if (model.empty() && config.files.empty() &&
@@ -111,7 +116,12 @@ int run_bench(const std::vector<std::string>& args) {
   if (!fraction.empty()) extra.push_back("selection.fraction=" + fraction);
   if (!count.empty()) extra.push_back("selection.count=" + count);
   if (!layers.empty()) extra.push_back("selection.layers=" + layers);
+  if (plan) extra.insert(extra.end(), {"data.path=unused-by-plan", "data.image_folder=unused-by-plan"});  // reads none
   vr::cli::apply_config_flags(cfg, config, extra);
+  if (plan) {
+    std::printf("%s", vr::train::shape_only_plan_report(cfg).c_str());
+    return 0;
+  }
   if (threads > 0) vr::compat::set_cpu_threads(static_cast<int>(threads));  // LibTorch + OpenBLAS pool
   torch::manual_seed(0);
 

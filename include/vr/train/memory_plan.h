@@ -1,26 +1,35 @@
 // Peak training memory predicted from shapes, before the first step: does this config fit the device?
-// Printed by `vrtrain train --dry-run` (and at the start of every run); checked against the measured peak RSS of
-// tiny CPU runs (tests/train/memory_plan_test.cpp) and used to size Bunny-Llama-3-8B-V (docs/training.md).
+// Printed by `vrtrain train --dry-run` (and at the start of every run) and by `vrtrain bench --plan` (shapes only,
+// memory_plan_config.h); checked phase by phase against the bytes LibTorch's CPU allocator hands out in tiny CPU
+// runs (TensorMemoryMeter, tests/train/memory_plan_test.cpp: within 5 %, observed <= 2.6 %) and used to size
+// Bunny-Llama-3-8B-V (docs/training.md). It predicts live tensor bytes: what a CUDA caching allocator reports as
+// memory_allocated(), not its reserved pool (fragmentation) nor the CUDA context.
 //
 // Shapes: B micro-batch, T merged tokens per sample (text + image features), E = B·T, H hidden, I MLP width,
-// nH heads, V vocab, s bytes per element of the compute dtype (4 fp32, 2 bf16), P = B·nH·T² attention scores.
+// nH heads, D head dim, V vocab, s bytes per element of the compute dtype (4 fp32, 2 bf16), P = B·nH·T²
+// attention scores, N supervised rows, C loss-chunk rows.
 // What is held, and when (vrtrain's own code: llama.cpp, lm_loss.cpp, optimizer.cpp, activation_checkpointing.cpp):
-//   weights       every parameter at s bytes
+//   weights       every parameter (and LoRA adapter) at s bytes
 //   optimizer     AdamW: exp_avg + exp_avg_sq in fp32 (8 bytes per trainable element), + an fp32 master copy
 //                 (4 more) when the weights are not fp32
 //   gradients     s bytes per trainable element, from its layer's backward until the optimizer step (all of the
 //                 step with grad_accum > 1)
 //   activations   per decoder layer, what autograd saves (measured with saved_tensors_hooks on this LibTorch, see
-//                 kLayerBytes in memory_plan.cpp): a·E·H + b·E·I + c·P bytes, where (a, b, c) depend on the dtype
+//                 layer_bytes in memory_plan.cpp): a·E·H + b·E·I + c·P bytes, where (a, b, c) depend on the dtype
 //                 and on whether the layer's weights train — frozen linears save no input. Fused attention
-//                 (SDPA) keeps no P; activation checkpointing keeps only each layer's input E·H·s and rebuilds
-//                 one layer's set at a time in backward. Plus the projector, the merged embeddings, the final
-//                 norm and the loss's [N,H] rows and gradient (N supervised positions).
-//   transients    one layer's attention scores in forward (2·P·s) and its backward (P·(8 + 2s)) when eager; one
-//                 loss chunk's [rows, V] logits (lm_loss.h); one optimizer tensor's fp32 temporaries.
-// The peak is the largest of: the end of the forward, the backward of each layer (walking down: activations of
-// the layers below still held, gradients of those above already made), and the optimizer step.
-// Not included: the CUDA context (~0.5-1 GiB) and allocator fragmentation; the process baseline on CPU.
+//                 (SDPA) keeps no P; activation checkpointing keeps only each layer's input E·H·s (and the mask
+//                 and RoPE tables) and rebuilds one layer's set at a time in backward. Plus the projector, the
+//                 final norm and the loss's dL/dh rows [N,H].
+// Phases, each a total checked against the allocator:
+//   forward       the kept sets, then the larger of the loss chunk (fp32 logits and logsumexp's temporary,
+//                 8·C·V) and the top layer's attention working set (4P beyond its kept set; 8P fp32 / 10P bf16
+//                 under checkpointing, where nothing of it is kept)
+//   backward      per layer, top down: the sets below still held, gradients of the layers above made, and the
+//                 layer's own backward: its whole set + 3·E·I·s in the MLP's backward, then without the MLP's
+//                 part 12P of fp32 probabilities and gradients in eager attention's (SDPA: dq, dk, dv)
+//   optimizer     every gradient + one tensor's fp32 temporaries
+// Not included: the CUDA context (~0.5-1 GiB), the caching allocator's fragmentation (reserved − allocated),
+// data-parallel gradient buckets (dist, world size > 1), and on CPU the process baseline and glibc's heap.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -56,6 +65,11 @@ struct MemoryPlan {
   double activations = 0;  // kept for backward at the end of the forward
   double transient = 0;    // the working set on top of the rest at the peak
   double peak = 0;         // the predicted peak
+  // Totals at each phase (checked one by one against the CPU allocator in tests/train/memory_plan_test.cpp):
+  double forward_end = 0;     // held when the forward has run: static + activations, before the loss's work
+  double forward_peak = 0;    // forward_end + the loss chunk's (or the top attention's) working set
+  double backward_peak = 0;   // the largest over the layers' backward
+  double optimizer_peak = 0;  // static + every gradient + the step's temporaries
   std::string peak_phase;  // "end of forward", "backward of layer i", "optimizer step"
   std::string table() const;  // one row per component, then the peak
 };
