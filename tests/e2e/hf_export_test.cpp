@@ -88,12 +88,14 @@ void hf_export_compare(const std::vector<HfExportCase>& cases, const std::string
 }
 
 // A 2-step run of the tiny LLaVA at <dir>/model (made on first use) with an overlay config; final/ is the export.
-void hf_export_train(const std::string& dir, const std::string& overlay, const std::string& out) {
+void hf_export_train(const std::string& dir, const std::string& overlay, const std::string& out,
+                     const std::string& extra = "") {
   const std::string src = VR_SOURCE_DIR;
   auto r = run_vrtrain(fmt::format("train --config {0}/configs/tiny_synthetic.yaml {1} --set model.path={2}/model "
                                    "--set output_dir={2}/{3} --set train.max_steps=2 --set train.save_every=0 "
-                                   "--set train.batch_size=2 --set train.num_threads=1 --set data.num_workers=1",
-                                   src, overlay.empty() ? "" : "--config " + src + "/configs/" + overlay, dir, out),
+                                   "--set train.batch_size=2 --set train.num_threads=1 --set data.num_workers=1 {4}",
+                                   src, overlay.empty() ? "" : "--config " + src + "/configs/" + overlay, dir, out,
+                                   extra),
                        dir);
   ASSERT_EQ(r.exit_code, 0) << r.output;
 }
@@ -116,12 +118,13 @@ TEST(HfExport, TrainedPrunedAndAdapterCheckpointsLoadInTransformersWithTheSameOu
   // Selective (the paper's 2 of 8 layers), full and LoRA runs of the same tiny model.
   ASSERT_NO_FATAL_FAILURE(hf_export_train(dir, "", "run"));
   ASSERT_NO_FATAL_FAILURE(hf_export_train(dir, "tiny_full.yaml", "full"));
-  ASSERT_NO_FATAL_FAILURE(hf_export_train(dir, "tiny_lora.yaml", "lora"));
-  // The merged LoRA export holds only base tensors; its adapter carries the projector the run trained in full.
+  // The LoRA run also trains the vision tower, so that its adapter holds both kinds of fully trained module.
+  ASSERT_NO_FATAL_FAILURE(hf_export_train(dir, "tiny_lora.yaml", "lora", "--set train.freeze_vision_tower=false"));
+  // The merged LoRA export holds only base tensors; its adapter carries the modules the run trained in full.
   for (const auto& [name, t] : vr::load_tensors(dir + "/lora/final"))
     EXPECT_EQ(name.find("lora_"), std::string::npos) << "merged export carries " << name;
   const auto adapter_cfg = vr::read_json_file(dir + "/lora/final/adapter/adapter_config.json");
-  EXPECT_EQ(adapter_cfg["modules_to_save"], nlohmann::json::array({"multi_modal_projector"}));
+  EXPECT_EQ(adapter_cfg["modules_to_save"], nlohmann::json::array({"multi_modal_projector", "vision_tower"}));
   EXPECT_EQ(adapter_cfg["base_model_name_or_path"], dir + "/model");
 
   // The paper's pruning of the selective run's final/: 2 layers outside its visual region, by block influence on
