@@ -12,6 +12,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "support/cli.h"
+#include "support/fixtures.h"
 #include "vr/core/process_memory.h"
 #include "vr/model/lora.h"
 #include "vr/model/lvlm.h"
@@ -284,4 +286,19 @@ TEST(MemoryPlan, ShapeOnlyInputsForTheShippedBunnyLoraConfig) {
   EXPECT_EQ(p.inputs.batch, 8);
   EXPECT_EQ(p.inputs.tokens, 2048);
   EXPECT_EQ(p.inputs.bytes_per_element, 2);
+}
+
+// The command users run: the shipped config's CHANGE_ME paths are not read, the model is named, nothing is loaded.
+TEST(MemoryPlan, BenchPlanPrintsTheShippedBunnyConfigsPlanFromShapes) {
+  const std::string dir = vr::test::temp_dir("memory_plan_cli");
+  const auto r = vr::test::run_vrtrain("bench --plan --config " + std::string(VR_SOURCE_DIR) +
+                                           "/configs/bunny_llama3_8b.yaml --model bunny-llama-3-8b-v",
+                                       dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("105390080 trainable"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("layers [1,5,9,13,19,23,27,31]"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("micro-batch 8 x 2048 merged tokens, bf16, gradient checkpointing"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("eager attention"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("fused (SDPA) attention"), std::string::npos) << r.output;
 }
