@@ -57,7 +57,8 @@ at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const at::Tensor& co
 }
 
 at::Tensor LlamaAttentionImpl::forward_cached(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                                              const at::Tensor& mask, KVSlot* cache, at::Tensor* attn_probs) {
+                                              const at::Tensor& mask, KVSlot* cache, at::Tensor* attn_probs,
+                                              bool allow_fused) {
   const int64_t B = x.size(0), T = x.size(1);
   auto q = apply_linear(q_proj, x).view({B, T, n_heads, head_dim}).transpose(1, 2);      // [B,nH,T,D]
   auto k = apply_linear(k_proj, x).view({B, T, n_kv_heads, head_dim}).transpose(1, 2);   // [B,nKV,T,D]
@@ -72,7 +73,7 @@ at::Tensor LlamaAttentionImpl::forward_cached(const at::Tensor& x, const at::Ten
     cache->key = k;
     cache->value = v;
   }
-  if (fused && !cache && !attn_probs) {
+  if (fused && allow_fused && !cache && !attn_probs) {
     // Fused kernel; grouped-query heads without a K/V copy where LibTorch allows (torch_compat.h). Same maths as
     // below up to rounding: softmax(q·kᵀ/sqrt(D) + mask)·v, or causal when no mask is given.
     auto out = compat::scaled_dot_product_attention(q, k, v, mask, /*is_causal=*/!mask.defined());
@@ -116,8 +117,9 @@ at::Tensor LlamaDecoderLayerImpl::forward(const at::Tensor& h, const at::Tensor&
 }
 
 at::Tensor LlamaDecoderLayerImpl::forward_cached(const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
-                                                 const at::Tensor& mask, KVSlot* cache, at::Tensor* attn_probs) {
-  auto x = h + self_attn->forward_cached(input_layernorm(h), cos, sin, mask, cache, attn_probs);
+                                                 const at::Tensor& mask, KVSlot* cache, at::Tensor* attn_probs,
+                                                 bool allow_fused) {
+  auto x = h + self_attn->forward_cached(input_layernorm(h), cos, sin, mask, cache, attn_probs, allow_fused);
   return x + mlp(post_attention_layernorm(x));
 }
 
@@ -210,10 +212,18 @@ LlamaOutput LlamaForCausalLMImpl::forward_cached(const LlamaInputs& in, KVCache*
   // same keys as the dense mask (its padded keys all lie in its future), and no [B,1,T,T] tensor is built. Only
   // the loss may be asked for then, since padded positions' outputs differ from the dense mask's.
   const bool fused = L > 0 && layer(0)->self_attn->fused;
-  const bool causal_only = fused && !cache && !in.output_attentions && !in.output_hidden_states &&
-                           in.labels.defined() && !in.return_logits && is_right_padded(in.attention_mask);
+  const bool fused_pass = fused && !cache;
+  const bool right_padded = !fused_pass || is_right_padded(in.attention_mask);  // one host read, fused only
+  const bool causal_only = fused_pass && right_padded && !in.output_attentions && !in.output_hidden_states &&
+                           in.labels.defined() && !in.return_logits;
   at::Tensor mask;
   if (!causal_only) mask = causal_attention_mask(in.attention_mask, B, T, past, h.scalar_type(), h.device());
+  // Left padding runs eager even with fused attention on. Its padded queries see no key: eager gives them HF's
+  // uniform softmax (the last pad position predicts the first real token, so that output is in the loss), but the
+  // fused kernels' gradients on such rows were O(1) away from eager's (FusedAttention test, LibTorch 2.11 CPU;
+  // likely their backward recomputing softmax from a saved logsumexp, which finfo.min-sized scores round away).
+  // Training batches are right-padded (the collator), so the fused path still serves them.
+  const bool allow_fused = right_padded;
 
   LlamaOutput out;
   const bool use_checkpoint = gradient_checkpointing_ && !cache && !in.output_attentions && at::GradMode::is_enabled();
@@ -223,15 +233,15 @@ LlamaOutput LlamaForCausalLMImpl::forward_cached(const LlamaInputs& in, KVCache*
     if (use_checkpoint) {
       std::vector<at::Tensor> params;
       for (auto& p : layer_i->parameters()) params.push_back(p);
-      auto fn = [impl = layer_i.ptr()](const std::vector<at::Tensor>& x) -> std::vector<at::Tensor> {
+      auto fn = [impl = layer_i.ptr(), allow_fused](const std::vector<at::Tensor>& x) -> std::vector<at::Tensor> {
         const at::Tensor m = x[3].numel() > 0 ? x[3] : at::Tensor();  // empty: causal only
-        return {impl->forward(x[0], x[1], x[2], m)};                  // x = {h, cos, sin, mask}
+        return {impl->forward_cached(x[0], x[1], x[2], m, nullptr, nullptr, allow_fused)};  // x = {h, cos, sin, mask}
       };
       h = checkpoint(fn, {h, cos, sin, mask.defined() ? mask : at::empty({0}, h.options())}, params)[0];
     } else {
       at::Tensor probs;
       h = layer_i->forward_cached(h, cos, sin, mask, cache ? &cache->layers[i] : nullptr,
-                                  in.output_attentions ? &probs : nullptr);
+                                  in.output_attentions ? &probs : nullptr, allow_fused);
       if (in.output_attentions) out.attentions.push_back(probs);
     }
   }

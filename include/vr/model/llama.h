@@ -70,8 +70,9 @@ class LlamaAttentionImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
                      at::Tensor* attn_probs = nullptr);
   // Same, appending this call's keys/values to `cache` (when given) and attending over past + new keys.
+  // allow_fused = false runs eager even when `fused` is set (LlamaModel: batches with left padding).
   at::Tensor forward_cached(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
-                            KVSlot* cache, at::Tensor* attn_probs = nullptr);
+                            KVSlot* cache, at::Tensor* attn_probs = nullptr, bool allow_fused = true);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t n_heads, n_kv_heads, head_dim;
   // Fused scaled_dot_product_attention (LibTorch >= 2.0; set by set_fused_attention in attention_backend.h) for
@@ -94,7 +95,7 @@ class LlamaDecoderLayerImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
                      at::Tensor* attn_probs = nullptr);
   at::Tensor forward_cached(const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
-                            KVSlot* cache, at::Tensor* attn_probs = nullptr);
+                            KVSlot* cache, at::Tensor* attn_probs = nullptr, bool allow_fused = true);
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   LlamaAttention self_attn{nullptr};
   LlamaMLP mlp{nullptr};
