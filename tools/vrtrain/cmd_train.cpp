@@ -88,6 +88,11 @@ int run_train(const std::vector<std::string>& args) {
     // Ranks on one machine share its cores: cores / local ranks each, so 2 CPU ranks do not oversubscribe.
     const int cores = static_cast<int>(std::thread::hardware_concurrency());
     vr::compat::set_cpu_threads(std::max(1, cores / static_cast<int>(ctx.local_world_size)));
+  } else {
+    // Default: LibTorch's own count (physical cores), and the OpenBLAS pthread pool sized to match it; loaded, that
+    // pool has one thread per logical CPU, which on top of LibTorch's team oversubscribes SMT machines
+    // (docs/benchmarks.md, "Threads").
+    vr::compat::set_cpu_threads(at::get_num_threads());
   }
   torch::manual_seed(ctx.dropout_seed);  // train.seed on rank 0; per-rank streams (vr/train/run_context.h)
 
