@@ -106,7 +106,8 @@ void RunConfig::bind(vr::ConfigBinder& b) {
   b.field("train.log_every", train.log_every, "print a progress line every N steps");
   b.field("train.seed", train.seed, "seed of initialisation (LoRA), dropout and data order");
   b.field("train.freeze_vision_tower", train.freeze_vision_tower, "keep the vision tower frozen");
-  b.field("train.num_threads", train.num_threads, "CPU threads for LibTorch (0: its default)");
+  b.field("train.num_threads", train.num_threads,
+          "CPU threads (LibTorch + OpenBLAS); 0: LibTorch's default count, or cores / local ranks under data parallelism");
   b.field("train.device", train.device,
           "auto (cuda:LOCAL_RANK when a GPU is visible, else cpu) | cpu | cuda | cuda:N; CUDA asked for where "
           "there is none is an error");
