@@ -30,9 +30,16 @@ JsonlWriter::~JsonlWriter() {
   if (file_) std::fclose(file_);
 }
 
+// Both overloads replace invalid UTF-8 instead of throwing mid-run over a bad string in a metric name.
 void JsonlWriter::write(const nlohmann::json& record) {
-  // replace invalid UTF-8 instead of throwing mid-run over a bad string in a metric name
-  const std::string line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  append_line(record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+}
+
+void JsonlWriter::write_ordered(const nlohmann::ordered_json& record) {
+  append_line(record.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
+}
+
+void JsonlWriter::append_line(const std::string& line) {
   std::lock_guard<std::mutex> lock(mutex_);
   const bool ok = std::fwrite(line.data(), 1, line.size(), file_) == line.size() && std::fflush(file_) == 0;
   VR_CHECK(ok, "{}: write failed: {}", path_, std::strerror(errno));

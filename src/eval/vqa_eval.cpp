@@ -2,9 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <random>
 #include <set>
@@ -29,31 +26,6 @@ struct Question {
   std::string prompt;  // text + suffix (LLaVA's cur_prompt)
   std::string category, answer;
   bool has_answer = false;
-};
-
-// Appends answer lines in LLaVA's key order (question_id, prompt, text, answer_id, model_id, metadata), as
-// model_vqa.py writes them: vr::JsonlWriter takes nlohmann::json, whose objects are sorted by key. Each line is
-// written whole and flushed (a crash leaves at most one torn last line, cut on the next run, see step 2).
-class VqaAnswerAppender {
- public:
-  explicit VqaAnswerAppender(const std::string& path) : path_(path) {
-    const auto parent = fs::path(path).parent_path();
-    if (!parent.empty()) fs::create_directories(parent);
-    file_ = std::fopen(path.c_str(), "ab");
-    VR_CHECK(file_, "{}: cannot open for appending: {}", path, std::strerror(errno));
-  }
-  ~VqaAnswerAppender() { std::fclose(file_); }
-  VqaAnswerAppender(const VqaAnswerAppender&) = delete;
-  VqaAnswerAppender& operator=(const VqaAnswerAppender&) = delete;
-  void write(const nlohmann::ordered_json& record) {
-    const std::string line = record.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
-    const bool ok = std::fwrite(line.data(), 1, line.size(), file_) == line.size() && std::fflush(file_) == 0;
-    VR_CHECK(ok, "{}: write failed: {}", path_, std::strerror(errno));
-  }
-
- private:
-  std::string path_;
-  std::FILE* file_ = nullptr;
 };
 
 bool ends_with(const std::string& s, const std::string& tail) {
@@ -137,7 +109,7 @@ VqaReport run_vqa(EvalModel& em, const VqaOptions& opt) {
   // 3. Answer in batches, appending each answer line as soon as its batch is done.
   const std::string model_id = opt.model_id.empty() ? model_name_from_path(em.dir()) : opt.model_id;
   if (!todo.empty()) {
-    VqaAnswerAppender out(opt.answers);
+    vr::JsonlWriter out(opt.answers);
     for (size_t start = 0; start < todo.size(); start += static_cast<size_t>(opt.batch_size)) {
       const size_t end = std::min(todo.size(), start + static_cast<size_t>(opt.batch_size));
       std::vector<Prompt> prompts;
@@ -154,14 +126,14 @@ VqaReport run_vqa(EvalModel& em, const VqaOptions& opt) {
       const std::vector<std::string> texts = em.generate(prompts, opt.max_new_tokens);
       for (size_t i = start; i < end; ++i) {
         const std::string& text = texts[i - start];
-        nlohmann::ordered_json line;  // LLaVA's model_vqa key order
+        nlohmann::ordered_json line;  // LLaVA's model_vqa key order (nlohmann::json would sort the keys)
         line["question_id"] = todo[i]->id;
         line["prompt"] = todo[i]->prompt;
         line["text"] = text;
         line["answer_id"] = short_uuid();
         line["model_id"] = model_id;
         line["metadata"] = nlohmann::ordered_json::object();
-        out.write(line);
+        out.write_ordered(line);
         done[id_key(todo[i]->id)] = text;
         ++report.answered;
       }

@@ -25,9 +25,14 @@ class JsonlWriter {
   // Appends one line (compact JSON; NaN/inf become null as JSON has no such numbers) and flushes it.
   // Thread-safe.
   void write(const nlohmann::json& record);
+  // The same for an insertion-ordered object, for formats whose readers expect a key order (LLaVA's answers);
+  // a name of its own, since an overload would make write({{"step", 1}}) ambiguous.
+  void write_ordered(const nlohmann::ordered_json& record);
   const std::string& path() const { return path_; }
 
  private:
+  void append_line(const std::string& line);
+
   std::string path_;
   std::FILE* file_ = nullptr;
   std::mutex mutex_;
