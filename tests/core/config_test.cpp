@@ -9,6 +9,8 @@
 #include "support/fixtures.h"
 #include "vr/core/error.h"
 
+namespace core_config_test {
+
 namespace {
 
 struct TestConfig : vr::Bindable {
@@ -244,3 +246,5 @@ TEST(Config, ClosestMatch) {
   EXPECT_EQ(vr::closest_match("completely_unrelated", keys), "");
   EXPECT_EQ(vr::closest_match("x", {}), "");
 }
+
+}  // namespace core_config_test

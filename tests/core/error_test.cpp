@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+namespace core_error_test {
+
 TEST(Error, CheckThrowsFormattedMessage) {
   try {
     VR_CHECK(1 + 1 == 3, "tensor '{}': expected {} dims, got {}", "w", 2, 3);
@@ -22,3 +24,5 @@ TEST(Error, ContextIsPrepended) {
     EXPECT_STREQ(e.what(), "loading 'model.safetensors': bad dtype");
   }
 }
+
+}  // namespace core_error_test

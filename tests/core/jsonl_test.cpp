@@ -12,6 +12,8 @@
 #include "support/fixtures.h"
 #include "vr/core/error.h"
 
+namespace core_jsonl_test {
+
 namespace {
 std::string slurp(const std::string& path) {
   return vr::read_file(path);
@@ -60,3 +62,5 @@ TEST(Jsonl, TornLastLineIsDroppedAndRepairedOnAppend) {
   EXPECT_THROW(vr::read_jsonl(path + ".none"), vr::Error);
   EXPECT_THROW(vr::JsonlWriter("/proc/no/such/file.jsonl"), vr::Error);
 }
+
+}  // namespace core_jsonl_test

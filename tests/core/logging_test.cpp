@@ -11,6 +11,8 @@
 #include "support/fixtures.h"
 #include "vr/core/error.h"
 
+namespace core_logging_test {
+
 namespace {
 std::string slurp(const std::string& path) {
   return vr::read_file(path);
@@ -56,3 +58,5 @@ TEST(Logging, FileSinkRankPrefixAndWarnOnce) {
   vr::log::info("after setup");
   EXPECT_EQ(slurp(path).find("after setup"), std::string::npos);
 }
+
+}  // namespace core_logging_test

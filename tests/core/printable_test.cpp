@@ -14,6 +14,8 @@
 #include "vr/core/tensor_files.h"
 #include "vr/core/torch_pickle.h"
 
+namespace core_printable_test {
+
 namespace {
 
 // Structural UTF-8 check (lead byte and continuation count; independent of printable()) and no C0/DEL bytes.
@@ -92,3 +94,5 @@ TEST(Printable, CorruptJsonAndPickleErrorsAreValidUtf8) {
   ASSERT_FALSE(msg.empty());
   EXPECT_TRUE(clean_utf8(msg)) << msg;
 }
+
+}  // namespace core_printable_test

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+namespace core_progress_test {
+
 TEST(Progress, LineWithRateAndEta) {
   vr::ProgressMeter m(100, "step");
   EXPECT_EQ(m.line(), "step 0/100 | ETA ?");
@@ -58,3 +60,5 @@ TEST(Progress, FormatMetricAndBytes) {
   EXPECT_EQ(vr::format_bytes(1536), "1.5 KiB");
   EXPECT_EQ(vr::format_bytes(16060522496ull), "14.96 GiB");  // Llama-3-8B in bf16
 }
+
+}  // namespace core_progress_test

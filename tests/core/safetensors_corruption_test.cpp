@@ -15,6 +15,8 @@
 #include "vr/core/error.h"
 #include "vr/core/safetensors.h"
 
+namespace core_safetensors_corruption_test {
+
 namespace {
 
 std::string read_bytes(const std::string& path) {
@@ -187,3 +189,5 @@ TEST(SafetensorsCorruption, RandomCorruptionsAreCleanErrors) {
   RecordProperty("accepted", accepted);
   RecordProperty("rejected", rejected);
 }
+
+}  // namespace core_safetensors_corruption_test

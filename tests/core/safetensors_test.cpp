@@ -14,6 +14,8 @@
 #include "support/fixtures.h"
 #include "vr/core/error.h"
 
+namespace core_safetensors_test {
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -342,3 +344,5 @@ TEST(SafetensorsHeader, EveryValidationErrorIsAClearVrError) {
   EXPECT_THROW(vr::parse_safetensors_header(tiny, 3, "t"), vr::Error);
   EXPECT_THROW(vr::parse_safetensors_header(nullptr, 0, "t"), vr::Error);
 }
+
+}  // namespace core_safetensors_test

@@ -14,6 +14,8 @@
 #include "vr/core/file_io.h"
 #include "vr/core/safetensors.h"
 
+namespace core_tensor_files_test {
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -235,3 +237,5 @@ TEST(Checkpoint, AtomicWriteFile) {
   EXPECT_EQ(dir_listing(dir), std::vector<std::string>{"a.txt"});
   EXPECT_THROW(vr::atomic_write_file(dir + "/no/such/dir/a.txt", "x"), vr::Error);
 }
+
+}  // namespace core_tensor_files_test

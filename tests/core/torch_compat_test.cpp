@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+namespace core_torch_compat_test {
+
 TEST(TorchCompat, VersionIsKnown) {
   const std::string v = vr::compat::torch_version();
   ASSERT_FALSE(v.empty());
@@ -27,3 +29,5 @@ TEST(TorchCompat, CudaQueriesAreSafeWithoutDevice) {
   vr::compat::cuda_synchronize();
   vr::compat::set_allow_tf32(false);
 }
+
+}  // namespace core_torch_compat_test

@@ -7,6 +7,8 @@
 #include "vr/core/error.h"
 #include "vr/core/torch_pickle.h"
 
+namespace core_torch_pickle_test {
+
 using namespace vr;
 
 namespace {
@@ -56,3 +58,5 @@ TEST(TorchPickle, TopLevelOrderedDictIsLoadedOrRejectedCleanly) {
     std::printf("[ info ] OrderedDict pickle: rejected: %s\n", e.what());
   }
 }
+
+}  // namespace core_torch_pickle_test

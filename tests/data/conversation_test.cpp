@@ -8,6 +8,8 @@
 #include "vr/data/label_masking.h"
 #include "vr/data/template.h"
 
+namespace data_conversation_test {
+
 using namespace vr::data;
 
 namespace {
@@ -179,3 +181,5 @@ TEST(LabelMasking, AnswerContainingTheSeparatorFallsBackToMaskingAll) {
   EXPECT_TRUE(t.mismatch);
   EXPECT_TRUE(std::all_of(t.labels.begin(), t.labels.end(), [](int64_t l) { return l == kIgnoreIndex; }));
 }
+
+}  // namespace data_conversation_test

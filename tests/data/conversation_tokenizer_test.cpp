@@ -15,6 +15,8 @@
 #include "vr/data/template.h"
 #include "vr/text/tokenizer.h"
 
+namespace data_conversation_tokenizer_test {
+
 using namespace vr::data; using namespace vr::text;
 namespace fs = std::filesystem;
 
@@ -182,3 +184,5 @@ TEST(TemplateTokenizer, SupervisedIdsDecodeToTheAnswers) {
     }
   }
 }
+
+}  // namespace data_conversation_tokenizer_test

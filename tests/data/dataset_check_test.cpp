@@ -8,6 +8,8 @@
 
 #include "support/fixtures.h"
 
+namespace data_dataset_check_test {
+
 namespace {
 
 struct CliRun {
@@ -81,3 +83,5 @@ TEST(DataCheckCli, ReportsEveryBadRecordAndExitsNonZero) {
   EXPECT_NE(help.out.find("Exit status"), std::string::npos);
   EXPECT_EQ(run("--data " + file + " --template nope").status, 1);  // unknown template: a clear error
 }
+
+}  // namespace data_dataset_check_test

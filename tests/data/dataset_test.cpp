@@ -9,6 +9,8 @@
 #include "vr/core/error.h"
 #include "vr/data/json_dataset.h"
 
+namespace data_dataset_test {
+
 using namespace vr::data;
 
 namespace {
@@ -196,3 +198,5 @@ TEST(JsonDataset, RandomlyCorruptedFilesNeverCrash) {
   EXPECT_GT(opened, 0);
   EXPECT_GT(thrown, 0);
 }
+
+}  // namespace data_dataset_test

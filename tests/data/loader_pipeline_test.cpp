@@ -11,6 +11,8 @@
 #include "vr/data/loader.h"
 #include "vr/data/synthetic_shapes.h"
 
+namespace data_loader_pipeline_test {
+
 using namespace vr::data; using namespace vr::text; using namespace vr::image;
 
 namespace {
@@ -151,3 +153,5 @@ TEST(LoaderPipeline, CorruptImagesNeverCrash) {
   }
   EXPECT_EQ(ok + bad, n);
 }
+
+}  // namespace data_loader_pipeline_test

@@ -12,6 +12,8 @@
 #include "vr/data/sampler.h"
 #include "vr/data/template.h"
 
+namespace data_loader_test {
+
 using namespace vr::data; using namespace vr::image;
 
 namespace {
@@ -303,3 +305,5 @@ TEST(Loader, BatchesCarryPlaceholdersAndImagesInOrder) {
   EXPECT_EQ(b->input_ids.dtype(), at::kLong);
   EXPECT_EQ(b->attention_mask.dtype(), at::kLong);
 }
+
+}  // namespace data_loader_test

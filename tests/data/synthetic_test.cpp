@@ -8,6 +8,8 @@
 #include "vr/data/dataset.h"
 #include "vr/data/synthetic_shapes.h"
 
+namespace data_synthetic_test {
+
 using namespace vr::data; using namespace vr::image;
 
 namespace {
@@ -122,3 +124,5 @@ TEST(SyntheticShapes, CaptionsForPlainTemplate) {
     EXPECT_GT(ds->modality_length(i), 0);
   }
 }
+
+}  // namespace data_synthetic_test

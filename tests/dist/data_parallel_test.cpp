@@ -7,6 +7,8 @@
 #include "dist/two_ranks.h"
 #include "vr/core/error.h"
 
+namespace dist_data_parallel_test {
+
 namespace {
 
 // Runs body(rank, sync) on two threads, each with its own rank's DataParallelSync; rethrows a failure.
@@ -95,3 +97,5 @@ TEST(DataParallelSync, SingleProcessWhenWorldIsOne) {
   EXPECT_EQ(sync->world_size(), 1);
   EXPECT_EQ(sync->describe(), "single process");
 }
+
+}  // namespace dist_data_parallel_test

@@ -4,6 +4,8 @@
 
 #include "vr/core/error.h"
 
+namespace dist_rendezvous_test {
+
 using vr::dist::EnvMap;
 using vr::dist::read_dist_env;
 
@@ -100,3 +102,5 @@ TEST(SlurmNodelist, ExpandsRangesListsAndPadding) {
   EXPECT_THROW(vr::dist::expand_slurm_nodelist("bad[1-"), vr::Error);
   EXPECT_EQ(vr::dist::expand_slurm_tasks_per_node("2(x3),1"), (std::vector<int64_t>{2, 2, 2, 1}));
 }
+
+}  // namespace dist_rendezvous_test

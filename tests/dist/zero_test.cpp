@@ -12,6 +12,8 @@
 #include "vr/dist/data_parallel.h"
 #include "vr/train/optimizer.h"
 
+namespace dist_zero_test {
+
 namespace {
 
 using vr::train::AdamW;
@@ -141,3 +143,5 @@ TEST(Zero, ShardedLoadOfAFullStateContinuesIdentically) {
   for (int r = 0; r < 2; ++r)
     for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(torch::equal(resumed[r][i], plain.weights[0][i])) << r << " " << i;
 }
+
+}  // namespace dist_zero_test

@@ -13,6 +13,8 @@
 #include "support/fixtures.h"
 #include "vr/train/tiny_model.h"
 
+namespace e2e_commands_cli_test {
+
 using vr::test::run_vrtrain;
 
 namespace {
@@ -116,3 +118,5 @@ TEST(CommandsCli, BenchLayerListSelectsManual) {
   EXPECT_TRUE(contains(r.output, "selection.layers [1, 3]")) << r.output;
   EXPECT_TRUE(contains(r.output, "'uniform'")) << r.output;
 }
+
+}  // namespace e2e_commands_cli_test

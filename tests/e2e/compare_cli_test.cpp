@@ -12,6 +12,8 @@
 #include "vr/core/file_io.h"
 #include "vr/train/tiny_model.h"
 
+namespace e2e_compare_cli_test {
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -86,3 +88,5 @@ TEST(CompareCli, TableJsonAndPlotsFromRealRuns) {
 }
 
 }  // namespace
+
+}  // namespace e2e_compare_cli_test

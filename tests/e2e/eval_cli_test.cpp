@@ -28,6 +28,8 @@
 #include "vr/text/tokenizer.h"
 #include "vr/train/tiny_model.h"
 
+namespace e2e_eval_cli_test {
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -308,3 +310,5 @@ TEST(EvalCli, BadInputNamesTheRecordAndLosesNothing) {
 }
 
 }  // namespace
+
+}  // namespace e2e_eval_cli_test

@@ -12,6 +12,8 @@
 #include "support/fixtures.h"
 #include "vr/core/safetensors.h"
 
+namespace e2e_forward_cli_test {
+
 using vr::test::run_vrtrain;
 
 TEST(ForwardCli, WritesLogitsHiddenStatesAndLossMatchingTheFixture) {
@@ -71,3 +73,5 @@ TEST(ForwardCli, HelpDescribesInputsAndOutputs) {
                            "hidden_states", "loss", "bf16"})
     EXPECT_NE(r.output.find(word), std::string::npos) << word;
 }
+
+}  // namespace e2e_forward_cli_test

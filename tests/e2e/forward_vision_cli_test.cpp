@@ -13,6 +13,8 @@
 #include "support/fixtures.h"
 #include "vr/core/safetensors.h"
 
+namespace e2e_forward_vision_cli_test {
+
 namespace {
 
 using vr::test::run_vrtrain;
@@ -106,3 +108,5 @@ TEST(ForwardVisionCli, ConvertRoundTripThroughTheOriginalLayout) {
 }
 
 }  // namespace
+
+}  // namespace e2e_forward_vision_cli_test

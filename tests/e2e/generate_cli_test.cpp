@@ -11,6 +11,8 @@
 #include "vr/core/file_io.h"
 #include "vr/core/safetensors.h"
 
+namespace e2e_generate_cli_test {
+
 namespace {
 
 using TensorMap = std::map<std::string, at::Tensor>;
@@ -119,3 +121,5 @@ TEST(GenerateCli, PeoplesModeOnTheTinyModel) {
 }
 
 }  // namespace
+
+}  // namespace e2e_generate_cli_test

@@ -26,6 +26,8 @@
 #include "vr/core/safetensors.h"
 #include "vr/core/tensor_files.h"
 
+namespace e2e_hf_export_test {
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -237,3 +239,5 @@ TEST(HfExport, ConvertedOriginalLayoutsLoadInTransformersWithTheSameOutputs) {
 }
 
 }  // namespace
+
+}  // namespace e2e_hf_export_test

@@ -12,6 +12,8 @@
 #include "vr/core/file_io.h"
 #include "vr/core/safetensors.h"
 
+namespace e2e_prune_cli_test {
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -113,3 +115,5 @@ TEST(PruneCli, ImpossibleRequestsAreClearErrors) {
 }
 
 }  // namespace
+
+}  // namespace e2e_prune_cli_test

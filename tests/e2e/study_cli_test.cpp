@@ -13,6 +13,8 @@
 #include "support/fixtures.h"
 #include "vr/core/file_io.h"
 
+namespace e2e_study_cli_test {
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -90,3 +92,5 @@ TEST(StudyCli, ReducedStudyProducesRunsReportAndVerdict) {
 }
 
 }  // namespace
+
+}  // namespace e2e_study_cli_test

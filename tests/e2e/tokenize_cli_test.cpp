@@ -8,6 +8,8 @@
 
 #include "text/tokenizer_test_util.h"
 
+namespace e2e_tokenize_cli_test {
+
 namespace {
 
 using nlohmann::json;
@@ -97,3 +99,5 @@ TEST(TokenizeCli, Llama3FixtureIds) {
 }
 
 }  // namespace
+
+}  // namespace e2e_tokenize_cli_test

@@ -19,6 +19,8 @@
 #include "vr/core/safetensors.h"
 #include "vr/train/tiny_model.h"
 
+namespace e2e_train_e2e_test {
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -266,3 +268,5 @@ TEST(TrainE2e, HelpListsEveryKeyWithDefaults) {
   EXPECT_EQ(run_vrtrain("make-tiny --help").code, 0);
   EXPECT_EQ(run_vrtrain("bench --help").code, 0);
 }
+
+}  // namespace e2e_train_e2e_test

@@ -11,7 +11,7 @@
 #include "vr/core/error.h"
 #include "vr/eval/bar_chart.h"
 
-namespace vr::eval {
+namespace vr::eval::bar_chart_test {
 namespace {
 
 int count(const std::string& s, const std::string& what) {
@@ -65,4 +65,4 @@ TEST(EvalBarChart, WritesFile) {
 }
 
 }  // namespace
-}  // namespace vr::eval
+}  // namespace vr::eval::bar_chart_test

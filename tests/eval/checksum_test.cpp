@@ -8,7 +8,7 @@
 #include "vr/eval/checksum.h"
 #include "vr/eval/eval_summary.h"
 
-namespace vr::eval {
+namespace vr::eval::checksum_test {
 namespace {
 
 TEST(EvalChecksum, KnownDigests) {
@@ -55,4 +55,4 @@ TEST(EvalSummary, ModelNamesAndSummaryPaths) {
 }
 
 }  // namespace
-}  // namespace vr::eval
+}  // namespace vr::eval::checksum_test

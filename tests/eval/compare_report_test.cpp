@@ -12,7 +12,7 @@
 #include "vr/eval/compare.h"
 #include "vr/eval/report_plots.h"
 
-namespace vr::eval {
+namespace vr::eval::compare_report_test {
 namespace {
 
 RunRecord run(const std::string& name, const std::string& strategy, double acc, double step) {
@@ -98,4 +98,4 @@ TEST(EvalCompare, PlotsRenderAsSvgAndPng) {
 }
 
 }  // namespace
-}  // namespace vr::eval
+}  // namespace vr::eval::compare_report_test

@@ -7,7 +7,7 @@
 #include "vr/core/error.h"
 #include "vr/eval/multiple_choice.h"
 
-namespace vr::eval {
+namespace vr::eval::multiple_choice_test {
 namespace {
 
 std::string file_with(const std::string& text) {
@@ -85,4 +85,4 @@ TEST(EvalMultipleChoice, RejectsBadRecordsByName) {
 }
 
 }  // namespace
-}  // namespace vr::eval
+}  // namespace vr::eval::multiple_choice_test

@@ -7,7 +7,7 @@
 #include "vr/core/error.h"
 #include "vr/eval/study.h"
 
-namespace vr::eval {
+namespace vr::eval::study_verdict_test {
 namespace {
 
 StudyMeasurement m(const std::string& arm, int64_t seed, double acc, double step = 0.1, double rss = 1e8) {
@@ -84,4 +84,4 @@ TEST(EvalStudyVerdict, ArmsAndConfig) {
 }
 
 }  // namespace
-}  // namespace vr::eval
+}  // namespace vr::eval::study_verdict_test

@@ -12,6 +12,8 @@
 #include "vr/core/file_io.h"
 #include "vr/core/safetensors.h"
 
+namespace image_image_preprocess_cli_test {
+
 namespace {
 
 std::string fixture(const std::string& name) { return vr::test::fixtures_dir() + "/image_preprocessing/" + name; }
@@ -101,3 +103,5 @@ TEST(PreprocessCli, HelpAndErrors) {
 }
 
 }  // namespace
+
+}  // namespace image_image_preprocess_cli_test

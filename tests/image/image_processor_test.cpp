@@ -15,6 +15,8 @@
 #include "vr/core/error.h"
 #include "vr/core/safetensors.h"
 
+namespace image_image_processor_test {
+
 namespace {
 
 using vr::image::AspectMode;
@@ -205,3 +207,5 @@ TEST(ImageProcessor, BadConfigsGiveClearErrors) {
 }
 
 }  // namespace
+
+}  // namespace image_image_processor_test

@@ -11,6 +11,8 @@
 #include "vr/core/error.h"
 #include "vr/image/image.h"
 
+namespace image_image_robustness_test {
+
 namespace {
 
 std::vector<uint8_t> read_bytes(const std::string& name) {
@@ -105,3 +107,5 @@ TEST(ImageRobustness, HugeDeclaredSizesAreRejectedBeforeAllocation) {
 }
 
 }  // namespace
+
+}  // namespace image_image_robustness_test

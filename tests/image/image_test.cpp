@@ -14,6 +14,8 @@
 
 #include "vr/core/error.h"
 
+namespace image_image_test {
+
 namespace {
 
 using vr::image::Image;
@@ -207,3 +209,5 @@ TEST(ImageExpandToSquare, PastesCentredWithFloorOffsets) {
 }
 
 }  // namespace
+
+}  // namespace image_image_test

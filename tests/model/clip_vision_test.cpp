@@ -10,6 +10,8 @@
 #include "vr/core/safetensors.h"
 #include "vr/model/vision_tower.h"
 
+namespace model_clip_vision_test {
+
 using namespace vr::model;
 using vr::test::all_close;
 using vr::test::kModelAtol;
@@ -71,3 +73,5 @@ TEST(ClipVision, RejectsBadInputs) {
   EXPECT_THROW(VisionTower(c, 5, "patch"), vr::Error);                     // select_layer out of range
   EXPECT_THROW(VisionTower(c, -2, "cls"), vr::Error);                      // unknown select_feature
 }
+
+}  // namespace model_clip_vision_test

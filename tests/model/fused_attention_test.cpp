@@ -20,6 +20,8 @@
 #include "vr/model/vision_transformer.h"
 #include "support/random_llama.h"
 
+namespace model_fused_attention_test {
+
 using namespace vr::model;
 
 namespace {
@@ -160,3 +162,5 @@ TEST(FusedAttention, VisionAttentionMatchesEagerClipAndSiglipOrder) {
     EXPECT_LE((a->q_proj->weight.grad() - gq0).abs().max().item<double>(), 1e-5) << c.model_type();
   }
 }
+
+}  // namespace model_fused_attention_test

@@ -5,6 +5,8 @@
 #include "vr/core/error.h"
 #include "vr/model/image_merge.h"
 
+namespace model_image_merge_test {
+
 using namespace vr::model;
 
 namespace {
@@ -117,3 +119,5 @@ TEST(ImageMerge, RejectsInconsistentImageCounts) {
   auto text = t({{1, 2, 3}});
   EXPECT_THROW(merge_image_features(text, embed(text), {}, {}, features(1, 2), IMG), vr::Error);  // unused image
 }
+
+}  // namespace model_image_merge_test

@@ -18,6 +18,8 @@
 #include "vr/model/layouts.h"
 #include "vr/model/module_state.h"
 
+namespace model_layouts_test {
+
 namespace fs = std::filesystem;
 using namespace vr::model;
 
@@ -239,3 +241,5 @@ TEST(Layouts, LoadBuildsInTheTargetDtypeAndRestoresTheDefaultDtype) {
     EXPECT_TRUE(torch::equal(t, full.at(name).to(torch::kBFloat16))) << name;
   }
 }
+
+}  // namespace model_layouts_test

@@ -10,6 +10,8 @@
 #include "vr/core/safetensors.h"
 #include "vr/model/llama.h"
 
+namespace model_llama_conformance_test {
+
 using namespace vr::model;
 using vr::test::all_close;
 
@@ -194,3 +196,5 @@ TEST(LlamaConformance, LoadReportsMissingAndMismatchedKeys) {
   load_llama_weights(*model, llava, "language_model.", "llava");
   EXPECT_TRUE(torch::equal(model->lm_head->weight, sd2.at("lm_head.weight")));
 }
+
+}  // namespace model_llama_conformance_test

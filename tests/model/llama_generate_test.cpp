@@ -9,6 +9,8 @@
 #include "vr/model/generate.h"
 #include "vr/model/llama.h"
 
+namespace model_llama_generate_test {
+
 using namespace vr::model;
 using vr::test::all_close;
 using vr::test::kModelAtol;
@@ -119,3 +121,5 @@ TEST(LlamaGenerate, ZeroStepsAndBadOptions) {
   opt.pad_token_id = 100000;
   EXPECT_THROW(generate_llama(*model, prompt, opt), vr::Error);
 }
+
+}  // namespace model_llama_generate_test

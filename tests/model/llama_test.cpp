@@ -11,6 +11,8 @@
 #include "vr/model/lora.h"
 #include "vr/model/rope.h"
 
+namespace model_llama_test {
+
 using namespace vr::model;
 
 namespace {
@@ -312,3 +314,5 @@ TEST(Llama, GradientCheckpointingReplaysLoraDropoutMasks) {
   std::printf("[measured] checkpointing + LoRA dropout 0.5: max|grad diff| %.3g\n", worst);
   for (auto& [name, g] : plain) EXPECT_TRUE(vr::test::all_close(ckpt[name], g, 1e-6, 1e-5, name));
 }
+
+}  // namespace model_llama_test

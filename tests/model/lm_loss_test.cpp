@@ -14,6 +14,8 @@
 #include "vr/model/lm_loss.h"
 #include "support/random_llama.h"
 
+namespace model_lm_loss_test {
+
 using namespace vr::model;
 
 namespace {
@@ -160,3 +162,5 @@ TEST(SupervisedLmLoss, Bf16MatchesTheFullLogitsPath) {
   EXPECT_LE((h1.grad() - h0.grad()).to(at::kFloat).abs().max().item<double>(), 2e-2 * gh);
   EXPECT_LE((w1.grad() - w0.grad()).to(at::kFloat).abs().max().item<double>(), 2e-2 * gw);
 }
+
+}  // namespace model_lm_loss_test

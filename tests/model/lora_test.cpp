@@ -13,6 +13,8 @@
 #include "vr/model/lora.h"
 #include "vr/model/vision_tower.h"
 
+namespace model_lora_test {
+
 namespace fs = std::filesystem;
 using namespace vr::model;
 
@@ -214,3 +216,5 @@ TEST(Lora, ApplyLinearAddsEveryActiveBranchAndLoraIsOne) {
   auto expect = base + torch::matmul(torch::matmul(x, a.t()), torch::full({4, 3}, 0.25)) * c.scaling();
   EXPECT_TRUE(torch::allclose(apply_linear(lin, x), expect, 1e-6, 1e-6));
 }
+
+}  // namespace model_lora_test

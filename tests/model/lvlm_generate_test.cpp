@@ -10,6 +10,8 @@
 #include "vr/model/layouts.h"
 #include "vr/model/lvlm_generate.h"
 
+namespace model_lvlm_generate_test {
+
 using namespace vr::model;
 using vr::test::all_close;
 using vr::test::kModelAtol;
@@ -139,3 +141,5 @@ TEST(LvlmGenerate, SeededSamplingIsReproducibleAndBadOptionsAreRejected) {
   // An image placeholder without an image.
   EXPECT_THROW(generate_lvlm(*model, in.at("input_ids"), at::Tensor(), at::Tensor(), opt), vr::Error);
 }
+
+}  // namespace model_lvlm_generate_test

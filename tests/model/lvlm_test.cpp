@@ -11,6 +11,8 @@
 #include "vr/model/layouts.h"
 #include "vr/model/lvlm.h"
 
+namespace model_lvlm_test {
+
 using namespace vr::model;
 using vr::test::all_close;
 using vr::test::kModelAtol;
@@ -197,3 +199,5 @@ TEST(Lvlm, FeatureSelectStrategyDependsOnWhetherTheTowerHasCls) {
   j["vision_feature_select_strategy"] = "default";  // would drop a SigLIP patch: not a model vrtrain runs
   EXPECT_THROW(LvlmConfig::from_json(j), vr::Error);
 }
+
+}  // namespace model_lvlm_test

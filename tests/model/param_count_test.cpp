@@ -21,6 +21,8 @@
 #include "vr/model/model_configs.h"
 #include "vr/core/error.h"
 
+namespace model_param_count_test {
+
 using namespace vr::model;
 
 TEST(ParamCount, VisionTowers) {
@@ -64,3 +66,5 @@ TEST(ParamCount, FormulaMatchesBuiltModules) {
     EXPECT_EQ(built, c.num_parameters()) << (clip ? "clip" : "siglip");
   }
 }
+
+}  // namespace model_param_count_test

@@ -14,6 +14,8 @@
 #include "vr/model/linear.h"
 #include "vr/model/lora.h"
 
+namespace model_peft_modules_to_save_test {
+
 namespace {
 
 // proj gets an adapter, head is trained in full.
@@ -67,3 +69,5 @@ TEST(PeftModulesToSave, FullyTrainedModulesTravelWithTheAdapter) {
   lc.modules_to_save = {"tail"};  // names nothing: an error, not an adapter that silently lacks it
   EXPECT_THROW(vr::model::save_peft_adapter(*trained, lc, vr::test::temp_dir("peft_modules_to_save_bad")), vr::Error);
 }
+
+}  // namespace model_peft_modules_to_save_test

@@ -4,6 +4,8 @@
 #include "vr/core/error.h"
 #include "vr/model/projector.h"
 
+namespace model_projector_test {
+
 using namespace vr::model;
 
 TEST(Projector, Mlp2xGeluIsLinearExactGeluLinear) {
@@ -38,3 +40,5 @@ TEST(Projector, PublishedParameterCounts) {
   for (auto& t : p->parameters()) n += t.numel();
   EXPECT_EQ(n, projector_num_parameters("mlp2x_gelu", 12, 16));
 }
+
+}  // namespace model_projector_test

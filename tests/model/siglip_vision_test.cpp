@@ -13,6 +13,8 @@
 #include "vr/core/safetensors.h"
 #include "vr/model/vision_tower.h"
 
+namespace model_siglip_vision_test {
+
 using namespace vr::model;
 using vr::test::all_close;
 using vr::test::kModelAtol;
@@ -50,3 +52,5 @@ TEST(SiglipVision, ConfigRoundTripAndDefaults) {
   EXPECT_EQ(v.patch_size, 16);  // SiglipVisionConfig default
   EXPECT_THROW(VisionConfig::from_json(nlohmann::json{{"model_type", "vit"}}), vr::Error);
 }
+
+}  // namespace model_siglip_vision_test

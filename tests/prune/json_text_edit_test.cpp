@@ -4,6 +4,8 @@
 #include "vr/core/error.h"
 #include "vr/prune/json_text_edit.h"
 
+namespace prune_json_text_edit_test {
+
 using vr::prune::set_json_integer_in_text;
 
 TEST(JsonTextEdit, ReplacesOnlyTheValueAtThePath) {
@@ -39,3 +41,5 @@ TEST(JsonTextEdit, BadJsonNamesTheFile) {
   }
   EXPECT_THROW(set_json_integer_in_text("{\"text_config\": 3}", {"text_config", "n"}, 1, "c"), vr::Error);
 }
+
+}  // namespace prune_json_text_edit_test

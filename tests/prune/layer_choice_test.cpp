@@ -8,6 +8,8 @@
 #include "vr/core/error.h"
 #include "vr/prune/layer_choice.h"
 
+namespace prune_layer_choice_test {
+
 using namespace vr::prune;
 using V = std::vector<int64_t>;
 
@@ -102,3 +104,5 @@ TEST(PruneChoice, LayerLists) {
   EXPECT_THROW(parse_layer_list("a", "x"), vr::Error);
   EXPECT_THROW(parse_layer_list("", "x"), vr::Error);
 }
+
+}  // namespace prune_layer_choice_test

@@ -16,6 +16,8 @@
 #include "vr/model/llama.h"
 #include "vr/prune/prune_checkpoint.h"
 
+namespace prune_prune_checkpoint_test {
+
 namespace fs = std::filesystem;
 using namespace vr::prune;
 
@@ -151,3 +153,5 @@ TEST(PruneCheckpoint, OriginalLlavaLayoutBecomesLlavaHf) {
   ASSERT_EQ(pa.size(), pb.size());
   for (const auto& kv : pb) EXPECT_TRUE(torch::equal(pa[kv.key()], kv.value())) << kv.key();
 }
+
+}  // namespace prune_prune_checkpoint_test

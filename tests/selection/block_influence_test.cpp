@@ -8,7 +8,7 @@
 #include "vr/core/error.h"
 #include "vr/selection/scores.h"
 
-namespace vr::selection {
+namespace vr::selection::block_influence_test {
 namespace {
 
 TEST(SelectionBlockInfluence, KnownAngles) {
@@ -72,4 +72,4 @@ TEST(SelectionAttentionMass, QueriesAfterTheImageOnly) {
 }
 
 }  // namespace
-}  // namespace vr::selection
+}  // namespace vr::selection::block_influence_test

@@ -7,7 +7,7 @@
 #include "vr/core/error.h"
 #include "vr/selection/selection.h"
 
-namespace vr::selection {
+namespace vr::selection::heuristics_test {
 namespace {
 
 std::vector<int64_t> pick(const std::string& strategy, int64_t L, int64_t count = 0,
@@ -137,4 +137,4 @@ TEST(SelectionRandom, SeededReproducibleAndValid) {
 }
 
 }  // namespace
-}  // namespace vr::selection
+}  // namespace vr::selection::heuristics_test

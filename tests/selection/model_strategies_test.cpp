@@ -13,7 +13,7 @@
 #include "vr/model/lvlm.h"
 #include "vr/selection/selection.h"
 
-namespace vr::selection {
+namespace vr::selection::model_strategies_test {
 namespace {
 
 struct FixtureSetup {
@@ -92,4 +92,4 @@ TEST(SelectionModelStrategies, NeedModelAndData) {
 }
 
 }  // namespace
-}  // namespace vr::selection
+}  // namespace vr::selection::model_strategies_test

@@ -9,7 +9,7 @@
 #include "vr/core/error.h"
 #include "vr/selection/scores.h"
 
-namespace vr::selection {
+namespace vr::selection::param_change_test {
 namespace {
 
 // A 2-layer "checkpoint" with 4x4 projections drawn from a seeded generator.
@@ -82,4 +82,4 @@ TEST(SelectionParamChange, MismatchesAreErrors) {
 }
 
 }  // namespace
-}  // namespace vr::selection
+}  // namespace vr::selection::param_change_test

@@ -10,7 +10,7 @@
 #include "vr/core/error.h"
 #include "vr/selection/selection.h"
 
-namespace vr::selection {
+namespace vr::selection::registry_test {
 namespace {
 
 using V = std::vector<int64_t>;
@@ -162,4 +162,4 @@ TEST(SelectionConfigKeys, BindListsEveryKey) {
 }
 
 }  // namespace
-}  // namespace vr::selection
+}  // namespace vr::selection::registry_test

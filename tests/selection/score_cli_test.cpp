@@ -13,6 +13,8 @@
 #include "vr/core/file_io.h"
 #include "vr/train/tiny_model.h"
 
+namespace selection_score_cli_test {
+
 namespace {
 
 struct CliRun {
@@ -140,3 +142,5 @@ TEST(SelectionScoreCli, ModelStrategiesOnTheTinyRunThenReuseInTraining) {
 }
 
 }  // namespace
+
+}  // namespace selection_score_cli_test

@@ -14,7 +14,7 @@
 #include "vr/selection/scores.h"
 #include "vr/selection/selection.h"
 
-namespace vr::selection {
+namespace vr::selection::scores_fixture_test {
 namespace {
 
 constexpr double kScoreAtol = 1e-5, kScoreRtol = 1e-4;
@@ -103,4 +103,4 @@ TEST(SelectionScoresFixture, ParamChange) {
 }
 
 }  // namespace
-}  // namespace vr::selection
+}  // namespace vr::selection::scores_fixture_test

@@ -11,29 +11,29 @@
 namespace vr::test {
 namespace {
 
-std::string env_or(const char* name, const char* fallback) {
+std::string oracle_env_or(const char* name, const char* fallback) {
   const char* v = std::getenv(name);
   return (v && *v) ? v : fallback;
 }
 
-std::string prefix() {
-  return "PYTHONPATH=" + env_or("VR_ORACLE_PYTHONPATH", "/opt/vr-oracle") + " " +
-         env_or("VR_ORACLE_PYTHON", "/usr/bin/python3");
+std::string oracle_command_prefix() {
+  return "PYTHONPATH=" + oracle_env_or("VR_ORACLE_PYTHONPATH", "/opt/vr-oracle") + " " +
+         oracle_env_or("VR_ORACLE_PYTHON", "/usr/bin/python3");
 }
 
 }  // namespace
 
 std::optional<std::string> oracle_python() {
   static const std::optional<std::string> found = []() -> std::optional<std::string> {
-    const std::string cmd = prefix() + " -c 'import torch, transformers, safetensors' >/dev/null 2>&1";
-    if (std::system(cmd.c_str()) == 0) return prefix();
+    const std::string cmd = oracle_command_prefix() + " -c 'import torch, transformers, safetensors' >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) == 0) return oracle_command_prefix();
     return std::nullopt;
   }();
   return found;
 }
 
 std::string oracle_missing_message() {
-  return "Python oracle not installed (needs torch + transformers 4.44.2 importable by `" + prefix() +
+  return "Python oracle not installed (needs torch + transformers 4.44.2 importable by `" + oracle_command_prefix() +
          "`); run scripts/oracle.sh, or set VR_ORACLE_PYTHON / VR_ORACLE_PYTHONPATH";
 }
 

@@ -6,6 +6,8 @@
 #include "vr/core/error.h"
 #include "vr/text/tokenizer.h"
 
+namespace text_tokenizer_added_tokens_test {
+
 namespace {
 
 using nlohmann::json;
@@ -105,3 +107,5 @@ TEST(TokenizerAddedTokens, ConfigTokenMustExist) {
 }
 
 }  // namespace
+
+}  // namespace text_tokenizer_added_tokens_test

@@ -6,6 +6,8 @@
 #include "vr/core/error.h"
 #include "vr/text/tokenizer.h"
 
+namespace text_tokenizer_bpe_test {
+
 namespace {
 
 using nlohmann::json;
@@ -147,3 +149,5 @@ TEST(TokenizerBpe, CacheIsTransparent) {
 }
 
 }  // namespace
+
+}  // namespace text_tokenizer_bpe_test

@@ -13,6 +13,8 @@
 #include "support/fixtures.h"
 #include "vr/text/tokenizer.h"
 
+namespace text_tokenizer_conformance_test {
+
 namespace {
 
 using nlohmann::json;
@@ -188,3 +190,5 @@ TEST(TokenizerConformance, LlavaImageTokenChunks) {
 }
 
 }  // namespace
+
+}  // namespace text_tokenizer_conformance_test

@@ -7,6 +7,8 @@
 #include "text/tokenizer_test_util.h"
 #include "text/tokenizer_text.h"
 
+namespace text_tokenizer_pipeline_test {
+
 namespace {
 
 using nlohmann::json;
@@ -153,3 +155,5 @@ TEST(TokenizerPipeline, Utf8LossyUsesMaximalSubparts) {
 }
 
 }  // namespace
+
+}  // namespace text_tokenizer_pipeline_test

@@ -11,6 +11,8 @@
 #include "vr/core/error.h"
 #include "vr/text/tokenizer.h"
 
+namespace text_tokenizer_robustness_test {
+
 namespace {
 
 using vr::text::Tokenizer;
@@ -104,3 +106,5 @@ TEST(TokenizerRobustness, ConcurrentEncodeMatchesSerial) {
 }
 
 }  // namespace
+
+}  // namespace text_tokenizer_robustness_test

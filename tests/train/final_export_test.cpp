@@ -14,6 +14,8 @@
 #include "vr/train/final_export.h"
 #include "vr/train/tiny_model.h"
 
+namespace train_final_export_test {
+
 namespace fs = std::filesystem;
 
 TEST(FinalExport, MergedLoraHoldsOnlyBaseTensorsAndMatchesTheUnmergedModel) {
@@ -52,3 +54,5 @@ TEST(FinalExport, MergedLoraHoldsOnlyBaseTensorsAndMatchesTheUnmergedModel) {
   // Saving an unmerged adapter as full weights would drop its delta silently: an error instead.
   EXPECT_THROW(vr::model::save_lvlm(m, root + "/unmerged"), vr::Error);
 }
+
+}  // namespace train_final_export_test

@@ -9,6 +9,8 @@
 #include "vr/train/tiny_model.h"
 #include "vr/train/trainable_params.h"
 
+namespace train_gradient_checkpointing_test {
+
 namespace {
 
 std::map<std::string, at::Tensor> grads_of(bool checkpointing, const std::string& dir) {
@@ -53,3 +55,5 @@ TEST(GradientCheckpointing, FrozenEarlyLayersStillDeliverGradients) {
   EXPECT_EQ(layer3, 9);
   EXPECT_EQ(layer6, 9);
 }
+
+}  // namespace train_gradient_checkpointing_test

@@ -6,6 +6,8 @@
 
 #include "vr/core/error.h"
 
+namespace train_lr_schedule_test {
+
 using vr::train::LrSchedule;
 
 // SPEC §5: W = ceil(0.03·S); LLaVA-665K at global batch 128: S = 5198 → W = 156.
@@ -41,3 +43,5 @@ TEST(LrSchedule, RejectsUnknownKindAndEmptyRun) {
   EXPECT_THROW(LrSchedule::make("cosin", 10, 0.03), vr::Error);
   EXPECT_THROW(LrSchedule::make("cosine", 0, 0.03), vr::Error);
 }
+
+}  // namespace train_lr_schedule_test

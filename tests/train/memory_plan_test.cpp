@@ -27,6 +27,8 @@
 #include "vr/train/run_config.h"
 #include "vr/train/trainable_params.h"
 
+namespace train_memory_plan_test {
+
 namespace {
 
 using vr::train::MemoryPlan;
@@ -302,3 +304,5 @@ TEST(MemoryPlan, BenchPlanPrintsTheShippedBunnyConfigsPlanFromShapes) {
   EXPECT_NE(r.output.find("eager attention"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("fused (SDPA) attention"), std::string::npos) << r.output;
 }
+
+}  // namespace train_memory_plan_test

@@ -15,6 +15,8 @@
 #include "vr/train/run_context.h"
 #include "vr/train/tiny_model.h"
 
+namespace train_model_max_length_test {
+
 TEST(ModelMaxLength, DataCapBoundsTheMergedSequenceAndIsExported) {
   const std::string root = vr::test::temp_dir("model_max_length");
   vr::train::TinyModelOptions t;
@@ -50,3 +52,5 @@ TEST(ModelMaxLength, DataCapBoundsTheMergedSequenceAndIsExported) {
   EXPECT_EQ(j["tokenizer_model_max_length"], 20);
   EXPECT_EQ(vr::model::load_lvlm(root + "/final")->config().model_max_length, 20);
 }
+
+}  // namespace train_model_max_length_test

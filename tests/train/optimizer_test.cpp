@@ -7,6 +7,8 @@
 
 #include "vr/core/error.h"
 
+namespace train_optimizer_test {
+
 using vr::train::AdamW;
 using vr::train::ParamGroup;
 
@@ -131,3 +133,5 @@ TEST(ClipGradNorm, ScalesToMaxNormAndReportsNormBefore) {
   EXPECT_NEAR(vr::train::clip_grad_norm({p}, 0.0), 50.0, 1e-4);
   EXPECT_EQ(p.grad()[0].item<double>(), 30.0);
 }
+
+}  // namespace train_optimizer_test

@@ -9,6 +9,8 @@
 #include "vr/core/error.h"
 #include "vr/train/run_config.h"
 
+namespace train_run_config_sources_test {
+
 using vr::train::RunConfig;
 
 namespace {
@@ -70,3 +72,5 @@ TEST(RunConfigSources, ListWithAnotherStrategyIsAnError) {
   e = error_of([&] { d.validate(); });
   EXPECT_NE(e.find("selection.strategy is 'uniform'"), std::string::npos) << e;
 }
+
+}  // namespace train_run_config_sources_test

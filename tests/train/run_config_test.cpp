@@ -6,6 +6,8 @@
 
 #include "vr/core/error.h"
 
+namespace train_run_config_test {
+
 using vr::train::RunConfig;
 
 namespace {
@@ -81,3 +83,5 @@ TEST(RunConfig, ValidationMessagesNameTheKey) {
   c.lora.r = 0;
   EXPECT_NE(validation_error(c).find("lora.r"), std::string::npos);
 }
+
+}  // namespace train_run_config_test

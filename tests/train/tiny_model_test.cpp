@@ -20,6 +20,8 @@
 #include "vr/model/layouts.h"
 #include "vr/model/lvlm.h"
 
+namespace train_tiny_model_test {
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -133,3 +135,5 @@ TEST(TinyModel, EverySyntheticSampleIsSupervised) {
 }
 
 }  // namespace
+
+}  // namespace train_tiny_model_test

@@ -8,6 +8,8 @@
 #include "support/fixtures.h"
 #include "vr/core/error.h"
 
+namespace train_train_state_test {
+
 namespace fs = std::filesystem;
 using namespace vr::train;
 
@@ -64,3 +66,5 @@ TEST(TrainState, RngStateRestoresTheSameDraws) {
   EXPECT_TRUE(torch::equal(a, torch::rand({5})));
   EXPECT_THROW(restore_rng_state({}), vr::Error);
 }
+
+}  // namespace train_train_state_test

@@ -6,6 +6,8 @@
 #include "train/toy_task.h"
 #include "vr/core/error.h"
 
+namespace train_trainable_params_test {
+
 using namespace vr::train;
 
 TEST(TrainableParams, ClassifiesLlavaHfNames) {
@@ -90,3 +92,5 @@ TEST(TrainableParams, FrozenParamsGetNoGradient) {
   for (auto& kv : model->named_parameters())
     EXPECT_EQ(kv.value().grad().defined(), kv.value().requires_grad()) << kv.key();
 }
+
+}  // namespace train_trainable_params_test

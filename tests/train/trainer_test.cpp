@@ -11,6 +11,8 @@
 #include "vr/train/trainable_params.h"
 #include "vr/train/train_state.h"
 
+namespace train_trainer_test {
+
 namespace fs = std::filesystem;
 using namespace vr::train;
 
@@ -134,3 +136,5 @@ TEST(Trainer, NanLossStopsWithStepAndSampleIdsAndKeepsLastCheckpoint) {
   auto c = load_train_checkpoint(*last);
   for (auto& kv : c.trainable) EXPECT_TRUE(torch::isfinite(kv.second).all().item<bool>()) << kv.first;
 }
+
+}  // namespace train_trainer_test
