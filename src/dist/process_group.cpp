@@ -21,6 +21,7 @@
 #endif
 
 #include "vr/core/error.h"
+#include "vr/core/torch_compat.h"
 
 namespace vr::dist {
 
@@ -139,9 +140,14 @@ std::unique_ptr<Collectives> connect_collectives(const DistEnv& env, const std::
   try {
     store = make_store(env, env.rank == 0 && !env.agent_store, init_timeout);
   } catch (const std::exception& e) {
+    // torchrun's agent store speaks its PyTorch's TCPStore protocol, which changed in 2.x: a 2.x client is reset
+    // by a 1.13 server (and vice versa), so a torchrun of another major version fails here.
     VR_FAIL("rank {}: rendezvous at {} failed ({}): {}", env.rank, where,
-            env.rank == 0 ? "cannot serve the store there: port in use or address not local?"
-                          : "cannot reach rank 0's store: wrong MASTER_ADDR/MASTER_PORT, or rank 0 not started?",
+            env.agent_store ? "cannot join torchrun's store: is torchrun from a PyTorch of the same major version as "
+                              "vrtrain's LibTorch " + compat::torch_version() + "?"
+            : env.rank == 0 ? std::string("cannot serve the store there: port in use or address not local?")
+                            : std::string("cannot reach rank 0's store: wrong MASTER_ADDR/MASTER_PORT, or rank 0 "
+                                          "not started?"),
             e.what());
   }
   auto client = [env]() { return make_store(env, false, std::chrono::milliseconds(3000)); };
