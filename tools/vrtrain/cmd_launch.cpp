@@ -48,13 +48,6 @@ int exit_code_of(int status) {
   return 1;
 }
 
-std::string self_exe() {
-  char buf[4096];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  VR_CHECK(n > 0, "vrtrain launch: cannot find its own executable (/proc/self/exe)");
-  return std::string(buf, static_cast<size_t>(n));
-}
-
 void emit(int64_t rank, const std::string& line) {
   std::string out = fmt::format("[rank {}] {}\n", rank, line);
   std::fwrite(out.data(), 1, out.size(), stdout);
@@ -87,7 +80,7 @@ int run_launch(const std::vector<std::string>& args) {
     return vr::cli::usage_error(app, fmt::format("--node-rank {} is outside 0..{}", node_rank, nnodes - 1));
   if (port <= 0 || port >= 65536)
     return vr::cli::usage_error(app, fmt::format("--master-port {} is outside 1..65535", port));
-  const std::string exe = self_exe();
+  const std::string exe = vr::cli::self_executable();
   const int64_t world = nproc * nnodes;
 
   struct sigaction sa {};
@@ -116,7 +109,8 @@ int run_launch(const std::vector<std::string>& args) {
       setenv("MASTER_ADDR", addr.c_str(), 1);
       setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
       std::vector<char*> argv;
-      argv.push_back(const_cast<char*>(exe.c_str()));
+      const char* name = "vrtrain";
+      argv.push_back(const_cast<char*>(name));
       for (auto& c : cmd) argv.push_back(const_cast<char*>(c.c_str()));
       argv.push_back(nullptr);
       execv(exe.c_str(), argv.data());

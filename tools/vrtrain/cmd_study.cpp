@@ -57,13 +57,6 @@ directory to start over.
 Study keys (--config FILE in YAML, or --set key=value):
 )";
 
-// The running executable. /proc/self/exe itself (not the path it points to) still execs when the build has
-// replaced the file on disk since this process started.
-std::string self_exe() {
-  VR_CHECK(fs::exists("/proc/self/exe"), "study: cannot find the vrtrain executable (/proc/self/exe)");
-  return "/proc/self/exe";
-}
-
 // One `vrtrain` command of the study and the log its output is appended to.
 struct StudyCommand {
   std::vector<std::string> args;
@@ -77,7 +70,7 @@ struct StudyJob {
 
 // Starts `vrtrain <args>` with stdout and stderr appended to `log`; returns its pid.
 pid_t spawn_vrtrain(const StudyCommand& c) {
-  const std::string exe = self_exe();
+  const std::string exe = vr::cli::self_executable();
   fs::create_directories(fs::path(c.log).parent_path());
   const pid_t pid = fork();
   VR_CHECK(pid >= 0, "study: fork() failed");

@@ -19,6 +19,11 @@ struct Command {
 
 std::vector<Command>& commands();
 
+// The running vrtrain executable, for commands that start more vrtrain processes (launch, study). It is
+// "/proc/self/exe" itself, not the path it points to: that still execs this build when a rebuild has replaced
+// the file on disk since this process started. Throws where /proc is not mounted.
+std::string self_executable();
+
 struct Registration {
   Registration(std::string name, std::string summary, CommandFn run);
 };

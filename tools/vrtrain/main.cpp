@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "vr/core/error.h"
 #include "vr/version.h"
 #include "vrtrain/command.h"
@@ -19,6 +21,11 @@ std::vector<Command>& commands() {
 
 Registration::Registration(std::string name, std::string summary, CommandFn run) {
   commands().push_back({std::move(name), std::move(summary), std::move(run)});
+}
+
+std::string self_executable() {
+  VR_CHECK(access("/proc/self/exe", X_OK) == 0, "vrtrain: cannot find its own executable (/proc/self/exe)");
+  return "/proc/self/exe";
 }
 
 static void print_usage() {
