@@ -31,6 +31,8 @@ if args.threads > 0:
     torch.set_num_threads(args.threads)
 blas = "torch " + torch.__version__
 try:  # the OpenBLAS LibTorch loaded (Debian: libopenblas0-pthread or -openmp)
+    if "BLAS_INFO=mkl" in torch.__config__.show():  # PyPI wheels: MKL, threads follow torch's OpenMP pool
+        raise OSError("no OpenBLAS in this torch")
     import ctypes
     ob = ctypes.CDLL("libopenblas.so.0")
     kind = {0: "openblas-serial", 1: "openblas-pthread", 2: "openblas-openmp"}.get(ob.openblas_get_parallel(), "?")
@@ -38,7 +40,7 @@ try:  # the OpenBLAS LibTorch loaded (Debian: libopenblas0-pthread or -openmp)
         ob.openblas_set_num_threads(int(args.blas_threads) if args.blas_threads else 1)
     blas = f"{torch.get_num_threads()} torch threads, {kind} with {ob.openblas_get_num_threads()} threads"
 except OSError:
-    pass
+    blas = f"{torch.get_num_threads()} torch threads, " + ("MKL" if "BLAS_INFO=mkl" in torch.__config__.show() else "BLAS ?")
 torch.manual_seed(0)
 
 

@@ -17,6 +17,10 @@ first step (activations, gradients, AdamW state, temporaries), the same measure 
     PYTHONPATH=/opt/vr-oracle /usr/bin/python3 bench/train_step_vs_hf.py --bench build/bench/train_step_bench \
         [--workdir /tmp/vr-small-llava] [--rounds 3] [--steps 2] [--warmup 1] [--threads 1,2] [--variants ...]
 
+LibTorch 2.x (fused attention on both sides): --bench build-torch2/bench/train_step_bench, with this script run by a
+Python whose torch is the same 2.x (e.g. the PyPI wheel installed with --target into a directory put first on
+PYTHONPATH; docs/benchmarks.md gives the commands): transformers then uses its "sdpa" attention by itself.
+
 Variants: "before" = vrtrain's path before issue 13 (full [B,M,V] logits then the loss, eager attention,
 --threads via at::set_num_threads alone, the OpenBLAS pool left as loaded), compared with "hf-keep"
 (torch.set_num_threads alone, the same pool); "after" = what `vrtrain train` runs now (supervised-only chunked

@@ -81,7 +81,9 @@ Fn openblas_symbol(const char* name) {
 
 std::string blas_kind() {
   auto get_parallel = openblas_symbol<int (*)()>("openblas_get_parallel");
-  if (!get_parallel) return "other";
+  // The PyPI wheels' LibTorch links MKL, whose threads follow at::set_num_threads (LibTorch calls
+  // mkl_set_num_threads itself): nothing to size, but say which BLAS ran in run headers and benchmarks.
+  if (!get_parallel) return openblas_symbol<int (*)()>("mkl_get_max_threads") ? "mkl" : "other";
   switch (get_parallel()) {  // OpenBLAS: 0 sequential, 1 its own pthreads pool, 2 OpenMP
     case 0: return "openblas-serial";
     case 1: return "openblas-pthread";
@@ -92,7 +94,9 @@ std::string blas_kind() {
 
 int blas_threads() {
   auto get = openblas_symbol<int (*)()>("openblas_get_num_threads");
-  return get ? get() : -1;
+  if (get) return get();
+  auto mkl_get = openblas_symbol<int (*)()>("mkl_get_max_threads");
+  return mkl_get ? mkl_get() : -1;
 }
 
 void set_blas_threads(int n) {

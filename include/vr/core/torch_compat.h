@@ -27,9 +27,9 @@ void set_allow_tf32(bool allow);
 // Why 2 threads can be slower than 1 on a shared machine (libgomp's spin-waiting): docs/benchmarks.md.
 void set_cpu_threads(int n);
 // The BLAS library LibTorch resolved at run time: "openblas-pthread", "openblas-openmp", "openblas-serial",
-// or "other" (MKL, reference BLAS, ...).
+// "mkl" (the PyPI wheels' LibTorch), or "other" (reference BLAS, ...).
 std::string blas_kind();
-// BLAS threads now (openblas_get_num_threads), -1 when the BLAS is not OpenBLAS.
+// BLAS threads now (openblas_get_num_threads or mkl_get_max_threads), -1 for any other BLAS.
 int blas_threads();
 // Sets OpenBLAS's own thread count (no-op for other BLAS libraries).
 void set_blas_threads(int n);
