@@ -28,7 +28,7 @@
 #include "vrtrain/arguments.h"
 #include "vrtrain/command.h"
 
-namespace {
+namespace cmd_bench {  // not anonymous: unity builds put several commands in one translation unit
 
 const char* kDescription =
     "vrtrain bench: time complete training steps (forward, backward, AdamW update) on random inputs.";
@@ -228,4 +228,4 @@ int run_bench(const std::vector<std::string>& args) {
 
 vr::cli::Registration registration_bench{"bench", "Time training steps (full vs selective) on random inputs", &run_bench};
 
-}  // namespace
+}  // namespace cmd_bench

@@ -8,7 +8,7 @@
 #include "vrtrain/arguments.h"
 #include "vrtrain/command.h"
 
-namespace {
+namespace cmd_compare {  // not anonymous: unity builds put several commands in one translation unit
 
 const char* kFooter = R"(Reads from each run directory: run_summary.json and metrics.jsonl (written by `vrtrain train`),
 config.yaml, selection_*.json (`vrtrain score`), eval/*.summary.json (`vrtrain eval`).
@@ -44,4 +44,4 @@ int run_compare(const std::vector<std::string>& args) {
 vr::cli::Registration registration_compare{"compare", "Runs side by side: Markdown/JSON table, loss curves, layer plots (SVG, PNG)",
                           &run_compare};
 
-}  // namespace
+}  // namespace cmd_compare

@@ -13,7 +13,7 @@
 #include "vrtrain/arguments.h"
 #include "vrtrain/command.h"
 
-namespace {
+namespace cmd_convert {  // not anonymous: unity builds put several commands in one translation unit
 
 const char* kDescription =
     "vrtrain convert: turn a vision-language checkpoint into the llava-hf layout\n"
@@ -102,4 +102,4 @@ int run_convert(const std::vector<std::string>& args) {
 
 vr::cli::Registration registration_convert{"convert", "Convert a LLaVA/Bunny/parts checkpoint to the llava-hf layout", &run_convert};
 
-}  // namespace
+}  // namespace cmd_convert

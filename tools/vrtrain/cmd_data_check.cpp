@@ -17,7 +17,7 @@
 #include "vrtrain/arguments.h"
 #include "vrtrain/command.h"
 
-namespace {
+namespace cmd_data_check {  // not anonymous: unity builds put several commands in one translation unit
 
 const char* kDescription =
     "vrtrain data-check: walk a training dataset and report every record the trainer would choke on.\n"
@@ -131,4 +131,4 @@ int run_data_check(const std::vector<std::string>& args) {
 vr::cli::Registration registration_data_check{"data-check", "Check a training dataset record by record (bad records, images, masking)",
                           &run_data_check};
 
-}  // namespace
+}  // namespace cmd_data_check

@@ -25,7 +25,7 @@
 
 namespace fs = std::filesystem;
 
-namespace {
+namespace cmd_eval {  // not anonymous: unity builds put several commands in one translation unit
 
 const char* kFooter = R"(Tasks and their files (small examples: tests/data_files/eval/, docs/eval.md):
   shapes   closed-set questions about held-out synthetic-shapes images (colour, count, shape, position):
@@ -228,4 +228,4 @@ int run_eval(const std::vector<std::string>& argv) {
 vr::cli::Registration registration_eval{"eval", "Evaluate a checkpoint: shapes | loss | vqa | mc | text-mc, with a JSON summary",
                           &run_eval};
 
-}  // namespace
+}  // namespace cmd_eval

@@ -18,7 +18,7 @@
 #include "vrtrain/command.h"
 #include "vrtrain/forward_vision.h"
 
-namespace {
+namespace cmd_forward {  // not anonymous: unity builds put several commands in one translation unit
 
 using TensorMap = std::map<std::string, at::Tensor>;
 
@@ -167,4 +167,4 @@ int run_forward(const std::vector<std::string>& args) {
 vr::cli::Registration registration_forward{"forward", "Run a checkpoint on token ids from a file; save logits, hidden states, loss",
                           &run_forward};
 
-}  // namespace
+}  // namespace cmd_forward

@@ -26,7 +26,7 @@
 #include "vrtrain/generate_chat.h"
 
 namespace vr::cli {
-namespace {
+namespace cmd_generate {  // not anonymous: unity builds put several commands in one translation unit
 
 using TensorMap = std::map<std::string, at::Tensor>;
 
@@ -194,5 +194,5 @@ int run_generate(const std::vector<std::string>& args) {
 Registration registration_generate{"generate", "generate text (KV cache, greedy or sampled): tensors in/out, or a prompt and images",
                  &run_generate};
 
-}  // namespace
+}  // namespace cmd_generate
 }  // namespace vr::cli

@@ -22,7 +22,7 @@
 #include "vrtrain/arguments.h"
 #include "vrtrain/command.h"
 
-namespace {
+namespace cmd_launch {  // not anonymous: unity builds put several commands in one translation unit
 
 const char* kDescription = "vrtrain launch: start the ranks of a data-parallel job on this machine (one node of several).";
 
@@ -201,4 +201,4 @@ int run_launch(const std::vector<std::string>& args) {
 
 vr::cli::Registration registration_launch{"launch", "Start N ranks of a data-parallel job on this node (like torchrun)", &run_launch};
 
-}  // namespace
+}  // namespace cmd_launch

@@ -8,7 +8,7 @@
 #include "vrtrain/arguments.h"
 #include "vrtrain/command.h"
 
-namespace {
+namespace cmd_make_tiny {  // not anonymous: unity builds put several commands in one translation unit
 
 const char* kDescription =
     "vrtrain make-tiny: write a tiny random vision-language model in Hugging Face llava-hf layout.";
@@ -52,4 +52,4 @@ int run_make_tiny(const std::vector<std::string>& args) {
 vr::cli::Registration registration_make_tiny{"make-tiny", "Write a tiny random LVLM (HF layout) for smoke runs and tests",
                           &run_make_tiny};
 
-}  // namespace
+}  // namespace cmd_make_tiny

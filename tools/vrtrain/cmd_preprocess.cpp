@@ -18,7 +18,7 @@
 #include "vrtrain/arguments.h"
 #include "vrtrain/command.h"
 
-namespace {
+namespace cmd_preprocess {  // not anonymous: unity builds put several commands in one translation unit
 
 constexpr const char* kDescription = R"(vrtrain preprocess: turn images into the pixel_values a vision tower sees.
 
@@ -114,4 +114,4 @@ int run_preprocess(const std::vector<std::string>& args) {
 vr::cli::Registration registration_preprocess{"preprocess", "Images -> pixel_values (HF CLIP/SigLIP processors, bit-exact)",
                           &run_preprocess};
 
-}  // namespace
+}  // namespace cmd_preprocess

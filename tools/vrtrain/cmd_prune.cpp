@@ -28,7 +28,7 @@
 #include "vrtrain/command.h"
 
 namespace vr::cli {
-namespace {
+namespace cmd_prune {  // not anonymous: unity builds put several commands in one translation unit
 
 namespace fs = std::filesystem;
 
@@ -232,5 +232,5 @@ int run_prune(const std::vector<std::string>& args) {
 Registration registration_prune{"prune", "remove decoder layers (listed, or by visual region / block influence / last / random)",
                  &run_prune};
 
-}  // namespace
+}  // namespace cmd_prune
 }  // namespace vr::cli

@@ -24,7 +24,7 @@
 #include "vrtrain/command.h"
 
 namespace vr::cli {
-namespace {
+namespace cmd_score {  // not anonymous: unity builds put several commands in one translation unit
 
 // The run config (vr::train::RunConfig): `vrtrain score` reads the same file as training, so a scored run and
 // a trained run agree on the model, the output directory and the selection.* keys.
@@ -177,5 +177,5 @@ int run_score(const std::vector<std::string>& args) {
 
 Registration registration_score{"score", "compute per-layer selection scores, print them, save JSON and an SVG chart", &run_score};
 
-}  // namespace
+}  // namespace cmd_score
 }  // namespace vr::cli

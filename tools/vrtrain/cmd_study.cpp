@@ -37,7 +37,7 @@
 
 namespace fs = std::filesystem;
 
-namespace {
+namespace cmd_study {  // not anonymous: unity builds put several commands in one translation unit
 
 const char* kFooter = R"(Per seed (a seed sets the tiny model's weights, the data order and random selections): stage 1,
 shared by every arm of the seed, tunes the whole random tiny model (LLM layers, embeddings, lm_head, projector) on
@@ -399,4 +399,4 @@ int run_study(const std::vector<std::string>& args) {
 vr::cli::Registration registration_study{"study", "The visual-region study: strategies and pruning on synthetic shapes, with a verdict",
                           &run_study};
 
-}  // namespace
+}  // namespace cmd_study

@@ -13,7 +13,7 @@
 #include "vrtrain/arguments.h"
 #include "vrtrain/command.h"
 
-namespace {
+namespace cmd_tokenize {  // not anonymous: unity builds put several commands in one translation unit
 
 constexpr const char* kDescription = "vrtrain tokenize: turn text into token ids with a Hugging Face tokenizer.json.";
 
@@ -68,4 +68,4 @@ int run_tokenize(const std::vector<std::string>& args) {
 
 vr::cli::Registration registration_tokenize{"tokenize", "Text (JSON lines on stdin) to token ids with a tokenizer.json", &run_tokenize};
 
-}  // namespace
+}  // namespace cmd_tokenize

@@ -30,7 +30,7 @@
 
 namespace fs = std::filesystem;
 
-namespace {
+namespace cmd_train {  // not anonymous: unity builds put several commands in one translation unit
 
 const char* kDescription =
     "vrtrain train: train a vision-language model with selective (\"visual region\") layer tuning.";
@@ -171,4 +171,4 @@ int run_train(const std::vector<std::string>& args) {
 
 vr::cli::Registration registration_train{"train", "Train a model from a YAML config (also: vrtrain --config FILE)", &run_train};
 
-}  // namespace
+}  // namespace cmd_train

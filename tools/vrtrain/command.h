@@ -1,5 +1,6 @@
-// Subcommands of the vrtrain executable. Each lives in its own cmd_<name>.cpp and registers itself:
-//   static vr::cli::Registration reg{"forward", "Run a checkpoint on tensors from a file", &run_forward};
+// Subcommands of the vrtrain executable. Each lives in its own cmd_<name>.cpp, inside `namespace cmd_<name>`
+// (named, not anonymous, so a unity build can put several commands in one translation unit), and registers itself:
+//   vr::cli::Registration registration_forward{"forward", "Run a checkpoint on tensors from a file", &run_forward};
 // and reads its flags with the shared reader, vrtrain/arguments.h (same --help layout, error line, exit codes).
 #pragma once
 #include <functional>
