@@ -9,22 +9,35 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   build-essential g++ cmake ninja-build ccache pkg-config git python3
-  libtorch-dev libgloo-dev libopenblas0-pthread          # LibTorch 1.13 (CPU); OpenBLAS: ~20x faster GEMMs than ref BLAS
+  libtorch-dev libgloo-dev libopenblas0-openmp           # LibTorch 1.13 (CPU); OpenBLAS: ~20x faster GEMMs than ref BLAS
   libyaml-cpp-dev libfmt-dev nlohmann-json3-dev unzip python3-pip
   libstb-dev libturbojpeg0-dev libpcre2-dev               # images (stb, libjpeg-turbo like PIL), tokenizer regex (PCRE2)
   libcairo2-dev                                          # PNG plots of vrtrain compare
   libgtest-dev libgmock-dev libcli11-dev                 # tests; CLI11 (header-only argument parser of vrtrain)
 )
 
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# BLAS: Debian's OpenMP build of OpenBLAS runs inside LibTorch's OpenMP thread pool; the pthreads build (Debian's
+# default when both are installed) keeps a second pool whose workers spin against LibTorch's: with 2 threads a
+# training step ran 1.3-2x slower (docs/benchmarks.md, "Threads"). Select the OpenMP build for libopenblas.so.0
+# and libblas.so.3 (system-wide alternatives, like any BLAS switch on Debian); VR_BLAS=keep leaves them alone.
+if [ "${VR_BLAS:-openmp}" = openmp ]; then
+  arch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+  for lib in libopenblas.so.0 libblas.so.3; do
+    target=/usr/lib/$arch/openblas-openmp/$lib
+    [ -e "$target" ] && $SUDO update-alternatives --set "$lib-$arch" "$target" >/dev/null
+  done
+  echo "setup: BLAS = OpenBLAS, OpenMP build (VR_BLAS=keep to leave the system's choice)"
 fi
 
 [ "${VR_SKIP_BUILD:-0}" = 1 ] && exit 0
