@@ -29,18 +29,19 @@ args = ap.parse_args()
 
 if args.threads > 0:
     torch.set_num_threads(args.threads)
-blas = "torch " + torch.__version__
-try:  # the OpenBLAS LibTorch loaded (Debian: libopenblas0-pthread or -openmp)
-    if "BLAS_INFO=mkl" in torch.__config__.show():  # PyPI wheels: MKL, threads follow torch's OpenMP pool
-        raise OSError("no OpenBLAS in this torch")
-    import ctypes
-    ob = ctypes.CDLL("libopenblas.so.0")
-    kind = {0: "openblas-serial", 1: "openblas-pthread", 2: "openblas-openmp"}.get(ob.openblas_get_parallel(), "?")
-    if args.threads > 0 and args.blas_threads != "keep" and kind == "openblas-pthread":
-        ob.openblas_set_num_threads(int(args.blas_threads) if args.blas_threads else 1)
-    blas = f"{torch.get_num_threads()} torch threads, {kind} with {ob.openblas_get_num_threads()} threads"
-except OSError:
-    blas = f"{torch.get_num_threads()} torch threads, " + ("MKL" if "BLAS_INFO=mkl" in torch.__config__.show() else "BLAS ?")
+blas = f"{torch.get_num_threads()} torch threads, "
+if "BLAS_INFO=mkl" in torch.__config__.show():  # PyPI wheels: MKL, whose threads follow torch's own count
+    blas += "MKL"
+else:
+    try:  # the OpenBLAS LibTorch loaded (Debian: libopenblas0-pthread or -openmp)
+        import ctypes
+        ob = ctypes.CDLL("libopenblas.so.0")
+        kind = {0: "openblas-serial", 1: "openblas-pthread", 2: "openblas-openmp"}.get(ob.openblas_get_parallel(), "?")
+        if args.threads > 0 and args.blas_threads != "keep" and kind == "openblas-pthread":
+            ob.openblas_set_num_threads(int(args.blas_threads) if args.blas_threads else 1)
+        blas += f"{kind} with {ob.openblas_get_num_threads()} threads"
+    except OSError:
+        blas += "BLAS ?"
 torch.manual_seed(0)
 
 
