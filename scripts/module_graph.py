@@ -5,7 +5,9 @@
   scripts/module_graph.py --write    replace the generated block in docs/architecture.md
   scripts/module_graph.py --check    exit 1 when docs/architecture.md is out of date or a layering rule is broken
 
-Layering rules checked: no cycles between modules; text and image depend on core only.
+Layering rules checked: no cycles between modules; text and image depend on core only; no module includes one
+from a later layer (LAYERS: core -> text/image -> data/model -> selection/prune -> train/distributed ->
+eval/report/study; tools/ sits on top and is not a module of the library).
 """
 import pathlib
 import re
@@ -16,6 +18,9 @@ DOC = ROOT / "docs" / "architecture.md"
 BEGIN, END = "<!-- module-graph:begin (scripts/module_graph.py --write) -->", "<!-- module-graph:end -->"
 INCLUDE = re.compile(r'^\s*#\s*include\s+"(?:vr/)?([a-z_]+)/[^"]+"', re.M)
 ONLY = {"text": {"core"}, "image": {"core"}, "core": set()}
+LAYERS = [{"core"}, {"text", "image"}, {"data", "model"}, {"selection", "prune"}, {"train", "distributed"},
+          {"eval", "report", "study"}]
+LAYER_OF = {m: i for i, layer in enumerate(LAYERS) for m in layer}
 
 
 def modules():
@@ -71,6 +76,14 @@ def violations(deps):
     for m, allowed in ONLY.items():
         if m in deps and not deps[m] <= allowed:
             out.append(f"{m} may include only {sorted(allowed) or 'nothing'}, but includes {sorted(deps[m] - allowed)}")
+    for m in sorted(deps):
+        if m not in LAYER_OF:
+            out.append(f"{m} is in no layer: add it to LAYERS in scripts/module_graph.py")
+            continue
+        for d in sorted(deps[m]):
+            if d in LAYER_OF and LAYER_OF[d] > LAYER_OF[m]:
+                out.append(f"{m} (layer {LAYER_OF[m]}) includes {d} from a later layer ({LAYER_OF[d]}): an arrow "
+                           f"running back up")
     return out
 
 

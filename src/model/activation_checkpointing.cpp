@@ -15,6 +15,15 @@ namespace vr::model {
 
 namespace {
 
+thread_local int recompute_depth = 0;  // > 0 inside CheckpointFunction::backward's autograd::grad
+
+struct RecomputeScope {
+  RecomputeScope() { ++recompute_depth; }
+  ~RecomputeScope() { --recompute_depth; }
+  RecomputeScope(const RecomputeScope&) = delete;
+  RecomputeScope& operator=(const RecomputeScope&) = delete;
+};
+
 // The default generators fn may draw from (dropout): the CPU one, plus one per CUDA device among the tensors, and
 // their states. Like torch.utils.checkpoint(preserve_rng_state=True): saved before the forward, replayed for the
 // recompute, and the caller's state put back after it, so the recompute draws the same dropout masks.
@@ -113,8 +122,12 @@ struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
 
     torch::autograd::variable_list result(1 + saved.size() + static_cast<size_t>(n_params));
     if (roots.empty() || wrt.empty()) return result;
-    auto grads = torch::autograd::grad(roots, wrt, root_grads, /*retain_graph=*/false, /*create_graph=*/false,
-                                       /*allow_unused=*/true);
+    std::vector<at::Tensor> grads;
+    {
+      RecomputeScope inner;  // the params' hooks fire here on LibTorch 2.x: in_checkpoint_recompute() says so
+      grads = torch::autograd::grad(roots, wrt, root_grads, /*retain_graph=*/false, /*create_graph=*/false,
+                                    /*allow_unused=*/true);
+    }
     for (size_t k = 0; k < input_slot.size(); ++k) result[1 + input_slot[k]] = grads[k];
     for (int64_t k = 0; k < n_params; ++k) result[1 + saved.size() + k] = grads[input_slot.size() + k];
     return result;
@@ -122,6 +135,8 @@ struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
 };
 
 }  // namespace
+
+bool in_checkpoint_recompute() { return recompute_depth > 0; }
 
 std::vector<at::Tensor> checkpoint(const TensorsFn& fn, const std::vector<at::Tensor>& inputs,
                                    const std::vector<at::Tensor>& params) {

@@ -7,11 +7,11 @@
 
 #include "vr/core/error.h"
 #include "vr/core/shape_string.h"
-#include "vr/dist/gradient_sync.h"
+#include "vr/distributed/gradient_sync.h"
 
 namespace vr::train {
 
-AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions options, std::shared_ptr<dist::GradientSync> sync)
+AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions options, std::shared_ptr<distributed::GradientSync> sync)
     : groups_(std::move(groups)), options_(options) {
   torch::NoGradGuard no_grad;
   for (const auto& g : groups_)
@@ -42,7 +42,7 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions options, std::shared_p
 void AdamW::ensure_partition() {
   if (!sync_ || partitioned_) return;
   torch::NoGradGuard no_grad;
-  const dist::ShardLayout layout = sync_->shard_layout();
+  const distributed::ShardLayout layout = sync_->shard_layout();
   VR_CHECK(layout.numel > 0, "sharded AdamW: the gradient sync has no partition yet (GradientSync::attach must run "
                              "before the first optimizer step)");
   std::map<std::string, std::pair<size_t, at::Tensor>> by_name;
@@ -52,7 +52,7 @@ void AdamW::ensure_partition() {
   master_ = torch::zeros({layout.numel}, opts);
   exp_avg_ = torch::zeros({layout.numel}, opts);
   exp_avg_sq_ = torch::zeros({layout.numel}, opts);
-  auto part_of = [](const at::Tensor& full, const dist::ShardPiece& pc) {
+  auto part_of = [](const at::Tensor& full, const distributed::ShardPiece& pc) {
     return full.reshape({-1}).narrow(0, pc.param_offset, pc.numel);
   };
   for (const auto& pc : layout.pieces) {

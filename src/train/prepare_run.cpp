@@ -11,7 +11,7 @@
 
 #include "vr/core/error.h"
 #include "vr/data/loader.h"
-#include "vr/dist/gradient_sync.h"
+#include "vr/distributed/gradient_sync.h"
 #include "vr/model/layouts.h"
 #include "vr/model/lora.h"
 #include "vr/model/lvlm.h"

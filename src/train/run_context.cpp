@@ -4,30 +4,30 @@
 
 #include "vr/core/device.h"
 #include "vr/core/logging.h"
-#include "vr/dist/data_parallel.h"
-#include "vr/dist/gradient_sync.h"
-#include "vr/dist/rendezvous.h"
+#include "vr/distributed/data_parallel.h"
+#include "vr/distributed/gradient_sync.h"
+#include "vr/distributed/rendezvous.h"
 #include "vr/train/run_config.h"
 
 namespace vr::train {
 
 RunContext RunContext::single_process() {
   RunContext ctx;
-  ctx.sync = dist::make_single_process_sync();
+  ctx.sync = distributed::make_single_process_sync();
   return ctx;
 }
 
 RunContext make_run_context(const RunConfig& cfg, bool data_parallel) {
   RunContext ctx = RunContext::single_process();
-  dist::DistEnv env;
+  distributed::DistEnv env;
   if (data_parallel) {
-    dist::DistOverrides ov;
+    distributed::DistOverrides ov;
     ov.rank = cfg.dist.rank;
     ov.world_size = cfg.dist.world_size;
     ov.local_rank = cfg.dist.local_rank;
     ov.master_addr = cfg.dist.master_addr;
     ov.master_port = cfg.dist.master_port;
-    env = dist::read_dist_env(dist::process_env(), ov);
+    env = distributed::read_dist_env(distributed::process_env(), ov);
     ctx.rank = env.rank;
     ctx.world_size = env.world_size;
     ctx.local_rank = env.local_rank;
@@ -39,7 +39,7 @@ RunContext make_run_context(const RunConfig& cfg, bool data_parallel) {
   ctx.data_seed = static_cast<uint64_t>(cfg.data.synthetic_seed);
   if (ctx.world_size > 1) {
     vr::log::set_rank(static_cast<int>(ctx.rank));
-    dist::DataParallelOptions o;
+    distributed::DataParallelOptions o;
     o.backend = cfg.dist.backend;
     o.cuda = ctx.device.is_cuda();
     o.init_timeout_s = cfg.dist.init_timeout_s;
@@ -47,7 +47,7 @@ RunContext make_run_context(const RunConfig& cfg, bool data_parallel) {
     o.bucket_mb = cfg.dist.bucket_mb;
     o.overlap = cfg.dist.overlap;
     o.shard_optimizer = cfg.dist.shard_optimizer;
-    ctx.sync = dist::make_gradient_sync(env, o);
+    ctx.sync = distributed::make_gradient_sync(env, o);
   }
   return ctx;
 }

@@ -10,7 +10,7 @@
 #include <torch/torch.h>
 
 #include "vr/core/logging.h"
-#include "vr/dist/gradient_sync.h"
+#include "vr/distributed/gradient_sync.h"
 #include "vr/train/lr_schedule.h"
 #include "vr/train/metrics.h"
 #include "vr/train/optimizer.h"
@@ -53,7 +53,7 @@ struct Trainer::Impl {
   TrainTask& task;
   std::string config_yaml;
   std::function<void(const std::string&)> log;
-  std::shared_ptr<dist::GradientSync> sync;
+  std::shared_ptr<distributed::GradientSync> sync;
   bool is_main() const { return sync->rank() == 0; }
 
   void say(const std::string& s) const {
@@ -152,7 +152,7 @@ TrainResult Trainer::run() {
     r.last_checkpoint = *resume_dir;
     impl_->say(fmt::format("resumed from {} at step {}/{}", *resume_dir, r.start_step, total));
   }
-  dist::GradientSync& sync = *impl_->sync;
+  distributed::GradientSync& sync = *impl_->sync;
   const int64_t world = sync.world_size();
   std::vector<std::pair<std::string, at::Tensor>> named_trainable;
   for (auto& kv : model.named_parameters())

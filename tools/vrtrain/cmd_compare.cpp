@@ -1,10 +1,10 @@
 // `vrtrain compare RUN_DIR... [--output DIR] [--baseline RUN]`: a Markdown + JSON table of runs and plots
-// (vr/eval/compare.h). Regenerate at any time: it only reads the run directories.
+// (vr/report/compare.h). Regenerate at any time: it only reads the run directories.
 #include <cstdio>
 #include <string>
 #include <vector>
 
-#include "vr/eval/compare.h"
+#include "vr/report/compare.h"
 #include "vrtrain/arguments.h"
 #include "vrtrain/command.h"
 
@@ -23,7 +23,7 @@ Example (the researcher's path):
 )";
 
 int run_compare(const std::vector<std::string>& args) {
-  vr::eval::CompareOptions opt;
+  vr::report::CompareOptions opt;
   CLI::App app = vr::cli::make_app("compare", "Put training runs side by side: table (Markdown, JSON) and plots",
                                    kFooter);
   app.add_option("runs", opt.runs, "run directories (output_dir of `vrtrain train`)")
@@ -35,7 +35,7 @@ int run_compare(const std::vector<std::string>& args) {
                                              "first full-tuning run, else the first run)")
       ->type_name("RUN");
   if (auto code = vr::cli::parse(app, args)) return *code;
-  vr::eval::CompareReport rep = vr::eval::compare_runs(opt);
+  vr::report::CompareReport rep = vr::report::compare_runs(opt);
   std::printf("%s\n", rep.markdown.c_str());
   for (const auto& f : rep.files) std::printf("wrote %s\n", f.c_str());
   return 0;

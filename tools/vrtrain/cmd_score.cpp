@@ -12,7 +12,7 @@
 #include "vr/core/config.h"
 #include "vr/core/error.h"
 #include "vr/core/file_io.h"
-#include "vr/eval/bar_chart.h"
+#include "vr/report/bar_chart.h"
 #include "vr/selection/scores.h"
 #include "vr/selection/selection.h"
 #include "vr/model/layouts.h"
@@ -156,7 +156,7 @@ int run_score(const std::vector<std::string>& args) {
   if (r.strategy == "param_change") j["metric"] = sel.metric;
   vr::atomic_write_file(stem + ".json", j.dump(2) + "\n");
 
-  vr::eval::BarChart chart;
+  vr::report::BarChart chart;
   chart.title = fmt::format("{}: {} of {} layers selected", r.strategy, r.layers.size(), r.num_layers);
   chart.y_label = r.scores.empty() ? "selected" : (r.strategy == "param_change" ? sel.metric : "score");
   for (int64_t l = 0; l < r.num_layers; ++l) chart.labels.push_back(std::to_string(l));
@@ -166,7 +166,7 @@ int run_score(const std::vector<std::string>& args) {
     for (bool s : chart.highlighted) chart.values.push_back(s ? 1.0 : 0.0);
   else
     chart.values = r.scores;
-  vr::eval::write_svg(chart, stem + ".svg");
+  vr::report::write_svg(chart, stem + ".svg");
 
   std::printf("wrote %s.json and %s.svg\n", stem.c_str(), stem.c_str());
   if (!r.scores.empty())

@@ -27,9 +27,9 @@
 #include "vr/core/error.h"
 #include "vr/core/file_io.h"
 #include "vr/core/progress.h"
-#include "vr/eval/compare.h"
-#include "vr/eval/run_record.h"
-#include "vr/eval/study.h"
+#include "vr/report/compare.h"
+#include "vr/report/run_record.h"
+#include "vr/study/study.h"
 #include "vr/train/run_config.h"
 #include "vr/train/tiny_model.h"
 #include "vrtrain/arguments.h"
@@ -167,7 +167,7 @@ vr::eval::EvalSummary read_shapes(const std::string& eval_dir) {
 bool study_has_file(const std::string& dir, const char* file) { return fs::exists(fs::path(dir) / file); }
 
 int run_study(const std::vector<std::string>& args) {
-  vr::eval::StudyConfig sc;
+  vr::study::StudyConfig sc;
   vr::cli::ConfigFlags flags;
   std::string output = "runs/study";
   int64_t seeds = 0;
@@ -232,7 +232,7 @@ int run_study(const std::vector<std::string>& args) {
   // Stage 1, one per seed: the random tiny model fully tuned (LLM layers, embeddings, lm_head, projector) into the
   // model every arm of that seed starts from, evaluated on the questions as arm "base".
   std::vector<std::string> start_model(static_cast<size_t>(sc.seeds));
-  std::vector<vr::eval::StudyMeasurement> base_ms(static_cast<size_t>(sc.seeds));
+  std::vector<vr::study::StudyMeasurement> base_ms(static_cast<size_t>(sc.seeds));
   {
     std::vector<StudyJob> jobs;
     for (int64_t seed = 0; seed < sc.seeds; ++seed) {
@@ -281,7 +281,7 @@ int run_study(const std::vector<std::string>& args) {
   }
 
   // Stage 2: every arm of every seed from that seed's stage-1 model, `parallel` at a time.
-  std::vector<vr::eval::StudyMeasurement> arm_ms(sc.arms.size() * static_cast<size_t>(sc.seeds));
+  std::vector<vr::study::StudyMeasurement> arm_ms(sc.arms.size() * static_cast<size_t>(sc.seeds));
   std::vector<std::string> run_dirs(arm_ms.size());
   {
     std::vector<StudyJob> jobs;
@@ -295,7 +295,7 @@ int run_study(const std::vector<std::string>& args) {
                                         "--set", "output_dir=" + dir,
                                         "--set", "train.seed=" + std::to_string(42 + seed),
                                         "--set", "selection.seed=" + std::to_string(seed)};
-          for (const auto& o : vr::eval::arm_overrides(arm)) a.insert(a.end(), {"--set", o});
+          for (const auto& o : vr::study::arm_overrides(arm)) a.insert(a.end(), {"--set", o});
           job.commands.push_back({a, log_of(name)});
         }
         if (!study_has_file(dir + "/eval", "shapes.summary.json"))
@@ -305,7 +305,7 @@ int run_study(const std::vector<std::string>& args) {
     run_study_jobs(jobs, sc.parallel, [&](size_t j) {
       const int64_t seed = static_cast<int64_t>(j / sc.arms.size());
       const std::string& arm = sc.arms[j % sc.arms.size()];
-      const vr::eval::RunRecord r = vr::eval::read_run(run_dirs[j]);
+      const vr::report::RunRecord r = vr::report::read_run(run_dirs[j]);
       const vr::eval::EvalSummary e = read_shapes(run_dirs[j] + "/eval");
       arm_ms[j] = {arm, seed, e.metrics.at("accuracy").get<double>(), e.metrics.at("chance").get<double>(),
                    r.step_time_s, static_cast<double>(r.peak_rss_bytes), r.trainable_share(), r.layers};
@@ -315,14 +315,14 @@ int run_study(const std::vector<std::string>& args) {
   }
 
   // Pruning of each seed's uniform model.
-  std::vector<vr::eval::StudyMeasurement> prune_ms;
+  std::vector<vr::study::StudyMeasurement> prune_ms;
   if (can_prune) {
     std::vector<StudyJob> jobs;
     std::vector<std::string> arm_names;
     std::vector<int64_t> seed_of;
     for (int64_t seed = 0; seed < sc.seeds; ++seed) {
       const std::string uniform = (out / "runs" / fmt::format("uniform-s{}", seed)).string();
-      const vr::eval::RunRecord ur = vr::eval::read_run(uniform);
+      const vr::report::RunRecord ur = vr::report::read_run(uniform);
       for (int64_t n : sc.prune_remove)
         for (const auto& method : sc.prune_methods) {
           const std::string arm = fmt::format("prune-{}-{}", method, n), name = fmt::format("{}-s{}", arm, seed);
@@ -352,7 +352,7 @@ int run_study(const std::vector<std::string>& args) {
   }
 
   // Measurements in a fixed order (arms as configured, seeds ascending), whatever order the processes finished in.
-  std::vector<vr::eval::StudyMeasurement> ms;
+  std::vector<vr::study::StudyMeasurement> ms;
   for (size_t a = 0; a < sc.arms.size(); ++a)
     for (int64_t seed = 0; seed < sc.seeds; ++seed)
       ms.push_back(arm_ms[static_cast<size_t>(seed) * sc.arms.size() + a]);
@@ -362,11 +362,11 @@ int run_study(const std::vector<std::string>& args) {
     for (int64_t seed = 0; seed < sc.seeds; ++seed)
       ms.push_back(prune_ms[static_cast<size_t>(seed) * per_seed_prunes + p]);
 
-  vr::eval::CompareOptions co;
+  vr::report::CompareOptions co;
   co.runs = run_dirs;
   co.output = (out / "compare").string();
-  vr::eval::compare_runs(co);
-  vr::eval::StudyVerdict v = vr::eval::study_verdict(ms);
+  vr::report::compare_runs(co);
+  vr::study::StudyVerdict v = vr::study::study_verdict(ms);
   // CPU time of every finished child process (user + system): on a loaded machine the wall time says more about
   // the neighbours than about the study; CPU-seconds / parallel estimates the wall time on idle cores.
   struct rusage children {};

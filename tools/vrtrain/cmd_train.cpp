@@ -94,14 +94,17 @@ int run_train(const std::vector<std::string>& args) {
     // (docs/benchmarks.md, "Threads").
     vr::compat::set_cpu_threads(at::get_num_threads());
   }
-  torch::manual_seed(ctx.dropout_seed);  // train.seed on rank 0; per-rank streams (vr/train/run_context.h)
-
   // The model first: a tiny model (model.make_tiny_family) is created before the loader reads its tokenizer
   // and image processor from model.path. Data parallel: create it before the run (vrtrain make-tiny), as ranks
   // starting together would write the same files.
   if (auto created = vr::train::make_tiny_model_if_missing(cfg)) {
     if (main_rank) std::printf("%s\n", created->c_str());
   }
+  // The run is seeded here, after the tiny model was made (its init draws from the global generator), so a run
+  // that creates its model draws what the same run on an existing model draws: its randomness (LoRA init and
+  // dropout, random selection) depends on train.seed alone. train.seed on rank 0; per-rank streams
+  // (vr/train/run_context.h).
+  torch::manual_seed(ctx.dropout_seed);
   vr::train::PreparedRun run = vr::train::prepare_run(cfg, ctx);
   auto loader = vr::train::make_run_loader(cfg, ctx);
   const std::string yaml = vr::dump_yaml(cfg);

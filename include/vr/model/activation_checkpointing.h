@@ -27,4 +27,12 @@ using TensorsFn = std::function<std::vector<at::Tensor>(const std::vector<at::Te
 std::vector<at::Tensor> checkpoint(const TensorsFn& fn, const std::vector<at::Tensor>& inputs,
                                    const std::vector<at::Tensor>& params);
 
+// True while this thread differentiates a checkpoint's recompute (inside the outer backward). Since LibTorch 2.0
+// the autograd engine runs a parameter's tensor hooks for the gradient that this inner torch::autograd::grad
+// captures, and then again when the outer backward accumulates the same gradient into .grad(); LibTorch 1.13 runs
+// them only at accumulation. Hooks that must see each parameter's gradient exactly once per backward (the
+// data-parallel gradient reducer) return early while this is true. The inner grad runs re-entrantly on the thread
+// that runs the checkpoint's backward (the engine's reentrant path), which is where the hooks fire.
+bool in_checkpoint_recompute();
+
 }  // namespace vr::model

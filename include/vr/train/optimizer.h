@@ -25,7 +25,7 @@
 
 #include <ATen/Tensor.h>
 
-namespace vr::dist {
+namespace vr::distributed {
 class GradientSync;
 }
 
@@ -47,7 +47,7 @@ class AdamW {
  public:
   // `sync`: shard the state over its ranks when sync->sharded() (see above); null or unsharded: plain AdamW.
   AdamW(std::vector<ParamGroup> groups, AdamWOptions options = {},
-        std::shared_ptr<dist::GradientSync> sync = nullptr);
+        std::shared_ptr<distributed::GradientSync> sync = nullptr);
 
   // One update of every parameter that has a gradient; group g uses lr = groups[g].lr · lr_scale.
   void step(double lr_scale);
@@ -87,7 +87,7 @@ class AdamW {
   AdamWOptions options_;
   int64_t step_ = 0;
   // Sharded state.
-  std::shared_ptr<dist::GradientSync> sync_;
+  std::shared_ptr<distributed::GradientSync> sync_;
   bool partitioned_ = false;
   std::vector<Piece> pieces_;
   at::Tensor master_, exp_avg_, exp_avg_sq_;       // [partition] fp32

@@ -8,7 +8,7 @@
 
 #include <c10/core/Device.h>
 
-namespace vr::dist {
+namespace vr::distributed {
 class GradientSync;
 }
 
@@ -20,7 +20,7 @@ struct RunContext {
   int64_t rank = 0, world_size = 1;              // this process among all of the run
   int64_t local_rank = 0, local_world_size = 1;  // ... among those on this machine (GPU index, thread share)
   c10::Device device{c10::kCPU};                 // where the model and batches live
-  std::shared_ptr<dist::GradientSync> sync;      // never null; SingleProcessSync for one process
+  std::shared_ptr<distributed::GradientSync> sync;      // never null; SingleProcessSync for one process
   uint64_t seed = 42;        // train.seed: LoRA initialisation and the sampler's shuffle (same on every rank)
   // The global generator's seed on this rank (dropout masks): generator_seed(seed, rank). Different on every
   // rank, as with one process that draws new masks for every micro-batch; deterministic per (seed, rank).

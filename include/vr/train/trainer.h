@@ -23,7 +23,7 @@
 namespace torch::nn {
 class Module;
 }
-namespace vr::dist {
+namespace vr::distributed {
 class GradientSync;
 }
 

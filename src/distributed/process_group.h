@@ -1,0 +1,44 @@
+// Private to src/dist: the c10d process group behind DataParallelSync, with the few collectives it uses,
+// so the version differences of c10d (ProcessGroup in 1.13, Backend in 2.x) stay in process_group.cpp.
+#pragma once
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <ATen/Tensor.h>
+
+#include "vr/distributed/rendezvous.h"
+
+namespace vr::distributed {
+
+enum class Reduce { sum, min, max };
+
+// A collective in flight; wait() throws what c10d reports (peer closed the connection, timeout).
+struct Pending {
+  std::function<void(std::chrono::milliseconds)> wait;
+};
+
+class Collectives {
+ public:
+  virtual ~Collectives() = default;
+  virtual std::string backend() const = 0;
+  virtual Pending all_reduce(at::Tensor t, Reduce op) = 0;  // in place, contiguous
+  virtual Pending broadcast(at::Tensor t, int64_t root) = 0;
+  // ZeRO. flat: [W * s] contiguous, chunk r = rank r's part. all_gather: every rank's `part` ([s]) lands in chunk r
+  // of every rank's `flat`. reduce_scatter: part = sum over ranks of their chunk `rank` of flat (NCCL only: Gloo in
+  // LibTorch 1.13 throws "ProcessGroupGloo does not support reduce_scatter", so DataParallelSync all-reduces there).
+  virtual Pending all_gather(at::Tensor flat, at::Tensor part) = 0;
+  virtual bool has_reduce_scatter() const = 0;
+  virtual Pending reduce_scatter(at::Tensor flat, at::Tensor part) = 0;
+  // Store access for liveness checks: a counter each rank bumps once a second; value -1 when unreadable.
+  virtual int64_t heartbeat_of(int64_t rank) = 0;
+};
+
+// Creates the TCPStore (rank 0 serves it) and the process group; `backend` is "gloo" or "nccl".
+std::unique_ptr<Collectives> connect_collectives(const DistEnv& env, const std::string& backend,
+                                                 std::chrono::milliseconds init_timeout,
+                                                 std::chrono::milliseconds op_timeout);
+bool nccl_available_in_build();
+
+}  // namespace vr::distributed
