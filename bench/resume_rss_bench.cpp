@@ -31,7 +31,7 @@ namespace {
 struct Model : torch::nn::Module {
   explicit Model(int64_t rows) {
     for (int i = 0; i < 16; ++i)
-      weights.push_back(register_parameter(fmt::format("layers.{}.weight", i), torch::zeros({rows, 4096})));
+      weights.push_back(register_parameter(fmt::format("layer{}_weight", i), torch::zeros({rows, 4096})));
   }
   std::vector<at::Tensor> weights;
 };

@@ -104,6 +104,17 @@ int64_t cuda_peak_allocated_bytes(int device) {
 #endif
 }
 
+int64_t cuda_peak_reserved_bytes(int device) {
+#ifdef VR_WITH_CUDA
+  if (!cuda_available()) return 0;
+  auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device);
+  return stats.reserved_bytes[0].peak;
+#else
+  (void)device;
+  return 0;
+#endif
+}
+
 void cuda_reset_peak_stats(int device) {
 #ifdef VR_WITH_CUDA
   if (cuda_available()) c10::cuda::CUDACachingAllocator::resetPeakStats(device);

@@ -13,7 +13,7 @@
 namespace vr::train {
 
 nlohmann::json StepMetrics::to_json() const {
-  return {{"step", step},
+  nlohmann::json j = {{"step", step},
           {"loss", loss},
           {"lr", lr},
           {"lr_projector", lr_projector},
@@ -27,7 +27,11 @@ nlohmann::json StepMetrics::to_json() const {
           {"elapsed_s", elapsed_s},
           {"allreduce_bytes", allreduce_bytes},
           {"comm_wait_s", comm_wait_s},
-          {"optimizer_state_bytes", optimizer_state_bytes}};
+          {"optimizer_state_bytes", optimizer_state_bytes},
+          {"tokens_per_s_per_rank", tokens_per_s_per_rank()}};
+  if (gpu_peak_allocated_bytes) j["gpu_peak_allocated_bytes"] = *gpu_peak_allocated_bytes;
+  if (gpu_peak_reserved_bytes) j["gpu_peak_reserved_bytes"] = *gpu_peak_reserved_bytes;
+  return j;
 }
 
 MetricsWriter::MetricsWriter(const std::string& path, int64_t resume_step) : path_(path) {
@@ -68,8 +72,12 @@ std::string format_duration(double s) {
 
 std::string format_progress(const StepMetrics& m, double avg_step_s) {
   double eta = avg_step_s * static_cast<double>(m.total_steps - m.step);
-  return fmt::format("step {}/{} | loss {:.4f} | lr {:.3g} | grad {:.3g} | {:.0f} tok/s | {:.1f} img/s | ETA {}",
-                     m.step, m.total_steps, m.loss, m.lr, m.grad_norm, m.tokens_per_s(), m.images_per_s(),
+  std::string gpu;
+  if (m.gpu_peak_allocated_bytes)
+    gpu = fmt::format(" | GPU {} peak ({} reserved)", format_bytes(static_cast<double>(*m.gpu_peak_allocated_bytes)),
+                      format_bytes(static_cast<double>(m.gpu_peak_reserved_bytes.value_or(0))));
+  return fmt::format("step {}/{} | loss {:.4f} | lr {:.3g} | grad {:.3g} | {:.0f} tok/s | {:.1f} img/s{} | ETA {}",
+                     m.step, m.total_steps, m.loss, m.lr, m.grad_norm, m.tokens_per_s(), m.images_per_s(), gpu,
                      format_duration(eta));
 }
 

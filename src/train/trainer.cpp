@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "vr/core/logging.h"
+#include "vr/core/torch_compat.h"
 #include "vr/distributed/communicator.h"
 #include "vr/distributed/gradient_reducer.h"
 #include "vr/train/checkpointer.h"
@@ -66,6 +67,7 @@ struct Trainer::Impl {
   std::function<void(const std::string&)> log;
   std::shared_ptr<distributed::Communicator> comm;
   std::shared_ptr<distributed::GradientReducer> reducer;
+  c10::Device device;
 
   void say(const std::string& s) const {
     if (log && comm->rank() == 0) log(s);
@@ -98,7 +100,7 @@ struct Trainer::Impl {
 
 Trainer::Trainer(const RunConfig& cfg, const RunContext& ctx, TrainTask& task, std::string config_yaml,
                  std::function<void(const std::string&)> log)
-    : impl_(new Impl{cfg, task, std::move(config_yaml), std::move(log), ctx.comm, ctx.reducer}) {
+    : impl_(new Impl{cfg, task, std::move(config_yaml), std::move(log), ctx.comm, ctx.reducer, ctx.device}) {
   VR_CHECK(impl_->comm != nullptr && impl_->reducer != nullptr,
            "Trainer: the run context has no communicator or gradient reducer");
 }
@@ -140,8 +142,15 @@ TrainResult Trainer::run() {
   int64_t step = r.start_step;
   while (step < total) {
     const auto step_start = clock::now();
+    const int cuda_index = impl_->device.is_cuda() ? std::max<int>(0, impl_->device.index()) : -1;
+    if (cuda_index >= 0) compat::cuda_reset_peak_stats(cuda_index);
     StepMetrics m = train_step(parts, step, total, r.last_checkpoint);
     ++step;
+    m.world_size = impl_->comm->world_size();
+    if (cuda_index >= 0) {
+      m.gpu_peak_allocated_bytes = compat::cuda_peak_allocated_bytes(cuda_index);
+      m.gpu_peak_reserved_bytes = compat::cuda_peak_reserved_bytes(cuda_index);
+    }
     m.step_time_s = std::chrono::duration<double>(clock::now() - step_start).count();
     m.elapsed_s = std::chrono::duration<double>(clock::now() - run_start).count();
     m.epoch = task.epoch();

@@ -8,10 +8,12 @@
 // rank), so with dropout the 2-rank run is a different, equally valid, sample of the masks.
 //
 // Measure: max |w - w_ref| over every exported weight, as a share of the training delta max |w_ref - w_0|.
-// Tolerance 1e-5 of the delta: both sides add the same fp32 gradients in another order ((g0 + g1) / W after the
-// all-reduce vs g0/2 + g1/2 accumulated in one process); the rounding (~1e-7 relative) is amplified by 3 AdamW
-// steps where a gradient element is near 0 (m / sqrt(v) then divides two tiny numbers). The bug this guards
-// against gave 7.8e-3.
+// Tolerance 5e-5 of the delta: both sides add the same fp32 gradients in another order ((g0 + g1) / W after the
+// all-reduce vs g0/2 + g1/2 accumulated in one process), ZeRO sums the clip norm over partitions in fp64 and runs
+// AdamW on flat partitions (other vectorised tails), and 3 AdamW steps amplify such last-bit differences where a
+// gradient element is near 0 (m / sqrt(v) divides two tiny numbers). Observed: replicated full 0 (bit-identical)
+// on both LibTorch versions; ZeRO and LoRA up to 4e-6 (1.13, OpenBLAS) and 1.3e-5 (2.11, MKL). The bug this
+// guards against gave 7.8e-3.
 #include <filesystem>
 #include <string>
 #include <tuple>
@@ -28,7 +30,7 @@ namespace distributed_ddp_matrix_test {
 
 namespace {
 
-constexpr double kRelTol = 1e-5;
+constexpr double kRelTol = 5e-5;
 
 namespace fs = std::filesystem;
 using Case = std::tuple<bool, bool, bool>;  // lora, checkpointing, zero

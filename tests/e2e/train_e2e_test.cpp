@@ -17,6 +17,7 @@
 #include "support/fixtures.h"
 #include "vr/core/file_io.h"
 #include "vr/core/safetensors.h"
+#include "vr/core/torch_compat.h"
 #include "vr/train/tiny_model.h"
 
 namespace e2e_train_e2e_test {
@@ -180,6 +181,13 @@ TEST(TrainE2e, FirstRunCreatesTheTinyModel) {
   EXPECT_NE(r.text.find("created tiny llava model"), std::string::npos) << r.text;
   EXPECT_TRUE(fs::exists(fs::path(out) / "model" / "tokenizer.json"));
   EXPECT_EQ(losses(out + "/run").size(), 3u);
+  std::ifstream metrics(fs::path(out) / "run" / "metrics.jsonl");
+  std::string line;
+  std::getline(metrics, line);
+  const auto first = nlohmann::json::parse(line);
+  EXPECT_TRUE(first.contains("tokens_per_s_per_rank")) << line;
+  if (!vr::compat::cuda_available())
+    EXPECT_FALSE(first.contains("gpu_peak_allocated_bytes")) << "GPU fields are absent on the CPU: " << line;
   for (const char* f : {"model.safetensors", "config.json", "tokenizer.json", "preprocessor_config.json"})
     EXPECT_TRUE(fs::exists(fs::path(out) / "run" / "final" / f)) << f;  // a complete checkpoint for inference
 }

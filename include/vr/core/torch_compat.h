@@ -26,6 +26,8 @@ int64_t cuda_device_count();
 void cuda_set_device(int device);
 // Peak bytes held by the CUDA caching allocator on `device` since the last reset; 0 without CUDA.
 int64_t cuda_peak_allocated_bytes(int device = 0);
+// Peak bytes the caching allocator reserved from the driver (its pool: allocated + cached + fragmentation).
+int64_t cuda_peak_reserved_bytes(int device = 0);
 void cuda_reset_peak_stats(int device = 0);
 void cuda_synchronize(int device = 0);
 // Disables TF32 in cuBLAS/cuDNN matmuls (needed for fp32 conformance on Ampere+); no-op without CUDA.

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -24,8 +25,14 @@ struct StepMetrics {
   int64_t allreduce_bytes = 0;  // gradient bytes this rank all-reduced in the step (0: single process)
   double comm_wait_s = 0;       // time the step waited for communication after backward
   int64_t optimizer_state_bytes = 0;  // this rank's AdamW state (dist.shard_optimizer: its 1/W partition)
+  int64_t world_size = 1;             // ranks the step's tokens were spread over
+  // CUDA runs only (absent from the JSON on the CPU, never 0): the caching allocator's peaks on this rank's
+  // device during the step: allocated = live tensors (what the memory plan predicts), reserved = its pool.
+  std::optional<int64_t> gpu_peak_allocated_bytes, gpu_peak_reserved_bytes;
 
   double tokens_per_s() const { return step_time_s > 0 ? static_cast<double>(tokens) / step_time_s : 0; }
+  // Throughput of one rank (one GPU): the step's tokens (all ranks) / W / step time.
+  double tokens_per_s_per_rank() const { return tokens_per_s() / static_cast<double>(world_size > 0 ? world_size : 1); }
   double images_per_s() const { return step_time_s > 0 ? static_cast<double>(images) / step_time_s : 0; }
   nlohmann::json to_json() const;
 };

@@ -1,0 +1,32 @@
+// One metrics.jsonl line: GPU fields only where there is a GPU (absent, not zero, on the CPU), throughput per rank.
+#include "vr/train/metrics.h"
+
+#include <gtest/gtest.h>
+
+namespace train_metrics_test {
+
+using vr::train::StepMetrics;
+
+TEST(StepMetricsJson, GpuFieldsAbsentOnTheCpuPresentOnCuda) {
+  StepMetrics m;
+  m.step = 3;
+  m.tokens = 8000;
+  m.step_time_s = 2.0;
+  m.world_size = 4;
+  nlohmann::json cpu = m.to_json();
+  EXPECT_FALSE(cpu.contains("gpu_peak_allocated_bytes"));
+  EXPECT_FALSE(cpu.contains("gpu_peak_reserved_bytes"));
+  EXPECT_DOUBLE_EQ(cpu.at("tokens_per_s").get<double>(), 4000.0);
+  EXPECT_DOUBLE_EQ(cpu.at("tokens_per_s_per_rank").get<double>(), 1000.0);
+  EXPECT_EQ(vr::train::format_progress(m, 1.0).find("GPU"), std::string::npos);
+
+  m.gpu_peak_allocated_bytes = int64_t{3} << 30;
+  m.gpu_peak_reserved_bytes = int64_t{4} << 30;
+  nlohmann::json gpu = m.to_json();
+  EXPECT_EQ(gpu.at("gpu_peak_allocated_bytes").get<int64_t>(), int64_t{3} << 30);
+  EXPECT_EQ(gpu.at("gpu_peak_reserved_bytes").get<int64_t>(), int64_t{4} << 30);
+  EXPECT_NE(vr::train::format_progress(m, 1.0).find("GPU 3.00 GiB peak (4.00 GiB reserved)"), std::string::npos)
+      << vr::train::format_progress(m, 1.0);
+}
+
+}  // namespace train_metrics_test
