@@ -99,14 +99,19 @@ Background start_shell(const std::string& cmd, const std::string& log) {
   return b;
 }
 
-std::vector<Ended> wait_all(std::vector<Background>& runs, double limit_s) {
+std::vector<Ended> wait_all(std::vector<Background>& runs, double limit_s, const std::string& marker) {
   std::vector<Ended> out(runs.size());
-  std::vector<bool> done(runs.size(), false);
+  std::vector<bool> done(runs.size(), false), seen(runs.size(), marker.empty());
+  for (size_t i = 0; i < runs.size(); ++i) out[i].marked = runs[i].start;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(limit_s);
   for (size_t left = runs.size(); left > 0;) {
     const bool late = std::chrono::steady_clock::now() > deadline;
     for (size_t i = 0; i < runs.size(); ++i) {
       if (done[i]) continue;
+      if (!seen[i] && netns_detail::read_file(runs[i].log).find(marker) != std::string::npos) {
+        seen[i] = true;
+        out[i].marked = std::chrono::steady_clock::now();
+      }
       if (late) kill(-runs[i].pid, SIGKILL);
       int st = 0;
       if (waitpid(runs[i].pid, &st, late ? 0 : WNOHANG) != runs[i].pid) continue;

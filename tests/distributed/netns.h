@@ -47,10 +47,12 @@ struct Background {
 Background start_shell(const std::string& cmd, const std::string& log);
 
 struct Ended {
-  Proc proc;                                   // code -1 when killed at the limit
-  std::chrono::steady_clock::time_point when;  // when it exited
+  Proc proc;                                     // code -1 when killed at the limit
+  std::chrono::steady_clock::time_point when;    // when it exited
+  std::chrono::steady_clock::time_point marked;  // when `marker` first appeared in its log (else its start)
 };
 // Waits for all of them; any still running `limit_s` after the call is SIGKILLed (its group) and gets code -1.
-std::vector<Ended> wait_all(std::vector<Background>& runs, double limit_s);
+// `marker`: a log line to time from (start-up before it, model loading, varies with the machine's load).
+std::vector<Ended> wait_all(std::vector<Background>& runs, double limit_s, const std::string& marker = "");
 
 }  // namespace vr::test
