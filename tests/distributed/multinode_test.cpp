@@ -70,6 +70,9 @@ const std::string& reference(int b, int accum, const std::string& extra) {
   return dirs[key] = out;
 }
 
+}  // namespace
+
+// Outside the anonymous namespace: the tests derive from it (-Wsubobject-linkage in unity builds).
 class Multinode : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -97,8 +100,6 @@ class Multinode : public ::testing::Test {
 
   std::unique_ptr<TwoNodeNet> net_;
 };
-
-}  // namespace
 
 // 2 nodes x 1 rank x b=2 == 1 process x b=2 x accumulation 2; each rank prints the interface and address it
 // advertises.
