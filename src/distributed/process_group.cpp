@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <ATen/Functions.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 // Gloo: its headers come with libgloo-dev (Debian) or the LibTorch package; its symbols are in libtorch_cpu.
@@ -20,8 +21,11 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include "address_exchange.h"
 #include "vr/core/error.h"
+#include "vr/core/logging.h"
 #include "vr/core/torch_compat.h"
+#include "vr/distributed/watchdog.h"
 
 namespace vr::distributed {
 
@@ -139,67 +143,143 @@ bool nccl_available_in_build() {
 #endif
 }
 
-std::unique_ptr<Collectives> connect_collectives(const DistEnv& env, const std::string& backend,
-                                                 std::chrono::milliseconds init_timeout,
-                                                 std::chrono::milliseconds op_timeout) {
-  const std::string where = fmt::format("{}:{}", env.master_addr, env.master_port);
-  c10::intrusive_ptr<c10d::TCPStore> store;
+namespace {
+
+// ---- start-up: every phase runs under one Watchdog with dist.init_timeout_s (connect_collectives) ----
+
+// One start-up phase: an exception from c10d, Gloo or NCCL becomes one vr::Error naming the rank, the phase, the
+// real elapsed time and what to check (its first line only: c10d appends a C++ backtrace).
+template <class F>
+auto in_phase(Watchdog& dog, const DistEnv& env, const std::string& what, const std::string& hint, double limit_s,
+              F f) -> decltype(f()) {
+  dog.phase(what, hint);
   try {
-    store = make_store(env, env.rank == 0 && !env.agent_store, init_timeout);
-  } catch (const std::exception& e) {
-    // torchrun's agent store speaks its PyTorch's TCPStore protocol, which changed in 2.x: a 2.x client is reset
-    // by a 1.13 server (and vice versa), so a torchrun of another major version fails here.
-    VR_FAIL("rank {}: rendezvous at {} failed ({}): {}", env.rank, where,
-            env.agent_store ? "cannot join torchrun's store: is torchrun from a PyTorch of the same major version as "
-                              "vrtrain's LibTorch " + compat::torch_version() + "?"
-            : env.rank == 0 ? std::string("cannot serve the store there: port in use or address not local?")
-                            : std::string("cannot reach rank 0's store: wrong MASTER_ADDR/MASTER_PORT, or rank 0 "
-                                          "not started?"),
-            e.what());
-  }
-  auto client = [env]() { return make_store(env, false, std::chrono::milliseconds(3000)); };
-  auto hb = client();
-  auto prefixed = c10::make_intrusive<c10d::PrefixStore>(env.store_prefix + "/pg", store);
-  try {
-    if (backend == "nccl") {
-#if defined(VR_WITH_CUDA)
-      auto o = c10d::ProcessGroupNCCL::Options::create();
-      o->timeout = init_timeout;  // GroupCommunicator::wait bounds each wait by dist.timeout_s after the first step
-      auto pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(prefixed, static_cast<int>(env.rank),
-                                                           static_cast<int>(env.world_size), o);
-      auto c = std::make_unique<PgCollectives<c10d::ProcessGroupNCCL>>("nccl", pg, hb, env.rank, env.store_prefix);
-      c->set_client_factory(client);
-      return c;
-#else
-      VR_FAIL("dist.backend=nccl: this vrtrain was built against a LibTorch without CUDA/NCCL; use dist.backend=gloo");
-#endif
-    }
-    VR_CHECK(backend == "gloo", "dist.backend '{}' is not one of auto, nccl, gloo", backend);
-#if defined(VR_WITH_GLOO)
-    auto o = c10d::ProcessGroupGloo::Options::create();
-    o->timeout = std::max(init_timeout, op_timeout);
-    if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"))
-      o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
-    else if (is_loopback(env.master_addr))
-      o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-    else
-      o->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-    o->threads = 2;
-    auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, static_cast<int>(env.rank),
-                                                         static_cast<int>(env.world_size), o);
-    auto c = std::make_unique<PgCollectives<c10d::ProcessGroupGloo>>("gloo", pg, hb, env.rank, env.store_prefix);
-    c->set_client_factory(client);
-    return c;
-#else
-    VR_FAIL("dist.backend=gloo: this vrtrain was built without the Gloo headers (install libgloo-dev)");
-#endif
+    return f();
   } catch (const vr::Error&) {
     throw;
   } catch (const std::exception& e) {
-    VR_FAIL("rank {}: creating the {} process group over the store at {} failed within {} s (a rank that never "
-            "came?): {}",
-            env.rank, backend, where, init_timeout.count() / 1000.0, e.what());
+    std::string reason = e.what();
+    reason = reason.substr(0, reason.find('\n'));
+    VR_FAIL("rank {}: {} failed after {:.1f} s (dist.init_timeout_s = {:g} s): {}; {}", env.rank, what,
+            dog.elapsed_s(), limit_s, reason, hint);
   }
+}
+
+std::string rendezvous_hint(const DistEnv& env) {
+  // torchrun's agent store speaks its PyTorch's TCPStore protocol, which changed in 2.x: a 2.x client is reset
+  // by a 1.13 server (and vice versa), so a torchrun of another major version fails here.
+  if (env.agent_store)
+    return "cannot join torchrun's store: is torchrun from a PyTorch of the same major version as vrtrain's "
+           "LibTorch " + compat::torch_version() + "?";
+  if (env.rank == 0) return "rank 0 serves the store there: is the port free, and MASTER_ADDR this host?";
+  return "rank 0's store did not answer: is rank 0 running, with the same MASTER_ADDR:MASTER_PORT on every node, "
+         "and is the port open between the nodes (firewall)?";
+}
+
+// A 1-element all-reduce right after creation: NCCL creates its communicator here (lazily, inside the call,
+// which cannot time out), and a mesh that connected but cannot carry data shows up now, not in step 1.
+template <class PG>
+void first_collective(PG& pg, const DistEnv& env, bool cuda, std::chrono::milliseconds timeout) {
+  at::TensorOptions o = at::TensorOptions().dtype(at::kFloat);
+  if (cuda) o = o.device(at::Device(at::kCUDA, static_cast<at::DeviceIndex>(env.local_rank)));
+  std::vector<at::Tensor> v{at::ones({1}, o)};
+  auto work = pg.allreduce(v);
+  VR_CHECK(work->wait(timeout), "rank {}: the first all_reduce did not complete", env.rank);
+  const double sum = v[0].cpu().template item<double>();
+  VR_CHECK(sum == static_cast<double>(env.world_size), "rank {}: the first all_reduce gave {}, expected {}",
+           env.rank, sum, env.world_size);
+}
+
+#if defined(VR_WITH_GLOO)
+c10::intrusive_ptr<c10d::ProcessGroupGloo> make_gloo(const DistEnv& env, c10::intrusive_ptr<c10d::Store> store,
+                                                     std::chrono::milliseconds timeout) {
+  auto o = c10d::ProcessGroupGloo::Options::create();
+  o->timeout = timeout;
+  if (const char* ifnames = std::getenv("GLOO_SOCKET_IFNAME")) {
+    // "eth0,eth1": one device per interface, as torch.distributed does (the first one is advertised first).
+    const std::string list = ifnames;
+    for (size_t at = 0; at < list.size();) {
+      const size_t comma = std::min(list.find(',', at), list.size());
+      if (comma > at) o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(list.substr(at, comma - at)));
+      at = comma + 1;
+    }
+  } else if (is_loopback(env.master_addr))
+    o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+  else
+    o->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+  o->threads = 2;
+  return c10::make_intrusive<c10d::ProcessGroupGloo>(store, static_cast<int>(env.rank),
+                                                    static_cast<int>(env.world_size), o);
+}
+#endif
+
+// The first collective, then the Collectives with their heartbeat connection.
+template <class PG>
+std::unique_ptr<Collectives> finish(const std::string& name, c10::intrusive_ptr<PG> pg, const DistEnv& env,
+                                    Watchdog& dog, std::chrono::milliseconds init_timeout) {
+  in_phase(dog, env,
+           fmt::format("the first {} all_reduce{}", name, name == "nccl" ? " (NCCL creates its communicator)" : ""),
+           "the process group connected but the first collective did not complete: a firewall or MTU problem "
+           "between the nodes, or a rank stuck elsewhere",
+           init_timeout.count() / 1000.0, [&] { first_collective(*pg, env, name == "nccl", init_timeout); });
+  auto client = [env]() { return make_store(env, false, std::chrono::milliseconds(3000)); };
+  auto c = std::make_unique<PgCollectives<PG>>(name, pg, client(), env.rank, env.store_prefix);
+  c->set_client_factory(client);
+  return c;
+}
+
+}  // namespace
+
+std::unique_ptr<Collectives> connect_collectives(const DistEnv& env, const std::string& backend,
+                                                 std::chrono::milliseconds init_timeout,
+                                                 std::chrono::milliseconds op_timeout) {
+  VR_CHECK(backend == "gloo" || backend == "nccl", "dist.backend '{}' is not one of auto, nccl, gloo", backend);
+  const std::string where = fmt::format("{}:{}", env.master_addr, env.master_port);
+  const double limit_s = init_timeout.count() / 1000.0;
+  // c10d's connects and NCCL's init block without a usable timeout: the watchdog ends the process at the deadline.
+  // The store's own timeout is a second longer, so that a timeout always reads as the watchdog's line.
+  Watchdog dog(env.rank, limit_s, "dist.init_timeout_s");
+  dog.phase("resolving MASTER_ADDR and this host's name", "a slow or unreachable DNS server?");
+  const RankAddress me = this_rank_address(env, backend);
+  vr::log::info("{}", describe_choice(backend, me, env.master_addr));
+  auto store = in_phase(dog, env, fmt::format("the rendezvous at {}", where), rendezvous_hint(env), limit_s, [&] {
+    return make_store(env, env.rank == 0 && !env.agent_store, init_timeout + std::chrono::seconds(1));
+  });
+  const std::vector<RankAddress> all = in_phase(
+      dog, env, fmt::format("the exchange of the ranks' addresses in the store at {}", where),
+      fmt::format("some of the {} ranks never reached the store (not started, wrong WORLD_SIZE, or an earlier "
+                  "failure on their node)",
+                  env.world_size),
+      limit_s, [&] { return exchange_addresses(*store, env, backend, me); });
+  const std::string mesh_hint = fmt::format(
+      "the ranks could not connect to each other's advertised addresses ({}): a firewall between the nodes, or an "
+      "address the others cannot route to ({})",
+      describe_addresses(all), backend == "nccl" ? "NCCL_SOCKET_IFNAME" : "GLOO_SOCKET_IFNAME");
+  auto prefixed = c10::make_intrusive<c10d::PrefixStore>(env.store_prefix + "/pg", store);
+  std::unique_ptr<Collectives> c;
+  if (backend == "nccl") {
+#if defined(VR_WITH_CUDA)
+    auto o = c10d::ProcessGroupNCCL::Options::create();
+    o->timeout = init_timeout;  // GroupCommunicator::wait bounds each wait by dist.timeout_s after the first step
+    auto pg = in_phase(dog, env, "creating the nccl process group", mesh_hint, limit_s, [&] {
+      return c10::make_intrusive<c10d::ProcessGroupNCCL>(prefixed, static_cast<int>(env.rank),
+                                                         static_cast<int>(env.world_size), o);
+    });
+    c = finish<c10d::ProcessGroupNCCL>("nccl", pg, env, dog, init_timeout);
+#else
+    VR_FAIL("dist.backend=nccl: this vrtrain was built against a LibTorch without CUDA/NCCL; use dist.backend=gloo");
+#endif
+  } else {
+#if defined(VR_WITH_GLOO)
+    auto pg = in_phase(dog, env, "creating the gloo process group (a full mesh of connections)", mesh_hint, limit_s,
+                       [&] { return make_gloo(env, prefixed, std::max(init_timeout, op_timeout)); });
+    c = finish<c10d::ProcessGroupGloo>("gloo", pg, env, dog, init_timeout);
+#else
+    VR_FAIL("dist.backend=gloo: this vrtrain was built without the Gloo headers (install libgloo-dev)");
+#endif
+  }
+  dog.disarm();
+  return c;
 }
 
 }  // namespace vr::distributed
