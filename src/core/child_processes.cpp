@@ -1,6 +1,7 @@
 #include "vr/core/child_processes.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -81,12 +82,25 @@ size_t ChildProcesses::start(const ChildSpec& spec) {
   if (spec.log.empty()) VR_CHECK(pipe(p) == 0, "{}: pipe() failed", options_.name);
   else if (auto dir = std::filesystem::path(spec.log).parent_path(); !dir.empty())
     std::filesystem::create_directories(dir);
+  // Forwarding: SIGINT / SIGTERM stay blocked across fork, so one arriving now is either the parent's (and
+  // forwarded) or, after the child's handlers are back to the default, the child's; never lost in between.
+  sigset_t forwarded, previous;
+  sigemptyset(&forwarded);
+  sigaddset(&forwarded, SIGINT);
+  sigaddset(&forwarded, SIGTERM);
+  if (options_.forward_signals) pthread_sigmask(SIG_BLOCK, &forwarded, &previous);
   const pid_t pid = fork();
-  VR_CHECK(pid >= 0, "{}: fork() failed", options_.name);
   if (pid == 0) {
+    if (options_.forward_signals) {
+      signal(SIGINT, SIG_DFL);
+      signal(SIGTERM, SIG_DFL);
+      pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    }
     if (p[0] >= 0) close(p[0]);
     exec_child(spec, spec.log.empty() ? p[1] : ::open(spec.log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644));
   }
+  if (options_.forward_signals) pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  VR_CHECK(pid >= 0, "{}: fork() failed", options_.name);
   if (p[1] >= 0) close(p[1]);
   children_.push_back({pid, p[0], spec.prefix, "", false});
   return children_.size() - 1;

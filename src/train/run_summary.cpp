@@ -16,26 +16,37 @@ nlohmann::json RunSummary::to_json() const {
           {"last_loss", last_loss}, {"samples", samples}, {"peak_rss_bytes", peak_rss_bytes}, {"seed", seed}};
 }
 
+namespace {
+
+// The value under `key`, or `fallback` when it is missing or null (a NaN is written as null).
+template <typename T>
+T summary_field(const nlohmann::json& j, const char* key, const T& fallback) {
+  const auto it = j.find(key);
+  return it == j.end() || it->is_null() ? fallback : it->get<T>();
+}
+
+}  // namespace
+
 RunSummary RunSummary::from_json(const nlohmann::json& j) {
   RunSummary s;
-  s.strategy = j.value("strategy", s.strategy);
-  s.stage = j.value("stage", s.stage);
-  s.method = j.value("method", s.method);
-  s.layers = j.value("layers", s.layers);
-  s.num_layers = j.value("num_layers", s.num_layers);
-  s.selection_scores = j.value("selection_scores", s.selection_scores);
-  s.selection_rationale = j.value("selection_rationale", s.selection_rationale);
-  s.trainable_params = j.value("trainable_params", s.trainable_params);
-  s.total_params = j.value("total_params", s.total_params);
-  s.steps = j.value("steps", s.steps);
-  s.seconds = j.value("seconds", s.seconds);
-  s.tokens = j.value("tokens", s.tokens);
-  s.images = j.value("images", s.images);
-  s.first_loss = j.value("first_loss", s.first_loss);
-  s.last_loss = j.value("last_loss", s.last_loss);
-  s.samples = j.value("samples", s.samples);
-  s.peak_rss_bytes = j.value("peak_rss_bytes", s.peak_rss_bytes);
-  s.seed = j.value("seed", s.seed);
+  s.strategy = summary_field(j, "strategy", s.strategy);
+  s.stage = summary_field(j, "stage", s.stage);
+  s.method = summary_field(j, "method", s.method);
+  s.layers = summary_field(j, "layers", s.layers);
+  s.num_layers = summary_field(j, "num_layers", s.num_layers);
+  s.selection_scores = summary_field(j, "selection_scores", s.selection_scores);
+  s.selection_rationale = summary_field(j, "selection_rationale", s.selection_rationale);
+  s.trainable_params = summary_field(j, "trainable_params", s.trainable_params);
+  s.total_params = summary_field(j, "total_params", s.total_params);
+  s.steps = summary_field(j, "steps", s.steps);
+  s.seconds = summary_field(j, "seconds", s.seconds);
+  s.tokens = summary_field(j, "tokens", s.tokens);
+  s.images = summary_field(j, "images", s.images);
+  s.first_loss = summary_field(j, "first_loss", s.first_loss);
+  s.last_loss = summary_field(j, "last_loss", s.last_loss);
+  s.samples = summary_field(j, "samples", s.samples);
+  s.peak_rss_bytes = summary_field(j, "peak_rss_bytes", s.peak_rss_bytes);
+  s.seed = summary_field(j, "seed", s.seed);
   return s;
 }
 

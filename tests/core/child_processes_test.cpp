@@ -1,6 +1,7 @@
 // The child-process supervisor `vrtrain launch` and `vrtrain study` share: prefixed output, log files, exit codes,
 // and the others ended on a failure.
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -65,6 +66,17 @@ TEST(ChildProcesses, StopAllEndsTheOthers) {
   EXPECT_EQ(e->child, sleeper);
   EXPECT_EQ(e->code, 128 + 15);  // SIGTERM
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 10.0);
+}
+
+TEST(ChildProcesses, ForwardsSignals) {  // as `vrtrain launch` does with SIGINT / SIGTERM
+  vr::ChildProcesses kids({/*forward_signals=*/true, std::chrono::seconds(10), "test", "children"});
+  kids.start(shell("exec sleep 30", "/dev/null"));
+  std::raise(SIGTERM);  // caught by the supervisor's handler, forwarded to the child
+  const auto e = kids.wait_any();
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->code, 128 + SIGTERM);
+  EXPECT_EQ(kids.signal(), SIGTERM);
+  EXPECT_TRUE(kids.stopping());
 }
 
 TEST(ChildProcesses, ExecFailureExits127) {

@@ -39,6 +39,8 @@ TEST(RunSummary, MissingKeysKeepDefaults) {
   EXPECT_EQ(s.seed, -1);
   EXPECT_EQ(s.steps, 0);
   EXPECT_TRUE(s.layers.empty());
+  // A NaN is written as null: read back as the default.
+  EXPECT_EQ(vr::train::RunSummary::from_json(nlohmann::json{{"first_loss", nullptr}}).first_loss, 0.0);
 }
 
 }  // namespace
