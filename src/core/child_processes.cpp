@@ -92,8 +92,8 @@ size_t ChildProcesses::start(const ChildSpec& spec) {
   const pid_t pid = fork();
   if (pid == 0) {
     if (options_.forward_signals) {
-      signal(SIGINT, SIG_DFL);
-      signal(SIGTERM, SIG_DFL);
+      ::signal(SIGINT, SIG_DFL);
+      ::signal(SIGTERM, SIG_DFL);
       pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     }
     if (p[0] >= 0) close(p[0]);
