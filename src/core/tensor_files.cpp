@@ -196,4 +196,17 @@ void save_checkpoint(const std::string& dir, const nlohmann::json& config, const
   });
 }
 
+at::Tensor require_tensor(const StateDict& tensors, const std::string& name, const std::string& file) {
+  auto it = tensors.find(name);
+  if (it != tensors.end()) return it->second;
+  std::string have;
+  for (const auto& kv : tensors) have += (have.empty() ? "" : ", ") + kv.first;
+  VR_FAIL("inputs file '{}' has no tensor '{}' (it has: {})", file, name, have.empty() ? "nothing" : have);
+}
+
+at::Tensor optional_tensor(const StateDict& tensors, const std::string& name) {
+  auto it = tensors.find(name);
+  return it == tensors.end() ? at::Tensor() : it->second;
+}
+
 }  // namespace vr

@@ -196,6 +196,11 @@ DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, SamplePreparer prepare,
   impl_ = std::make_unique<Impl>(std::move(dataset), std::move(prepare), collate, opt);
 }
 
+DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, text::Tokenizer tok, image::ImageProcessor proc, image::AspectMode aspect,
+                       std::string template_name, LoaderOptions opt)
+    : DataLoader(std::move(dataset), make_sample_preparer(tok, proc, aspect, template_name, opt.model_max_length),
+                 collate_options_for(tok, template_name, opt.model_max_length), opt) {}
+
 DataLoader::~DataLoader() {
   if (impl_) impl_->stop_workers();
 }

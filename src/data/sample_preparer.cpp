@@ -29,9 +29,4 @@ CollateOptions collate_options_for(const text::Tokenizer& tok, const std::string
   return c;
 }
 
-DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, text::Tokenizer tok, image::ImageProcessor proc, image::AspectMode aspect,
-                       std::string template_name, LoaderOptions opt)
-    : DataLoader(std::move(dataset), make_sample_preparer(tok, proc, aspect, template_name, opt.model_max_length),
-                 collate_options_for(tok, template_name, opt.model_max_length), opt) {}
-
 }  // namespace vr::data

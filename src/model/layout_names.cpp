@@ -1,7 +1,7 @@
-// Name mapping between checkpoint layouts (declared in vr/model/layouts.h): pure string functions.
+// Name mapping between checkpoint layouts (vr/model/layout_names.h): pure string functions.
 #include <string>
 
-#include "vr/model/layouts.h"
+#include "vr/model/layout_names.h"
 #include "vr/core/strings.h"
 
 namespace vr::model {

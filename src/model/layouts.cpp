@@ -13,6 +13,7 @@
 #include "vr/model/lora.h"
 #include "vr/model/model_configs.h"
 #include "vr/model/module_state.h"
+#include "vr/text/tokenizer.h"
 #include "vr/core/strings.h"
 
 namespace fs = std::filesystem;
@@ -258,32 +259,10 @@ static nlohmann::json generation_config(const LlamaConfig& t) {
   return g;
 }
 
-// (id, content) of every added token the tokenizer files in `dir` declare.
-static std::vector<std::pair<int64_t, std::string>> added_tokens(const std::string& dir) {
-  std::vector<std::pair<int64_t, std::string>> out;
-  const fs::path tj = fs::path(dir) / "tokenizer.json", tc = fs::path(dir) / "tokenizer_config.json";
-  if (fs::exists(tj)) {
-    const auto j = read_json_file(tj.string());
-    if (j.contains("added_tokens") && j["added_tokens"].is_array())
-      for (const auto& a : j["added_tokens"])
-        if (a.contains("id") && a["id"].is_number_integer() && a.contains("content") && a["content"].is_string())
-          out.emplace_back(a["id"].get<int64_t>(), a["content"].get<std::string>());
-  }
-  if (out.empty() && fs::exists(tc)) {
-    const auto j = read_json_file(tc.string());
-    if (j.contains("added_tokens_decoder") && j["added_tokens_decoder"].is_object())
-      for (const auto& [id, a] : j["added_tokens_decoder"].items())
-        if (!id.empty() && id.find_first_not_of("0123456789") == std::string::npos && a.contains("content") &&
-            a["content"].is_string())
-          out.emplace_back(std::stoll(id), a["content"].get<std::string>());
-  }
-  return out;
-}
-
 int64_t hf_image_token_index(const LvlmConfig& c, const std::string& tokenizer_dir) {
   const int64_t V = c.text.vocab_size;
   if (c.image_token_index >= 0 && c.image_token_index < V) return c.image_token_index;
-  const auto added = tokenizer_dir.empty() ? std::vector<std::pair<int64_t, std::string>>{} : added_tokens(tokenizer_dir);
+  const auto added = tokenizer_dir.empty() ? std::vector<std::pair<int64_t, std::string>>{} : text::read_added_tokens(tokenizer_dir);
   for (const auto& [id, content] : added)
     if (content == "<image>" && id >= 0 && id < V) return id;
   int64_t reserved = -1;

@@ -14,7 +14,7 @@
 #include "vr/core/file_io.h"
 #include "vr/core/safetensors.h"
 #include "vr/core/torch_pickle.h"
-#include "vr/model/layouts.h"
+#include "vr/model/layout_names.h"
 #include "vr/core/strings.h"
 
 namespace fs = std::filesystem;

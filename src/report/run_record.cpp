@@ -10,6 +10,7 @@
 #include "vr/core/error.h"
 #include "vr/core/file_io.h"
 #include "vr/core/jsonl.h"
+#include "vr/train/run_summary.h"
 
 namespace fs = std::filesystem;
 
@@ -73,20 +74,20 @@ RunRecord read_run(const std::string& dir) {
   r.final_loss = r.best_loss = r.first_loss = kNotRecorded;
   r.step_time_s = r.tokens_per_s = kNotRecorded;
   if (fs::exists(summary)) {
-    const nlohmann::json j = vr::read_json_file(summary.string());
+    const vr::train::RunSummary rs = vr::train::RunSummary::from_json(vr::read_json_file(summary.string()));
     r.finished = true;
-    r.strategy = j.value("strategy", "");
-    r.stage = j.value("stage", "");
-    r.method = j.value("method", "");
-    r.layers = j.value("layers", std::vector<int64_t>{});
-    r.num_layers = j.value("num_layers", int64_t{0});
-    r.scores = j.value("selection_scores", std::vector<double>{});
-    r.trainable_params = j.value("trainable_params", int64_t{-1});
-    r.total_params = j.value("total_params", int64_t{-1});
-    r.samples = j.value("samples", int64_t{-1});
-    r.peak_rss_bytes = j.value("peak_rss_bytes", int64_t{-1});
-    r.seed = j.value("seed", int64_t{-1});
-    r.steps = j.value("steps", int64_t{0});
+    r.strategy = rs.strategy;
+    r.stage = rs.stage;
+    r.method = rs.method;
+    r.layers = rs.layers;
+    r.num_layers = rs.num_layers;
+    r.scores = rs.selection_scores;
+    r.trainable_params = rs.trainable_params;
+    r.total_params = rs.total_params;
+    r.samples = rs.samples;
+    r.peak_rss_bytes = rs.peak_rss_bytes;
+    r.seed = rs.seed;
+    r.steps = rs.steps;
   } else if (fs::exists(config)) {
     const YAML::Node y = YAML::LoadFile(config.string());
     r.stage = yaml_string(y, "train", "stage");

@@ -8,6 +8,8 @@
 
 #include "text/tokenizer_state.h"
 #include "vr/core/error.h"
+#include "vr/core/file_io.h"
+#include "vr/text/tokenizer.h"
 
 namespace vr::text::tokenizer_detail {
 
@@ -144,3 +146,29 @@ std::shared_ptr<TokenizerState> load_tokenizer(const std::string& path_in) {
 }
 
 }  // namespace vr::text::tokenizer_detail
+
+namespace vr::text {
+
+std::vector<std::pair<int64_t, std::string>> read_added_tokens(const std::string& dir) {
+  std::vector<std::pair<int64_t, std::string>> out;
+  namespace fs = std::filesystem;
+  const fs::path tj = fs::path(dir) / "tokenizer.json", tc = fs::path(dir) / "tokenizer_config.json";
+  if (fs::exists(tj)) {
+    const auto j = vr::read_json_file(tj.string());
+    if (j.contains("added_tokens") && j["added_tokens"].is_array())
+      for (const auto& a : j["added_tokens"])
+        if (a.contains("id") && a["id"].is_number_integer() && a.contains("content") && a["content"].is_string())
+          out.emplace_back(a["id"].get<int64_t>(), a["content"].get<std::string>());
+  }
+  if (out.empty() && fs::exists(tc)) {
+    const auto j = vr::read_json_file(tc.string());
+    if (j.contains("added_tokens_decoder") && j["added_tokens_decoder"].is_object())
+      for (const auto& [id, a] : j["added_tokens_decoder"].items())
+        if (!id.empty() && id.find_first_not_of("0123456789") == std::string::npos && a.contains("content") &&
+            a["content"].is_string())
+          out.emplace_back(std::stoll(id), a["content"].get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace vr::text

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "vr/core/error.h"
+#include "vr/core/progress.h"
 #include "vr/model/lm_loss.h"
 #include "vr/model/projector.h"
 #include "vr/train/metrics.h"
@@ -292,11 +293,13 @@ MemoryPlan plan_memory(const MemoryPlanInputs& in) { return Planner(in).run(); }
 
 std::string MemoryPlan::fits(double device_bytes, double reserve_bytes) const {
   const double left = device_bytes - reserve_bytes - peak;
-  return left >= 0 ? fmt::format("fits {} with {} to spare", format_bytes(device_bytes), format_bytes(left))
-                   : fmt::format("does not fit {} ({} over)", format_bytes(device_bytes), format_bytes(-left));
+  auto bytes = [](double b) { return vr::format_bytes(static_cast<uint64_t>(std::max(0.0, b))); };
+  return left >= 0 ? fmt::format("fits {} with {} to spare", bytes(device_bytes), bytes(left))
+                   : fmt::format("does not fit {} ({} over)", bytes(device_bytes), bytes(-left));
 }
 
 std::string MemoryPlan::table() const {
+  auto format_bytes = [](double b) { return vr::format_bytes(static_cast<uint64_t>(std::max(0.0, b))); };
   return fmt::format(
       "  weights      {:>12}\n  optimizer    {:>12}  (AdamW moments, fp32 masters for non-fp32 weights)\n"
       "  gradients    {:>12}\n{}  activations  {:>12}  (kept for backward at the end of the forward)\n"

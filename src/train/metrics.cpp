@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "vr/core/error.h"
+#include "vr/core/progress.h"
 
 namespace vr::train {
 
@@ -62,30 +63,15 @@ void MetricsWriter::write(const nlohmann::json& line) {
   std::fflush(file_);
 }
 
-std::string format_duration(double s) {
-  if (!std::isfinite(s) || s < 0) return "?";
-  if (s < 60) return fmt::format("{:.1f}s", s);
-  auto total = static_cast<int64_t>(s + 0.5);
-  if (total < 3600) return fmt::format("{}m{:02d}s", total / 60, total % 60);
-  return fmt::format("{}h{:02d}m", total / 3600, (total % 3600) / 60);
-}
-
 std::string format_progress(const StepMetrics& m, double avg_step_s) {
   double eta = avg_step_s * static_cast<double>(m.total_steps - m.step);
   std::string gpu;
   if (m.gpu_peak_allocated_bytes)
-    gpu = fmt::format(" | GPU {} peak ({} reserved)", format_bytes(static_cast<double>(*m.gpu_peak_allocated_bytes)),
-                      format_bytes(static_cast<double>(m.gpu_peak_reserved_bytes.value_or(0))));
+    gpu = fmt::format(" | GPU {} peak ({} reserved)", vr::format_bytes(static_cast<double>(*m.gpu_peak_allocated_bytes)),
+                      vr::format_bytes(static_cast<double>(m.gpu_peak_reserved_bytes.value_or(0))));
   return fmt::format("step {}/{} | loss {:.4f} | lr {:.3g} | grad {:.3g} | {:.0f} tok/s | {:.1f} img/s{} | ETA {}",
                      m.step, m.total_steps, m.loss, m.lr, m.grad_norm, m.tokens_per_s(), m.images_per_s(), gpu,
-                     format_duration(eta));
-}
-
-std::string format_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) b /= 1024, ++u;
-  return u == 0 ? fmt::format("{:.0f} B", b) : fmt::format("{:.2f} {}", b, units[u]);
+                     vr::format_duration(eta));
 }
 
 }  // namespace vr::train

@@ -80,8 +80,8 @@ MemoryPlanInputs memory_plan_inputs(const RunConfig& cfg, const model::LvlmConfi
   return mi;
 }
 
-TinyModelOptions tiny_model_options(const RunConfig& cfg) {
-  TinyModelOptions t;
+model::TinyModelOptions tiny_model_options(const RunConfig& cfg) {
+  model::TinyModelOptions t;
   t.family = cfg.model.make_tiny_family;
   t.seed = cfg.model.make_tiny_seed;
   return t;

@@ -26,7 +26,7 @@
 #include "support/fixtures.h"
 #include "vr/core/safetensors.h"
 #include "vr/core/torch_compat.h"
-#include "vr/train/tiny_model.h"
+#include "vr/model/tiny_model.h"
 
 namespace distributed_ddp_e2e_test {
 

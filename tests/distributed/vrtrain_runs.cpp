@@ -14,7 +14,7 @@
 #include "distributed/free_port.h"
 #include "support/fixtures.h"
 #include "vr/core/safetensors.h"
-#include "vr/train/tiny_model.h"
+#include "vr/model/tiny_model.h"
 
 namespace vr::test {
 
@@ -23,10 +23,10 @@ namespace fs = std::filesystem;
 const std::string& ddp_tiny_model() {
   static std::string dir = [] {
     std::string d = temp_dir("ddp_tiny_model") + "/tiny";
-    vr::train::TinyModelOptions o;
+    vr::model::TinyModelOptions o;
     o.family = "llava";
     o.seed = 5;
-    vr::train::make_tiny_model(d, o);
+    vr::model::make_tiny_model(d, o);
     return d;
   }();
   return dir;

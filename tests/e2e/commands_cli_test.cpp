@@ -11,7 +11,7 @@
 
 #include "support/cli.h"
 #include "support/fixtures.h"
-#include "vr/train/tiny_model.h"
+#include "vr/model/tiny_model.h"
 
 namespace e2e_commands_cli_test {
 
@@ -103,9 +103,9 @@ TEST(CommandsCli, UsageErrorsExitWithCode2AndNameTheFlag) {
 // on the flag, with --set, and a list with another strategy is an error instead of being ignored.
 TEST(CommandsCli, BenchLayerListSelectsManual) {
   const std::string dir = vr::test::temp_dir("commands_cli_bench");
-  vr::train::TinyModelOptions o;
+  vr::model::TinyModelOptions o;
   o.num_layers = 4;
-  vr::train::make_tiny_model(dir + "/tiny", o);
+  vr::model::make_tiny_model(dir + "/tiny", o);
   const std::string run = "bench --model " + dir + "/tiny --batch 1 --text-tokens 8 --steps 1 --warmup 0 --threads 1";
   vr::test::CliResult r = run_vrtrain(run + " --selection.layers 1,3", dir);
   ASSERT_EQ(r.exit_code, 0) << r.output;

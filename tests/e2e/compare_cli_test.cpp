@@ -10,7 +10,7 @@
 #include "support/cli.h"
 #include "support/fixtures.h"
 #include "vr/core/file_io.h"
-#include "vr/train/tiny_model.h"
+#include "vr/model/tiny_model.h"
 
 namespace e2e_compare_cli_test {
 
@@ -24,10 +24,10 @@ vr::test::CliResult vrtrain(const std::string& args) {
 
 TEST(CompareCli, TableJsonAndPlotsFromRealRuns) {
   const std::string root = vr::test::temp_dir("compare_cli");
-  vr::train::TinyModelOptions o;
+  vr::model::TinyModelOptions o;
   o.seed = 1;
   o.num_layers = 4;
-  vr::train::make_tiny_model(root + "/model", o);
+  vr::model::make_tiny_model(root + "/model", o);
   const std::string common = fmt::format(
       "--config {}/configs/tiny_synthetic.yaml --set model.path={}/model --set train.max_steps=3 "
       "--set train.batch_size=2 --set data.synthetic.num_samples=16 --set train.save_every=0 --set train.num_threads=1 "

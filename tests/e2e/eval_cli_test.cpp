@@ -26,7 +26,7 @@
 #include "vr/core/jsonl.h"
 #include "vr/core/safetensors.h"
 #include "vr/text/tokenizer.h"
-#include "vr/train/tiny_model.h"
+#include "vr/model/tiny_model.h"
 
 namespace e2e_eval_cli_test {
 
@@ -45,10 +45,10 @@ const std::string& models_root() {
 std::string tiny_dir() {
   static const std::string dir = [] {
     const std::string d = models_root() + "/base";
-    vr::train::TinyModelOptions o;
+    vr::model::TinyModelOptions o;
     o.seed = 5;
     o.num_layers = 2;
-    vr::train::make_tiny_model(d, o);
+    vr::model::make_tiny_model(d, o);
     return d;
   }();
   return dir;

@@ -18,7 +18,7 @@
 #include "vr/core/file_io.h"
 #include "vr/core/safetensors.h"
 #include "vr/core/torch_compat.h"
-#include "vr/train/tiny_model.h"
+#include "vr/model/tiny_model.h"
 
 namespace e2e_train_e2e_test {
 
@@ -30,10 +30,10 @@ namespace {
 const std::string& tiny_model() {
   static std::string dir = [] {
     std::string d = vr::test::temp_dir("e2e_tiny_model") + "/tiny";
-    vr::train::TinyModelOptions o;
+    vr::model::TinyModelOptions o;
     o.family = "llava";
     o.seed = 3;
-    vr::train::make_tiny_model(d, o);
+    vr::model::make_tiny_model(d, o);
     return d;
   }();
   return dir;

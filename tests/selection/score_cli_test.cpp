@@ -11,7 +11,7 @@
 
 #include "support/fixtures.h"
 #include "vr/core/file_io.h"
-#include "vr/train/tiny_model.h"
+#include "vr/model/tiny_model.h"
 
 namespace selection_score_cli_test {
 
@@ -109,7 +109,7 @@ TEST(SelectionScoreCli, ParamChangeOnFixtureCheckpointsThenReuse) {
 // (tiny model, synthetic-shapes), and training with selection.scores_file picks the same layers from the JSON.
 TEST(SelectionScoreCli, ModelStrategiesOnTheTinyRunThenReuseInTraining) {
   const std::string dir = vr::test::temp_dir("score_model");
-  vr::train::make_tiny_model(dir + "/tiny", vr::train::TinyModelOptions{});
+  vr::model::make_tiny_model(dir + "/tiny", vr::model::TinyModelOptions{});
   const std::string run = std::string("--config ") + VR_SOURCE_DIR + "/configs/tiny_synthetic.yaml --set model.path=" +
                           dir + "/tiny --set selection.calibration_samples=4 --set data.num_workers=1";
   for (const std::string strategy : {"block_influence", "attention"}) {

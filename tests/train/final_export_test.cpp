@@ -12,7 +12,7 @@
 #include "vr/model/lora.h"
 #include "vr/model/lvlm.h"
 #include "vr/train/final_export.h"
-#include "vr/train/tiny_model.h"
+#include "vr/model/tiny_model.h"
 
 namespace train_final_export_test {
 
@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 TEST(FinalExport, MergedLoraHoldsOnlyBaseTensorsAndMatchesTheUnmergedModel) {
   const std::string root = vr::test::temp_dir("final_export");
   const std::string src = root + "/tiny", out = root + "/final";
-  vr::train::make_tiny_model(src, {"llava", 3, 2, 32});
+  vr::model::make_tiny_model(src, {"llava", 3, 2, 32});
   auto m = vr::model::load_lvlm(src);
   vr::model::LoraConfig lc;
   lc.r = 2;

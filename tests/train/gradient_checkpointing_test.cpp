@@ -6,7 +6,7 @@
 #include "support/fixtures.h"
 #include "vr/model/layouts.h"
 #include "vr/model/lvlm.h"
-#include "vr/train/tiny_model.h"
+#include "vr/model/tiny_model.h"
 #include "vr/train/trainable_params.h"
 
 namespace train_gradient_checkpointing_test {
@@ -39,7 +39,7 @@ std::map<std::string, at::Tensor> grads_of(bool checkpointing, const std::string
 
 TEST(GradientCheckpointing, FrozenEarlyLayersStillDeliverGradients) {
   std::string dir = vr::test::temp_dir("gc_tiny") + "/m";
-  vr::train::make_tiny_model(dir, {"llava", 5});
+  vr::model::make_tiny_model(dir, {"llava", 5});
   auto plain = grads_of(false, dir);
   auto ckpt = grads_of(true, dir);
   ASSERT_EQ(plain.size(), ckpt.size());

@@ -13,16 +13,16 @@
 #include "vr/train/final_export.h"
 #include "vr/train/prepare_run.h"
 #include "vr/train/run_context.h"
-#include "vr/train/tiny_model.h"
+#include "vr/model/tiny_model.h"
 
 namespace train_model_max_length_test {
 
 TEST(ModelMaxLength, DataCapBoundsTheMergedSequenceAndIsExported) {
   const std::string root = vr::test::temp_dir("model_max_length");
-  vr::train::TinyModelOptions t;
+  vr::model::TinyModelOptions t;
   t.num_layers = 2;
   t.hidden_size = 32;
-  vr::train::make_tiny_model(root + "/tiny", t);  // 16 image features per image, no cap in its config
+  vr::model::make_tiny_model(root + "/tiny", t);  // 16 image features per image, no cap in its config
   vr::train::RunConfig cfg;
   cfg.model.path = root + "/tiny";
   cfg.data.model_max_length = 20;

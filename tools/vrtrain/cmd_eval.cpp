@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "vr/core/cpu_threads.h"
 #include "vr/core/error.h"
 #include "vr/core/progress.h"
 #include "vr/eval/eval_model.h"
@@ -89,9 +90,7 @@ std::string summary_file(const Args& a, const std::string& data) {
   return (fs::path(dir) / (stem + ".summary.json")).string();
 }
 
-int run_eval(const std::vector<std::string>& argv) {
-  Args a;
-  CLI::App app = vr::cli::make_app("eval", "Evaluate a checkpoint: shapes | loss | vqa | mc | text-mc", kFooter);
+void add_flags(CLI::App& app, Args& a) {
   app.add_option("--task", a.task, "shapes (default) | loss | vqa | mc | text-mc")
       ->check(CLI::IsMember({"shapes", "loss", "vqa", "mc", "text-mc"}));
   app.add_option("--model", a.model, "checkpoint directory with tokenizer and preprocessor (e.g. runs/x/final)")
@@ -118,8 +117,106 @@ int run_eval(const std::vector<std::string>& argv) {
   app.add_option("--seed", a.seed, "shapes: synthetic-shapes seed of the images (default 1000003)");
   app.add_option("--image-size", a.image_size, "shapes: drawn image size in pixels (default 56)");
   app.add_option("--threads", a.threads, "CPU threads (default: LibTorch's)");
+}
+
+// One function per task: runs it, prints its table, fills the summary; returns the data file the summary is named
+// after ("" for none).
+std::string eval_shapes(const Args& a, vr::eval::EvalModel& em, vr::eval::EvalSummary& s) {
+  vr::eval::ShapesVqaOptions opt;
+  opt.template_name = a.template_name;
+  opt.aspect = vr::image::parse_aspect_mode(a.aspect);
+  opt.num_samples = a.samples;
+  opt.seed = static_cast<uint64_t>(a.seed);
+  opt.image_size = static_cast<int>(a.image_size);
+  vr::eval::ShapesVqaReport r = vr::eval::evaluate_shapes_vqa(em.model(), em.tokenizer(), em.processor(), opt);
+  std::printf("%s: %lld questions on %lld held-out synthetic-shapes images (seed %llu)\n%s", a.model.c_str(),
+              static_cast<long long>(r.total), static_cast<long long>(opt.num_samples),
+              static_cast<unsigned long long>(opt.seed), r.table().c_str());
+  s.n = r.total;
+  s.metrics = r.to_json();
+  s.metrics["seed"] = a.seed;
+  s.metrics["samples"] = a.samples;
+  return "";
+}
+
+std::string eval_loss(const Args& a, vr::eval::EvalModel& em, vr::eval::EvalSummary& s) {
+  VR_CHECK(!a.data.empty(), "eval --task loss needs --data FILE (LLaVA-format conversations)");
+  vr::eval::LossEvalOptions opt;
+  opt.data = a.data;
+  opt.image_folder = a.image_folder;
+  opt.batch_size = a.batch_size;
+  opt.progress = progress_printer("record");
+  vr::eval::LossReport r = vr::eval::evaluate_loss(em, opt);
+  std::printf("%s", r.table().c_str());
+  for (const auto& d : a.data) s.data.push_back(vr::eval::describe_data_file(d));
+  s.n = r.overall.records;
+  s.metrics = r.metrics();
+  return a.data.size() == 1 ? a.data[0] : "";
+}
+
+std::string eval_vqa(const Args& a, vr::eval::EvalModel& em, vr::eval::EvalSummary& s) {
+  VR_CHECK(!a.questions.empty() && !a.answers.empty(), "eval --task vqa needs --questions FILE and --answers FILE");
+  vr::eval::VqaOptions opt;
+  opt.questions = a.questions;
+  opt.image_folder = a.image_folder;
+  opt.answers = a.answers;
+  opt.suffix = a.short_suffix ? vr::eval::kShortAnswerSuffix : a.suffix;
+  opt.max_new_tokens = a.max_new_tokens >= 0 ? a.max_new_tokens : 128;
+  opt.batch_size = a.batch_size;
+  opt.model_id = a.model_id;
+  opt.progress = progress_printer("question");
+  vr::eval::VqaReport r = vr::eval::run_vqa(em, opt);
+  std::printf("%s: %lld questions, %lld answered now, %lld already answered -> %s\n", a.questions.c_str(),
+              static_cast<long long>(r.questions), static_cast<long long>(r.answered),
+              static_cast<long long>(r.skipped), a.answers.c_str());
+  if (r.scored.total > 0) {
+    for (const auto& [c, sc] : r.by_category)
+      std::printf("  %-24s %6.1f%% of %lld\n", c.c_str(), 100 * sc.accuracy(), static_cast<long long>(sc.total));
+    std::printf("  %-24s %6.1f%% of %lld (exact match)\n", "all", 100 * r.scored.accuracy(),
+                static_cast<long long>(r.scored.total));
+  }
+  s.data.push_back(vr::eval::describe_data_file(a.questions));
+  s.n = r.questions;
+  s.metrics = r.metrics();
+  s.outputs.push_back(a.answers);
+  return a.questions;
+}
+
+std::string eval_mc(const Args& a, vr::eval::EvalModel& em, vr::eval::EvalSummary& s) {
+  VR_CHECK(!a.questions.empty(), "eval --task {} needs --questions FILE", a.task);
+  vr::eval::McOptions opt;
+  opt.questions = a.questions;
+  opt.image_folder = a.image_folder;
+  opt.text_only = a.task == "text-mc";
+  opt.method = a.method;
+  opt.circular = a.circular;
+  opt.batch_size = a.batch_size;
+  if (a.max_new_tokens >= 0) opt.max_new_tokens = a.max_new_tokens;
+  opt.progress = progress_printer("prompt");
+  const std::string sum = summary_file(a, a.questions);
+  const std::string tail = ".summary.json";
+  const bool standard = sum.size() > tail.size() && sum.compare(sum.size() - tail.size(), tail.size(), tail) == 0;
+  opt.results = (standard ? sum.substr(0, sum.size() - tail.size()) : sum) + ".results.jsonl";
+  fs::path parent = fs::path(opt.results).parent_path();
+  if (!parent.empty()) fs::create_directories(parent);
+  vr::eval::McReport r = vr::eval::run_multiple_choice(em, opt);
+  std::printf("%s (%s%s)\n%s", a.questions.c_str(), a.method.c_str(), a.circular ? ", circular" : "",
+              r.table().c_str());
+  s.data.push_back(vr::eval::describe_data_file(a.questions));
+  s.n = r.overall.total;
+  s.metrics = r.metrics();
+  s.metrics["method"] = a.method;
+  s.metrics["circular"] = a.circular;
+  s.outputs.push_back(opt.results);
+  return a.questions;
+}
+
+int run_eval(const std::vector<std::string>& argv) {
+  Args a;
+  CLI::App app = vr::cli::make_app("eval", "Evaluate a checkpoint: shapes | loss | vqa | mc | text-mc", kFooter);
+  add_flags(app, a);
   if (auto code = vr::cli::parse(app, argv)) return *code;
-  if (a.threads > 0) at::set_num_threads(static_cast<int>(a.threads));
+  vr::apply_thread_policy(a.threads);
 
   vr::eval::EvalModelOptions mo;
   mo.template_name = a.template_name;
@@ -131,90 +228,10 @@ int run_eval(const std::vector<std::string>& argv) {
   s.model = a.model;
   s.model_id = vr::eval::model_name_from_path(a.model);
   s.task = a.task;
-  std::string data_for_name;
-
-  if (a.task == "shapes") {
-    vr::eval::ShapesVqaOptions opt;
-    opt.template_name = a.template_name;
-    opt.aspect = mo.aspect;
-    opt.num_samples = a.samples;
-    opt.seed = static_cast<uint64_t>(a.seed);
-    opt.image_size = static_cast<int>(a.image_size);
-    vr::eval::ShapesVqaReport r = vr::eval::evaluate_shapes_vqa(em.model(), em.tokenizer(), em.processor(), opt);
-    std::printf("%s: %lld questions on %lld held-out synthetic-shapes images (seed %llu)\n%s", a.model.c_str(),
-                static_cast<long long>(r.total), static_cast<long long>(opt.num_samples),
-                static_cast<unsigned long long>(opt.seed), r.table().c_str());
-    s.n = r.total;
-    s.metrics = r.to_json();
-    s.metrics["seed"] = a.seed;
-    s.metrics["samples"] = a.samples;
-  } else if (a.task == "loss") {
-    VR_CHECK(!a.data.empty(), "eval --task loss needs --data FILE (LLaVA-format conversations)");
-    vr::eval::LossEvalOptions opt;
-    opt.data = a.data;
-    opt.image_folder = a.image_folder;
-    opt.batch_size = a.batch_size;
-    opt.progress = progress_printer("record");
-    vr::eval::LossReport r = vr::eval::evaluate_loss(em, opt);
-    std::printf("%s", r.table().c_str());
-    for (const auto& d : a.data) s.data.push_back(vr::eval::describe_data_file(d));
-    s.n = r.overall.records;
-    s.metrics = r.metrics();
-    if (a.data.size() == 1) data_for_name = a.data[0];
-  } else if (a.task == "vqa") {
-    VR_CHECK(!a.questions.empty() && !a.answers.empty(), "eval --task vqa needs --questions FILE and --answers FILE");
-    vr::eval::VqaOptions opt;
-    opt.questions = a.questions;
-    opt.image_folder = a.image_folder;
-    opt.answers = a.answers;
-    opt.suffix = a.short_suffix ? vr::eval::kShortAnswerSuffix : a.suffix;
-    opt.max_new_tokens = a.max_new_tokens >= 0 ? a.max_new_tokens : 128;
-    opt.batch_size = a.batch_size;
-    opt.model_id = a.model_id;
-    opt.progress = progress_printer("question");
-    vr::eval::VqaReport r = vr::eval::run_vqa(em, opt);
-    std::printf("%s: %lld questions, %lld answered now, %lld already answered -> %s\n", a.questions.c_str(),
-                static_cast<long long>(r.questions), static_cast<long long>(r.answered),
-                static_cast<long long>(r.skipped), a.answers.c_str());
-    if (r.scored.total > 0) {
-      for (const auto& [c, sc] : r.by_category)
-        std::printf("  %-24s %6.1f%% of %lld\n", c.c_str(), 100 * sc.accuracy(), static_cast<long long>(sc.total));
-      std::printf("  %-24s %6.1f%% of %lld (exact match)\n", "all", 100 * r.scored.accuracy(),
-                  static_cast<long long>(r.scored.total));
-    }
-    s.data.push_back(vr::eval::describe_data_file(a.questions));
-    s.n = r.questions;
-    s.metrics = r.metrics();
-    s.outputs.push_back(a.answers);
-    data_for_name = a.questions;
-  } else {  // mc, text-mc
-    VR_CHECK(!a.questions.empty(), "eval --task {} needs --questions FILE", a.task);
-    vr::eval::McOptions opt;
-    opt.questions = a.questions;
-    opt.image_folder = a.image_folder;
-    opt.text_only = a.task == "text-mc";
-    opt.method = a.method;
-    opt.circular = a.circular;
-    opt.batch_size = a.batch_size;
-    if (a.max_new_tokens >= 0) opt.max_new_tokens = a.max_new_tokens;
-    opt.progress = progress_printer("prompt");
-    data_for_name = a.questions;
-    const std::string sum = summary_file(a, data_for_name);
-    const std::string tail = ".summary.json";
-    const bool standard = sum.size() > tail.size() && sum.compare(sum.size() - tail.size(), tail.size(), tail) == 0;
-    opt.results = (standard ? sum.substr(0, sum.size() - tail.size()) : sum) + ".results.jsonl";
-    fs::path parent = fs::path(opt.results).parent_path();
-    if (!parent.empty()) fs::create_directories(parent);
-    vr::eval::McReport r = vr::eval::run_multiple_choice(em, opt);
-    std::printf("%s (%s%s)\n%s", a.questions.c_str(), a.method.c_str(), a.circular ? ", circular" : "",
-                r.table().c_str());
-    s.data.push_back(vr::eval::describe_data_file(a.questions));
-    s.n = r.overall.total;
-    s.metrics = r.metrics();
-    s.metrics["method"] = a.method;
-    s.metrics["circular"] = a.circular;
-    s.outputs.push_back(opt.results);
-  }
+  const std::string data_for_name = a.task == "shapes" ? eval_shapes(a, em, s)
+                                    : a.task == "loss" ? eval_loss(a, em, s)
+                                    : a.task == "vqa"  ? eval_vqa(a, em, s)
+                                                       : eval_mc(a, em, s);  // mc, text-mc
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::string path = a.task == "vqa" && a.output.empty() ? vr::eval::summary_path_for(a.answers, "vqa")
                                                                : summary_file(a, data_for_name);

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "vr/core/cpu_threads.h"
 #include "vr/core/tensor_files.h"
 #include "vr/core/error.h"
 #include "vr/core/safetensors.h"
@@ -47,27 +48,14 @@ const char* kExample =
     "\nExample (compare against a Python reference run of the same inputs):\n"
     "  vrtrain forward --model ckpt/llama_gqa --inputs batch.safetensors --output out.safetensors --threads 1\n";
 
-at::Tensor require(const TensorMap& inputs, const std::string& name, const std::string& file) {
-  auto it = inputs.find(name);
-  if (it != inputs.end()) return it->second;
-  std::string have;
-  for (const auto& kv : inputs) have += (have.empty() ? "" : ", ") + kv.first;
-  VR_FAIL("inputs file '{}' has no tensor '{}' (it has: {})", file, name, have.empty() ? "nothing" : have);
-}
-
-at::Tensor optional_tensor(const TensorMap& inputs, const std::string& name) {
-  auto it = inputs.find(name);
-  return it == inputs.end() ? at::Tensor() : it->second;
-}
-
 // ---- one function per model kind -----------------------------------------------------------------------------
 
 TensorMap forward_llama(const ForwardOptions& opt, const TensorMap& inputs) {
   vr::model::LlamaInputs in;  // checked before the (possibly slow) model load
-  in.input_ids = require(inputs, "input_ids", opt.inputs_path);
-  in.attention_mask = optional_tensor(inputs, "attention_mask");
-  in.position_ids = optional_tensor(inputs, "position_ids");
-  in.labels = optional_tensor(inputs, "labels");
+  in.input_ids = vr::require_tensor(inputs, "input_ids", opt.inputs_path);
+  in.attention_mask = vr::optional_tensor(inputs, "attention_mask");
+  in.position_ids = vr::optional_tensor(inputs, "position_ids");
+  in.labels = vr::optional_tensor(inputs, "labels");
   in.output_hidden_states = opt.hidden_states;
   VR_CHECK(in.input_ids.dim() == 2, "input_ids in '{}' must be [B,T], got shape {}", opt.inputs_path,
            c10::str(in.input_ids.sizes()));
@@ -87,8 +75,7 @@ TensorMap forward_llama(const ForwardOptions& opt, const TensorMap& inputs) {
   torch::NoGradGuard no_grad;
   auto out = model->forward(in);
   TensorMap result{{"logits", out.logits.to(at::kFloat)}};
-  for (size_t i = 0; i < out.hidden_states.size(); ++i)
-    result["hidden_states." + std::to_string(i)] = out.hidden_states[i].to(at::kFloat);
+  vr::cli::put_indexed_fp32(result, "hidden_states", out.hidden_states);
   if (out.loss.defined()) result["loss"] = out.loss.to(at::kFloat);
   return result;
 }
@@ -143,10 +130,9 @@ int run_forward(const std::vector<std::string>& args) {
   if (auto code = vr::cli::parse(app, args)) return *code;
   opt.dtype = dtype == "bf16" ? at::kBFloat16 : at::kFloat;
   opt.hidden_states = !no_hidden_states;
-  if (app.count("--threads") > 0) {
-    if (threads <= 0) return vr::cli::usage_error(app, "--threads needs a positive integer, got " + std::to_string(threads));
-    torch::set_num_threads(static_cast<int>(threads));
-  }
+  if (app.count("--threads") > 0 && threads <= 0)
+    return vr::cli::usage_error(app, "--threads needs a positive integer, got " + std::to_string(threads));
+  vr::apply_thread_policy(threads);
 
   auto config = vr::load_config_json(opt.model_dir);
   std::string kind = config.value("model_type", std::string());

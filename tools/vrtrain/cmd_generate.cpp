@@ -68,23 +68,17 @@ struct ScriptOptions {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-at::Tensor require(const TensorMap& m, const std::string& name, const std::string& file) {
-  auto it = m.find(name);
-  VR_CHECK(it != m.end(), "inputs file '{}' has no tensor '{}'", file, name);
-  return it->second;
-}
-
 int run_script(const ScriptOptions& so, const SharedGenerateFlags& shared) {
   const TensorMap in = vr::load_safetensors(so.inputs_path);
-  at::Tensor ids = require(in, "input_ids", so.inputs_path);
+  at::Tensor ids = vr::require_tensor(in, "input_ids", so.inputs_path);
   VR_CHECK(ids.dim() == 2 && !at::isFloatingType(ids.scalar_type()),
            "input_ids in '{}' must be integer ids [B,T], got {} {}", so.inputs_path, c10::toString(ids.scalar_type()),
            vr::shape_string(ids.sizes()));
-  at::Tensor mask = in.count("attention_mask") ? in.at("attention_mask") : at::Tensor();
+  at::Tensor mask = vr::optional_tensor(in, "attention_mask");
   if (mask.defined())
     VR_CHECK(mask.sizes() == ids.sizes(), "attention_mask in '{}' must have input_ids' shape {}, got {}",
              so.inputs_path, vr::shape_string(ids.sizes()), vr::shape_string(mask.sizes()));
-  at::Tensor pixels = in.count("pixel_values") ? in.at("pixel_values") : at::Tensor();
+  at::Tensor pixels = vr::optional_tensor(in, "pixel_values");
 
   auto settings = vr::model::read_generation_settings(so.model_dir, so.generation_config);
   vr::model::GenerateOptions opt = shared.options(settings);

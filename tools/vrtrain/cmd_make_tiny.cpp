@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "vr/core/error.h"
-#include "vr/train/tiny_model.h"
+#include "vr/model/tiny_model.h"
 #include "vrtrain/arguments.h"
 #include "vrtrain/command.h"
 
@@ -22,7 +22,7 @@ const char* kFooter =
     "  vrtrain --config configs/tiny_synthetic.yaml\n";
 
 int run_make_tiny(const std::vector<std::string>& args) {
-  vr::train::TinyModelOptions opt;
+  vr::model::TinyModelOptions opt;
   std::string out;
   CLI::App app = vr::cli::make_app("make-tiny", kDescription, kFooter);
   vr::cli::set_usage(app, "vrtrain make-tiny --output DIR [--family llava|bunny] [--seed N] [size options]");
@@ -43,7 +43,7 @@ int run_make_tiny(const std::vector<std::string>& args) {
                           "input pixels per side, a multiple of 14 (default 56: 16 image tokens)")
       ->type_name("S");
   if (auto code = vr::cli::parse(app, args)) return *code;
-  vr::train::make_tiny_model(out, opt);
+  vr::model::make_tiny_model(out, opt);
   std::printf("wrote tiny %s model (seed %lld) to %s\n", opt.family.c_str(), static_cast<long long>(opt.seed),
               out.c_str());
   return 0;

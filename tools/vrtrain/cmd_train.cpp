@@ -1,20 +1,21 @@
 // `vrtrain train` (and `vrtrain --config FILE`): run a training job described by a YAML config.
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "vr/core/torch_compat.h"
+#include "vr/core/cpu_threads.h"
 #include "vr/core/tensor_files.h"
 #include "vr/core/config.h"
 #include "vr/core/error.h"
 #include "vr/core/file_io.h"
 #include "vr/core/logging.h"
 #include "vr/core/process_memory.h"
+#include "vr/core/progress.h"
 #include "vr/data/loader.h"
 #include "vr/model/lvlm.h"
 #include "vr/train/lvlm_task.h"
@@ -23,6 +24,7 @@
 #include "vr/train/run_config.h"
 #include "vr/train/run_context.h"
 #include "vr/train/run_loader.h"
+#include "vr/train/run_summary.h"
 #include "vr/train/tiny_model_for_run.h"
 #include "vr/train/trainer.h"
 #include "vrtrain/arguments.h"
@@ -50,10 +52,10 @@ const char* kFooterHead =
     "Example: vrtrain --config configs/tiny_synthetic.yaml --set train.max_steps=20\n\n"
     "Every key, its type, default and meaning:\n";
 
-int run_train(const std::vector<std::string>& args) {
+// Reads the flags into `cfg` (and --dry-run); the exit code when the command ends here (--help, a bad flag).
+std::optional<int> parse_flags(const std::vector<std::string>& args, vr::train::RunConfig& cfg, bool& dry_run) {
   vr::train::RunConfig defaults;
   std::string resume;
-  bool dry_run = false;
   vr::cli::ConfigFlags config;
   CLI::App app = vr::cli::make_app("train", kDescription, kFooterHead + vr::describe_fields(defaults));
   vr::cli::set_usage(app,
@@ -78,22 +80,43 @@ int run_train(const std::vector<std::string>& args) {
   }
   if (config.files.empty()) return vr::cli::usage_error(app, "--config is required");
   if (!resume.empty()) extra.push_back("resume=" + resume);
-  vr::train::RunConfig cfg = vr::cli::load_run_config(config, extra);
+  cfg = vr::cli::load_run_config(config, extra);
+  return std::nullopt;
+}
+
+void print_data_plan(const vr::train::RunConfig& cfg, const vr::train::RunContext& ctx, int64_t batches_per_epoch) {
+  const int64_t total = vr::train::total_optimizer_steps(cfg.train, batches_per_epoch);
+  std::printf("data: %s, %lld micro-batches of %lld per epoch and rank; %lld optimizer steps (grad_accum %lld); "
+              "global batch %lld = %lld x %lld x %lld ranks\n",
+              cfg.data.path.c_str(), static_cast<long long>(batches_per_epoch),
+              static_cast<long long>(cfg.train.batch_size), static_cast<long long>(total),
+              static_cast<long long>(cfg.train.grad_accum),
+              static_cast<long long>(cfg.train.batch_size * cfg.train.grad_accum * ctx.world_size),
+              static_cast<long long>(cfg.train.batch_size), static_cast<long long>(cfg.train.grad_accum),
+              static_cast<long long>(ctx.world_size));
+}
+
+void print_done(const vr::train::RunConfig& cfg, const vr::train::PreparedRun& run, const vr::train::TrainResult& r) {
+  const double pct = 100.0 * static_cast<double>(run.trainable.trainable_numel) /
+                     static_cast<double>(std::max<int64_t>(1, run.trainable.total_numel));
+  std::printf(
+      "done: %lld steps in %s | loss %.4f -> %.4f | %.0f tok/s, %.1f img/s | peak RSS %s | trainable %.2f%% | "
+      "final model: %s\n",
+      static_cast<long long>(r.steps_done), vr::format_duration(r.seconds).c_str(), r.first_loss,
+      r.last_loss, r.seconds > 0 ? static_cast<double>(r.tokens) / r.seconds : 0.0,
+      r.seconds > 0 ? static_cast<double>(r.images) / r.seconds : 0.0,
+      vr::format_bytes(static_cast<uint64_t>(vr::peak_rss_bytes())).c_str(), pct,
+      cfg.train.export_final ? (fs::path(cfg.output_dir) / "final").c_str() : "(not exported)");
+}
+
+int run_train(const std::vector<std::string>& args) {
+  vr::train::RunConfig cfg;
+  bool dry_run = false;
+  if (auto code = parse_flags(args, cfg, dry_run)) return *code;
   // Who we are in a data-parallel job (torchrun, Slurm, Open MPI, vrtrain launch or dist.*); 1 of 1 otherwise.
   const vr::train::RunContext ctx = vr::train::make_run_context(cfg, /*data_parallel=*/true);
   const bool main_rank = ctx.is_main();
-  if (cfg.train.num_threads > 0) {
-    vr::compat::set_cpu_threads(static_cast<int>(cfg.train.num_threads));  // LibTorch + OpenBLAS pool
-  } else if (ctx.local_world_size > 1) {
-    // Ranks on one machine share its cores: cores / local ranks each, so 2 CPU ranks do not oversubscribe.
-    const int cores = static_cast<int>(std::thread::hardware_concurrency());
-    vr::compat::set_cpu_threads(std::max(1, cores / static_cast<int>(ctx.local_world_size)));
-  } else {
-    // Default: LibTorch's own count (physical cores), and the OpenBLAS pthread pool sized to match it; loaded, that
-    // pool has one thread per logical CPU, which on top of LibTorch's team oversubscribes SMT machines
-    // (docs/benchmarks.md, "Threads").
-    vr::compat::set_cpu_threads(at::get_num_threads());
-  }
+  vr::apply_thread_policy(cfg.train.num_threads, ctx.local_world_size);
   // The model first: a tiny model (model.make_tiny_family) is created before the loader reads its tokenizer
   // and image processor from model.path. Data parallel: create it before the run (vrtrain make-tiny), as ranks
   // starting together would write the same files.
@@ -109,16 +132,7 @@ int run_train(const std::vector<std::string>& args) {
   auto loader = vr::train::make_run_loader(cfg, ctx);
   const std::string yaml = vr::dump_yaml(cfg);
   if (main_rank) std::printf("%s: %s\n%s", cfg.output_dir.c_str(), vr::train::describe(ctx).c_str(), run.plan.c_str());
-  const int64_t total = vr::train::total_optimizer_steps(cfg.train, loader->batches_per_epoch());
-  if (main_rank)
-    std::printf("data: %s, %lld micro-batches of %lld per epoch and rank; %lld optimizer steps (grad_accum %lld); "
-                "global batch %lld = %lld x %lld x %lld ranks\n",
-                cfg.data.path.c_str(), static_cast<long long>(loader->batches_per_epoch()),
-                static_cast<long long>(cfg.train.batch_size), static_cast<long long>(total),
-                static_cast<long long>(cfg.train.grad_accum),
-                static_cast<long long>(cfg.train.batch_size * cfg.train.grad_accum * ctx.world_size),
-                static_cast<long long>(cfg.train.batch_size), static_cast<long long>(cfg.train.grad_accum),
-                static_cast<long long>(ctx.world_size));
+  if (main_rank) print_data_plan(cfg, ctx, loader->batches_per_epoch());
   if (dry_run) {
     std::printf("dry run: config, data and model are valid; nothing trained.\n");
     return 0;
@@ -144,31 +158,10 @@ int run_train(const std::vector<std::string>& args) {
                 static_cast<long long>(r.steps_done), r.last_checkpoint.c_str());
     return 3;
   }
-  const double pct = 100.0 * static_cast<double>(run.trainable.trainable_numel) /
-                     static_cast<double>(std::max<int64_t>(1, run.trainable.total_numel));
   // What `vrtrain compare` tabulates beyond metrics.jsonl: the resolved selection, parameter counts, peak memory.
-  vr::atomic_write_file(
-      (fs::path(cfg.output_dir) / "run_summary.json").string(),
-      nlohmann::json{{"strategy", cfg.train.stage != "sft"                     ? cfg.train.stage
-                                  : cfg.selection.strategy == "consecutive" ? "consecutive-" + cfg.selection.position
-                                                                            : cfg.selection.strategy},
-                     {"stage", cfg.train.stage}, {"method", cfg.train.method}, {"layers", run.layers},
-                     {"num_layers", (*run.model)->config().text.num_hidden_layers},
-                     {"selection_scores", run.selection_scores}, {"selection_rationale", run.selection_rationale},
-                     {"trainable_params", run.trainable.trainable_numel}, {"total_params", run.trainable.total_numel},
-                     {"steps", r.steps_done}, {"seconds", r.seconds}, {"tokens", r.tokens}, {"images", r.images},
-                     {"first_loss", r.first_loss}, {"last_loss", r.last_loss},
-                     {"samples", r.steps_done * cfg.train.batch_size * cfg.train.grad_accum * ctx.world_size},
-                     {"peak_rss_bytes", vr::peak_rss_bytes()}, {"seed", cfg.train.seed}}
-              .dump(2) + "\n");
-  std::printf(
-      "done: %lld steps in %s | loss %.4f -> %.4f | %.0f tok/s, %.1f img/s | peak RSS %s | trainable %.2f%% | "
-      "final model: %s\n",
-      static_cast<long long>(r.steps_done), vr::train::format_duration(r.seconds).c_str(), r.first_loss,
-      r.last_loss, r.seconds > 0 ? static_cast<double>(r.tokens) / r.seconds : 0.0,
-      r.seconds > 0 ? static_cast<double>(r.images) / r.seconds : 0.0,
-      vr::train::format_bytes(static_cast<double>(vr::peak_rss_bytes())).c_str(), pct,
-      cfg.train.export_final ? (fs::path(cfg.output_dir) / "final").c_str() : "(not exported)");
+  vr::atomic_write_file((fs::path(cfg.output_dir) / "run_summary.json").string(),
+                        vr::train::make_run_summary(cfg, run, r, ctx.world_size).to_json().dump(2) + "\n");
+  print_done(cfg, run, r);
   return 0;
 }
 

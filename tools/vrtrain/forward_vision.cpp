@@ -3,27 +3,11 @@
 #include <torch/torch.h>
 
 #include "vr/core/error.h"
+#include "vr/core/tensor_files.h"
 #include "vr/model/layouts.h"
 #include "vr/model/vision_tower.h"
 
 namespace vr::cli {
-
-namespace {
-
-at::Tensor need(const TensorMap& in, const std::string& name, const std::string& file) {
-  auto it = in.find(name);
-  if (it != in.end()) return it->second;
-  std::string have;
-  for (const auto& kv : in) have += (have.empty() ? "" : ", ") + kv.first;
-  VR_FAIL("inputs file '{}' has no tensor '{}' (it has: {})", file, name, have.empty() ? "nothing" : have);
-}
-
-at::Tensor maybe(const TensorMap& in, const std::string& name) {
-  auto it = in.find(name);
-  return it == in.end() ? at::Tensor() : it->second;
-}
-
-}  // namespace
 
 const std::vector<std::string>& lvlm_model_types() {
   static const std::vector<std::string> t{"llava", "llava_llama", "bunny-llama", "bunny_llama"};
@@ -52,23 +36,25 @@ const char* forward_vision_help() {
          "           the CLS token; SigLIP: attention-pooling head), as Hugging Face defines them\n";
 }
 
+void put_indexed_fp32(TensorMap& out, const std::string& prefix, const std::vector<at::Tensor>& ts) {
+  for (size_t i = 0; i < ts.size(); ++i) out[prefix + "." + std::to_string(i)] = ts[i].to(at::kFloat);
+}
+
 TensorMap forward_lvlm(const std::string& model_dir, const TensorMap& inputs, const std::string& inputs_path,
                        at::ScalarType dtype, bool hidden_states) {
   model::LvlmInputs in;
-  in.input_ids = need(inputs, "input_ids", inputs_path).to(at::kLong);
-  in.attention_mask = maybe(inputs, "attention_mask");
-  in.labels = maybe(inputs, "labels");
-  in.pixel_values = maybe(inputs, "pixel_values");
+  in.input_ids = vr::require_tensor(inputs, "input_ids", inputs_path).to(at::kLong);
+  in.attention_mask = vr::optional_tensor(inputs, "attention_mask");
+  in.labels = vr::optional_tensor(inputs, "labels");
+  in.pixel_values = vr::optional_tensor(inputs, "pixel_values");
   in.output_hidden_states = hidden_states;
   auto model = model::load_lvlm(model_dir, dtype);
   model->eval();
   torch::NoGradGuard no_grad;
   auto out = model->forward(in);
   TensorMap r{{"logits", out.logits.to(at::kFloat)}};
-  for (size_t i = 0; i < out.hidden_states.size(); ++i)
-    r["hidden_states." + std::to_string(i)] = out.hidden_states[i].to(at::kFloat);
-  for (size_t i = 0; i < out.vision_hidden_states.size(); ++i)
-    r["vision_hidden_states." + std::to_string(i)] = out.vision_hidden_states[i].to(at::kFloat);
+  put_indexed_fp32(r, "hidden_states", out.hidden_states);
+  put_indexed_fp32(r, "vision_hidden_states", out.vision_hidden_states);
   if (out.loss.defined()) r["loss"] = out.loss.to(at::kFloat);
   if (out.image_features.defined()) r["image_features"] = out.image_features.to(at::kFloat);
   r["merged.attention_mask"] = out.merged_attention_mask;
@@ -80,15 +66,14 @@ TensorMap forward_lvlm(const std::string& model_dir, const TensorMap& inputs, co
 
 TensorMap forward_vision_encoder(const std::string& model_dir, const TensorMap& inputs, const std::string& inputs_path,
                                  at::ScalarType dtype, bool hidden_states) {
-  auto pixels = need(inputs, "pixel_values", inputs_path);
+  auto pixels = vr::require_tensor(inputs, "pixel_values", inputs_path);
   auto tower = model::load_vision_tower(model_dir, -1, "cls_patch", dtype);
   tower->eval();
   torch::NoGradGuard no_grad;
   auto out = tower->vision_model->forward(pixels, -1, hidden_states);
   TensorMap r{{"last_hidden_state", out.last_hidden_state.to(at::kFloat)}};
   if (out.pooler_output.defined()) r["pooler_output"] = out.pooler_output.to(at::kFloat);
-  for (size_t i = 0; i < out.hidden_states.size(); ++i)
-    r["hidden_states." + std::to_string(i)] = out.hidden_states[i].to(at::kFloat);
+  put_indexed_fp32(r, "hidden_states", out.hidden_states);
   return r;
 }
 

@@ -21,6 +21,9 @@ TensorMap forward_lvlm(const std::string& model_dir, const TensorMap& inputs, co
 TensorMap forward_vision_encoder(const std::string& model_dir, const TensorMap& inputs, const std::string& inputs_path,
                                  at::ScalarType dtype, bool hidden_states);
 
+// Writes ts[i] as "<prefix>.<i>" in fp32 (hidden_states.0, ...), the naming of every forward output file.
+void put_indexed_fp32(TensorMap& out, const std::string& prefix, const std::vector<at::Tensor>& ts);
+
 // Help text lines describing these inputs/outputs (appended to `vrtrain forward --help`).
 const char* forward_vision_help();
 

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "vr/core/cpu_threads.h"
 #include "vr/core/error.h"
 #include "vr/core/file_io.h"
 #include "vr/core/tensor_files.h"
@@ -39,7 +40,7 @@ void SharedGenerateFlags::add(CLI::App& app) {
 }
 
 void SharedGenerateFlags::apply_threads() const {
-  if (threads > 0) torch::set_num_threads(threads);
+  vr::apply_thread_policy(threads);
 }
 
 at::ScalarType SharedGenerateFlags::dtype() const { return dtype_name == "bf16" ? at::kBFloat16 : at::kFloat; }
@@ -181,6 +182,71 @@ std::string default_template(const vr::text::Tokenizer& tok) {
 
 std::string path_or(const std::string& given, const std::string& fallback) { return given.empty() ? fallback : given; }
 
+// Prompts → ids with -200 image slots (`rows`); the images in row-major order.
+void encode_requests(const std::vector<Request>& requests, const vr::data::ConversationTemplate& tpl,
+                     const vr::data::TextEncoder& enc, std::vector<std::vector<int64_t>>& rows,
+                     std::vector<std::string>& image_files) {
+  for (const auto& r : requests) {
+    std::string question = r.prompt;
+    const int64_t marked = vr::data::count_image_tokens(question);
+    if (marked == 0)
+      for (size_t i = 0; i < r.images.size(); ++i) question = std::string(vr::data::kImageToken) + "\n" + question;
+    else
+      VR_CHECK(marked == static_cast<int64_t>(r.images.size()), "the prompt marks {} images with <image> but {} "
+               "were given", marked, r.images.size());
+    const std::string text = tpl.is_plain() ? question : tpl.render(std::vector<std::optional<std::string>>{question, std::nullopt});
+    rows.push_back(vr::data::tokenizer_image_token(text, enc));
+    image_files.insert(image_files.end(), r.images.begin(), r.images.end());
+  }
+}
+
+// Generation options: the checkpoint's generation settings, the flags, the tokenizer's eos and pad.
+vr::model::GenerateOptions chat_options(const ChatRun& run, const SharedGenerateFlags& shared,
+                                        const vr::text::Tokenizer& tok) {
+  auto settings = vr::model::read_generation_settings(run.model_dir, run.generation_config);
+  vr::model::GenerateOptions opt = shared.options(settings);
+  if (!run.eos_token_ids.empty()) opt.eos_token_ids = run.eos_token_ids;
+  if (auto e = tok.eos_id(); e && run.eos_token_ids.empty())  // the tokenizer's eos ends a turn too
+    if (std::find(opt.eos_token_ids.begin(), opt.eos_token_ids.end(), *e) == opt.eos_token_ids.end())
+      opt.eos_token_ids.push_back(*e);
+  if (run.no_eos) opt.eos_token_ids.clear();
+  opt.pad_token_id = run.pad_token_id ? *run.pad_token_id
+                     : settings.pad_token_id ? *settings.pad_token_id
+                     : tok.pad_id()          ? *tok.pad_id()
+                                             : settings.resolved_pad_token_id();
+  opt.max_new_tokens = run.max_new_tokens ? *run.max_new_tokens : 256;
+  return opt;
+}
+
+// Runs the checkpoint (text-only Llama or LVLM) on the left-padded batch.
+vr::model::GenerateResult generate_batch(const ChatOptions& chat, const ChatRun& run, const SharedGenerateFlags& shared,
+                                         const at::Tensor& ids, const at::Tensor& mask,
+                                         const std::vector<std::string>& image_files,
+                                         const vr::model::GenerateOptions& opt) {
+  const std::string kind = vr::load_config_json(run.model_dir).value("model_type", std::string());
+  if (kind == "llama") {
+    VR_CHECK(image_files.empty(), "{} is a text-only Llama checkpoint: it cannot take --image", run.model_dir);
+    auto model = vr::model::load_llama(run.model_dir, shared.dtype());
+    model->eval();
+    vr::model::LlamaInputs prompt;
+    prompt.input_ids = ids;
+    prompt.attention_mask = mask;
+    return vr::model::generate_llama(*model, prompt, opt);
+  }
+  auto model = vr::model::load_lvlm(run.model_dir, shared.dtype());
+  model->eval();
+  at::Tensor pixels;
+  if (!image_files.empty()) {
+    const std::string proc_path = path_or(chat.processor, run.model_dir);
+    const auto proc = vr::image::ImageProcessor::from_path(proc_path);
+    const auto aspect = vr::image::parse_aspect_mode(chat.aspect);
+    std::vector<at::Tensor> images;
+    for (const auto& f : image_files) images.push_back(proc(vr::image::decode_image_file(f), aspect));
+    pixels = torch::stack(images);
+  }
+  return vr::model::generate_lvlm(*model, ids, mask, pixels, opt);
+}
+
 }  // namespace
 
 int run_chat(const ChatOptions& chat, const ChatRun& run, const SharedGenerateFlags& shared) {
@@ -200,38 +266,11 @@ int run_chat(const ChatOptions& chat, const ChatRun& run, const SharedGenerateFl
   vr::data::ConversationTemplate tpl =
       vr::data::conversation_template(chat.template_name.empty() ? default_template(tok) : chat.template_name);
   if (!chat.system.empty()) tpl.system = chat.system;
-  const auto enc = vr::data::TextEncoder::from_tokenizer(tok);
-
-  // Prompts → ids with -200 image slots; images in row-major order.
   std::vector<std::vector<int64_t>> rows;
   std::vector<std::string> image_files;
-  for (const auto& r : requests) {
-    std::string question = r.prompt;
-    const int64_t marked = vr::data::count_image_tokens(question);
-    if (marked == 0)
-      for (size_t i = 0; i < r.images.size(); ++i) question = std::string(vr::data::kImageToken) + "\n" + question;
-    else
-      VR_CHECK(marked == static_cast<int64_t>(r.images.size()), "the prompt marks {} images with <image> but {} "
-               "were given", marked, r.images.size());
-    const std::string text = tpl.is_plain() ? question : tpl.render(std::vector<std::optional<std::string>>{question, std::nullopt});
-    rows.push_back(vr::data::tokenizer_image_token(text, enc));
-    image_files.insert(image_files.end(), r.images.begin(), r.images.end());
-  }
-
-  const std::string kind = vr::load_config_json(run.model_dir).value("model_type", std::string());
-  auto settings = vr::model::read_generation_settings(run.model_dir, run.generation_config);
-  vr::model::GenerateOptions opt = shared.options(settings);
-  if (!run.eos_token_ids.empty()) opt.eos_token_ids = run.eos_token_ids;
-  if (auto e = tok.eos_id(); e && run.eos_token_ids.empty())  // the tokenizer's eos ends a turn too
-    if (std::find(opt.eos_token_ids.begin(), opt.eos_token_ids.end(), *e) == opt.eos_token_ids.end())
-      opt.eos_token_ids.push_back(*e);
-  if (run.no_eos) opt.eos_token_ids.clear();
-  const int64_t pad = run.pad_token_id ? *run.pad_token_id
-                      : settings.pad_token_id ? *settings.pad_token_id
-                      : tok.pad_id()          ? *tok.pad_id()
-                                              : settings.resolved_pad_token_id();
-  opt.pad_token_id = pad;
-  opt.max_new_tokens = run.max_new_tokens ? *run.max_new_tokens : 256;
+  encode_requests(requests, tpl, vr::data::TextEncoder::from_tokenizer(tok), rows, image_files);
+  vr::model::GenerateOptions opt = chat_options(run, shared, tok);
+  const int64_t pad = opt.pad_token_id;
 
   // Left-padded batch.
   const int64_t B = static_cast<int64_t>(rows.size());
@@ -261,29 +300,7 @@ int run_chat(const ChatOptions& chat, const ChatRun& run, const SharedGenerateFl
     return stopped;
   };
 
-  vr::model::GenerateResult result;
-  if (kind == "llama") {
-    VR_CHECK(image_files.empty(), "{} is a text-only Llama checkpoint: it cannot take --image", run.model_dir);
-    auto model = vr::model::load_llama(run.model_dir, shared.dtype());
-    model->eval();
-    vr::model::LlamaInputs prompt;
-    prompt.input_ids = ids;
-    prompt.attention_mask = mask;
-    result = vr::model::generate_llama(*model, prompt, opt);
-  } else {
-    auto model = vr::model::load_lvlm(run.model_dir, shared.dtype());
-    model->eval();
-    at::Tensor pixels;
-    if (!image_files.empty()) {
-      const std::string proc_path = path_or(chat.processor, run.model_dir);
-      const auto proc = vr::image::ImageProcessor::from_path(proc_path);
-      const auto aspect = vr::image::parse_aspect_mode(chat.aspect);
-      std::vector<at::Tensor> images;
-      for (const auto& f : image_files) images.push_back(proc(vr::image::decode_image_file(f), aspect));
-      pixels = torch::stack(images);
-    }
-    result = vr::model::generate_lvlm(*model, ids, mask, pixels, opt);
-  }
+  const vr::model::GenerateResult result = generate_batch(chat, run, shared, ids, mask, image_files, opt);
 
   if (stream) {
     printers[0].finish();

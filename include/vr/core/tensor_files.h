@@ -41,6 +41,12 @@ struct KeyReport {
 // Compares checkpoint names and shapes with the model's expected tensors.
 KeyReport match_keys(const StateDict& checkpoint, const StateDict& expected);
 
+// A named tensor of an inputs file (`vrtrain forward` / `generate` read their inputs as safetensors): vr::Error
+// "inputs file 'F' has no tensor 'N' (it has: a, b)" when absent.
+at::Tensor require_tensor(const StateDict& tensors, const std::string& name, const std::string& file);
+// The named tensor, or an undefined one when absent.
+at::Tensor optional_tensor(const StateDict& tensors, const std::string& name);
+
 // Writes config.json (+ extra JSON files) and the tensors, sharded above max_shard_bytes with an index,
 // atomically (write_directory_atomically in file_io.h).
 void save_checkpoint(const std::string& dir, const nlohmann::json& config, const StateDict& tensors,

@@ -17,6 +17,7 @@
 #include <c10/core/Device.h>
 
 #include "vr/core/tensor_files.h"
+#include "vr/model/layout_names.h"
 #include "vr/model/lvlm.h"
 
 namespace vr::model {
@@ -62,21 +63,5 @@ void save_projector_bin(Lvlm& model, const std::string& path);
 // Projector weights from any projector file, as {"linear_1.weight", ...}: keys are cut after "mm_projector."
 // (LLaVA's rule; covers mm_projector.bin and non_lora_trainables.bin) or after "multi_modal_projector.".
 StateDict read_projector_file(const std::string& path);
-
-// Name mapping (pure functions, one place): original LLaVA/Bunny → llava-hf, and back. Returns "" for keys that
-// carry no parameter (rotary inv_freq, position_ids buffers).
-std::string llava_to_hf_name(const std::string& name);
-std::string hf_to_llava_name(const std::string& name, bool linear_projector = false);
-// "0.weight" / "2.bias" / "weight" (after "mm_projector.") → multi_modal_projector.linear_{1,2}.* ("" if neither).
-std::string projector_suffix_to_hf(const std::string& suffix);
-// Non-persistent buffers some checkpoints carry (rotary inv_freq, position_ids).
-bool is_buffer_checkpoint_key(const std::string& name);
-// transformers >= 4.52 in-memory names (model.language_model.*, ...) → classic llava-hf on-disk names.
-std::string new_hf_to_hf_name(const std::string& name);
-// PEFT adapter files: the LoRA tensor "<module>.lora_A.weight" of a model is stored as
-// "base_model.model.<module>.lora_A.weight" (PEFT's save_pretrained). peft_to_hf_name strips that prefix and the
-// adapter name of in-memory PEFT keys ("<module>.lora_A.default.weight"); module names stay as the file has them.
-std::string hf_to_peft_name(const std::string& name);
-std::string peft_to_hf_name(const std::string& key);
 
 }  // namespace vr::model

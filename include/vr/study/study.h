@@ -4,7 +4,8 @@
 // 16-layer tiny LVLM, every arm over K seeds; the verdict reports mean ± spread and says when a claim fails.
 //
 // This header holds the study's configuration, its arms and the verdict arithmetic (pure, testable);
-// tools/vrtrain/cmd_study.cpp runs the arms as `vrtrain train` / `vrtrain eval` / `vrtrain prune` processes.
+// vr/study/study_plan.h lays out the `vrtrain train` / `vrtrain eval` / `vrtrain prune` commands of every piece and
+// vr/study/study_runner.h runs them as processes (`vrtrain study` only parses its flags and calls it).
 #pragma once
 #include <cstdint>
 #include <map>

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace vr::text {
@@ -61,5 +62,11 @@ class Tokenizer {
   explicit Tokenizer(std::shared_ptr<const tokenizer_detail::TokenizerState> state);
   std::shared_ptr<const tokenizer_detail::TokenizerState> state_;
 };
+
+// (id, content) of every added token the tokenizer files in `dir` declare: tokenizer.json's added_tokens, or, when
+// it has none, tokenizer_config.json's added_tokens_decoder. Entries without an integer id and a string content are
+// skipped; missing files give none. Reads the files only (no tokenizer is built: a checkpoint's layout needs the
+// ids of <image> and the reserved tokens, vr/model/layouts.h).
+std::vector<std::pair<int64_t, std::string>> read_added_tokens(const std::string& dir);
 
 }  // namespace vr::text

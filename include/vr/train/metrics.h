@@ -54,9 +54,7 @@ class MetricsWriter {
 
 // "step 12/100 | loss 2.3451 | lr 1.96e-05 | grad 0.84 | 5230 tok/s | 41.2 img/s | ETA 1m12s"
 // `avg_step_s` is the mean step time used for the ETA.
+// (durations and byte counts print as vr::format_duration / vr::format_bytes do, vr/core/progress.h).
 std::string format_progress(const StepMetrics& m, double avg_step_s);
-std::string format_duration(double seconds);  // "3h02m", "1m12s", "4.2s"
-
-std::string format_bytes(double bytes);        // "1.50 GiB"
 
 }  // namespace vr::train

@@ -9,7 +9,7 @@
 #include "vr/model/lora.h"
 #include "vr/train/memory_plan.h"
 #include "vr/train/run_config.h"
-#include "vr/train/tiny_model.h"
+#include "vr/model/tiny_model.h"
 #include "vr/train/trainable_params.h"
 
 namespace vr::model {
@@ -35,6 +35,6 @@ model::LoraConfig lora_config(const RunConfig& cfg, const std::vector<int64_t>& 
 MemoryPlanInputs memory_plan_inputs(const RunConfig& cfg, const model::LvlmConfig& model,
                                     const TrainableSummary& trainable, int64_t tokens);
 // model.make_tiny_family / make_tiny_seed.
-TinyModelOptions tiny_model_options(const RunConfig& cfg);
+vr::model::TinyModelOptions tiny_model_options(const RunConfig& cfg);
 
 }  // namespace vr::train

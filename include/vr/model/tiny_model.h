@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace vr::train {
+namespace vr::model {
 
 struct TinyModelOptions {
   std::string family = "llava";  // llava | bunny
@@ -33,4 +33,4 @@ nlohmann::json tiny_tokenizer_json(const std::string& family);
 nlohmann::json tiny_tokenizer_config(const std::string& family);
 nlohmann::json tiny_preprocessor_config(const std::string& family, int64_t image_size);
 
-}  // namespace vr::train
+}  // namespace vr::model

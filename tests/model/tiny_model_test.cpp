@@ -1,7 +1,7 @@
 // make_tiny_model (`vrtrain make-tiny`): the files load as a working LVLM + tokenizer + processor, the size
 // options reach the config, the weights are a function of the seed, and bad sizes are refused.
 #include "vr/core/file_io.h"
-#include "vr/train/tiny_model.h"
+#include "vr/model/tiny_model.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -20,7 +20,7 @@
 #include "vr/model/layouts.h"
 #include "vr/model/lvlm.h"
 
-namespace train_tiny_model_test {
+namespace model_tiny_model_test {
 
 namespace fs = std::filesystem;
 
@@ -32,14 +32,14 @@ std::string read_bytes(const std::string& path) {
 
 TEST(TinyModel, SizeOptionsReachTheConfigAndTheModelRuns) {
   const std::string dir = vr::test::temp_dir("tiny_sizes") + "/m";
-  vr::train::TinyModelOptions o;
+  vr::model::TinyModelOptions o;
   o.family = "bunny";
   o.num_layers = 3;
   o.hidden_size = 96;
   o.intermediate_size = 100;
   o.num_heads = 6;
   o.image_size = 28;
-  vr::train::make_tiny_model(dir, o);
+  vr::model::make_tiny_model(dir, o);
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
                         "preprocessor_config.json"})
     EXPECT_TRUE(fs::exists(fs::path(dir) / f)) << f;
@@ -70,11 +70,11 @@ TEST(TinyModel, SizeOptionsReachTheConfigAndTheModelRuns) {
 
 TEST(TinyModel, WeightsAreAFunctionOfTheSeed) {
   const std::string root = vr::test::temp_dir("tiny_seed");
-  vr::train::TinyModelOptions o;
-  vr::train::make_tiny_model(root + "/a", o);
-  vr::train::make_tiny_model(root + "/b", o);
+  vr::model::TinyModelOptions o;
+  vr::model::make_tiny_model(root + "/a", o);
+  vr::model::make_tiny_model(root + "/b", o);
   o.seed = 1;
-  vr::train::make_tiny_model(root + "/c", o);
+  vr::model::make_tiny_model(root + "/c", o);
   const std::string a = read_bytes(root + "/a/model.safetensors");
   EXPECT_EQ(a, read_bytes(root + "/b/model.safetensors"));
   EXPECT_NE(a, read_bytes(root + "/c/model.safetensors"));
@@ -82,15 +82,15 @@ TEST(TinyModel, WeightsAreAFunctionOfTheSeed) {
 
 TEST(TinyModel, BadSizesAreRefusedWithTheFlagName) {
   const std::string dir = vr::test::temp_dir("tiny_bad") + "/m";
-  auto error_of = [&](vr::train::TinyModelOptions o) -> std::string {
+  auto error_of = [&](vr::model::TinyModelOptions o) -> std::string {
     try {
-      vr::train::make_tiny_model(dir, o);
+      vr::model::make_tiny_model(dir, o);
     } catch (const vr::Error& e) {
       return e.what();
     }
     return "";
   };
-  vr::train::TinyModelOptions o;
+  vr::model::TinyModelOptions o;
   o.num_heads = 3;
   EXPECT_NE(error_of(o).find("--heads"), std::string::npos);
   o = {};
@@ -113,9 +113,9 @@ TEST(TinyModel, EverySyntheticSampleIsSupervised) {
   const std::string root = vr::test::temp_dir("tiny_labels");
   for (const auto& [family, tpl] : {std::pair<std::string, std::string>{"llava", "vicuna_v1"}, {"bunny", "llama3"},
                                     {"llava", "plain"}}) {
-    vr::train::TinyModelOptions o;
+    vr::model::TinyModelOptions o;
     o.family = family;
-    vr::train::make_tiny_model(root + "/" + family, o);
+    vr::model::make_tiny_model(root + "/" + family, o);
     auto tok = vr::text::Tokenizer::from_path(root + "/" + family);
     auto proc = vr::image::ImageProcessor::from_path(root + "/" + family);
     vr::data::DatasetOptions d;
@@ -136,4 +136,4 @@ TEST(TinyModel, EverySyntheticSampleIsSupervised) {
 
 }  // namespace
 
-}  // namespace train_tiny_model_test
+}  // namespace model_tiny_model_test

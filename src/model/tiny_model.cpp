@@ -1,4 +1,4 @@
-#include "vr/train/tiny_model.h"
+#include "vr/model/tiny_model.h"
 
 #include <cmath>
 #include <set>
@@ -11,7 +11,7 @@
 #include "vr/core/error.h"
 #include "vr/model/lvlm.h"
 
-namespace vr::train {
+namespace vr::model {
 
 namespace {
 
@@ -276,4 +276,4 @@ void make_tiny_model(const std::string& dir, const TinyModelOptions& opt) {
                    {"preprocessor_config.json", tiny_preprocessor_config(opt.family, opt.image_size)}});
 }
 
-}  // namespace vr::train
+}  // namespace vr::model

@@ -1,0 +1,64 @@
+// The study's plan (vr/study/study.h): the `vrtrain` commands of every piece, grouped into jobs, and the folders
+// they write. Pure except for make_seed_models, which creates the random tiny models. A finished piece (its
+// run_summary.json, config.json or shapes.summary.json present) gets no command: rerunning continues a study.
+//
+// <out>/models/seed<K>  random tiny models             <out>/base/base-s<K>       stage-1 runs (+ eval/)
+// <out>/runs/<arm>-s<K>  stage-2 runs (+ eval/)         <out>/pruned/<arm>-s<K>    model/ and eval/ of a pruning arm
+// <out>/logs/<name>.log  every command's output         <out>/base.yaml            the training config they share
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vr/study/study.h"
+#include "vr/train/run_config.h"
+
+namespace vr::study {
+
+// One `vrtrain` command of the study and the log its output is appended to.
+struct StudyCommand {
+  std::vector<std::string> args;
+  std::string log;
+};
+
+// Commands that must run in order (e.g. train, then eval of that run), for one arm at one seed.
+struct StudyJob {
+  std::string name;     // "<arm>-s<seed>"
+  std::string arm;
+  int64_t seed = 0;
+  std::string dir;      // the run (stage 1, 2) or the pruned model's folder (pruning)
+  std::string eval_dir; // where its shapes.summary.json lands
+  std::vector<StudyCommand> commands;
+};
+
+// The training config every run shares (stage, arm and seed differ by --set).
+vr::train::RunConfig study_run_config(const StudyConfig& sc);
+
+// The folders and the arguments of a study in `out`.
+class StudyPlan {
+ public:
+  StudyPlan(StudyConfig sc, std::string out);
+  const StudyConfig& config() const { return sc_; }
+  const std::string& out() const { return out_; }
+  std::string base_yaml() const;           // <out>/base.yaml
+  std::string log(const std::string& name) const;
+  bool stage1() const { return sc_.base_steps > 0; }
+
+  // Creates each seed's random tiny model when missing; the model each seed's arms start from (the stage-1
+  // run's final/ when there is a stage 1).
+  std::vector<std::string> make_seed_models() const;
+  std::vector<StudyJob> stage1_jobs() const;                                        // one per seed
+  std::vector<StudyJob> arm_jobs(const std::vector<std::string>& start_models) const;  // seed-major, arms in order
+  // Pruning of each seed's uniform run (reads its run_summary.json for the region), seed-major.
+  std::vector<StudyJob> prune_jobs() const;
+  size_t prunes_per_seed() const { return sc_.prune_remove.size() * sc_.prune_methods.size(); }
+
+ private:
+  StudyCommand eval_command(const std::string& model, const std::string& eval_dir, const std::string& name) const;
+  std::vector<std::string> stage1_train_args(int64_t seed, const std::string& model, const std::string& dir) const;
+
+  StudyConfig sc_;
+  std::string out_;
+};
+
+}  // namespace vr::study

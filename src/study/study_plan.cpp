@@ -1,0 +1,154 @@
+#include "vr/study/study_plan.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <utility>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "vr/model/tiny_model.h"
+#include "vr/report/run_record.h"
+
+namespace fs = std::filesystem;
+
+namespace vr::study {
+
+namespace {
+
+bool has_file(const std::string& dir, const char* file) { return fs::exists(fs::path(dir) / file); }
+
+}  // namespace
+
+vr::train::RunConfig study_run_config(const StudyConfig& sc) {
+  vr::train::RunConfig rc;
+  rc.data.path = "synthetic-shapes";
+  rc.data.template_name = "vicuna_v1";
+  rc.data.model_max_length = 512;
+  rc.data.num_workers = 1;
+  rc.data.synthetic_num_samples = sc.train_samples;
+  rc.data.synthetic_image_size = sc.image_size;
+  rc.train.lr = rc.train.mm_projector_lr = sc.lr;
+  rc.train.batch_size = sc.batch_size;
+  rc.train.max_steps = sc.steps;
+  rc.train.save_every = 0;
+  rc.train.keep_last = 1;
+  rc.train.log_every = sc.steps;
+  rc.train.num_threads = sc.threads;
+  rc.selection.fraction = sc.fraction;
+  return rc;
+}
+
+StudyPlan::StudyPlan(StudyConfig sc, std::string out) : sc_(std::move(sc)), out_(std::move(out)) {}
+
+std::string StudyPlan::base_yaml() const { return (fs::path(out_) / "base.yaml").string(); }
+
+std::string StudyPlan::log(const std::string& name) const {
+  return (fs::path(out_) / "logs" / (name + ".log")).string();
+}
+
+StudyCommand StudyPlan::eval_command(const std::string& model, const std::string& eval_dir,
+                                     const std::string& name) const {
+  return {{"eval", "--model", model, "--samples", std::to_string(sc_.eval_samples), "--threads",
+           std::to_string(sc_.threads), "--output", eval_dir},
+          log(name)};
+}
+
+std::vector<std::string> StudyPlan::make_seed_models() const {
+  std::vector<std::string> start;
+  for (int64_t seed = 0; seed < sc_.seeds; ++seed) {
+    const std::string model = (fs::path(out_) / "models" / fmt::format("seed{}", seed)).string();
+    if (!has_file(model, "config.json")) {
+      vr::model::TinyModelOptions to;
+      to.seed = seed;
+      to.num_layers = sc_.layers;
+      to.hidden_size = sc_.hidden;
+      to.num_heads = sc_.heads;
+      vr::model::make_tiny_model(model, to);
+    }
+    start.push_back(stage1() ? (fs::path(out_) / "base" / fmt::format("base-s{}", seed) / "final").string() : model);
+  }
+  return start;
+}
+
+// Stage 1: the random tiny model fully tuned (LLM layers, embeddings, lm_head, projector) into the model every arm
+// of the seed starts from.
+std::vector<std::string> StudyPlan::stage1_train_args(int64_t seed, const std::string& model,
+                                                      const std::string& dir) const {
+  std::vector<std::string> a = {"train", "--config", base_yaml(), "--set", "model.path=" + model,
+                                "--set", "output_dir=" + dir, "--set", "train.seed=" + std::to_string(42 + seed),
+                                "--set", "train.stage=full", "--set", "train.train_embeddings=true",
+                                "--set", "train.max_steps=" + std::to_string(sc_.base_steps),
+                                "--set", "train.log_every=" + std::to_string(sc_.base_steps),
+                                "--set", fmt::format("train.lr={}", sc_.base_lr),
+                                "--set", fmt::format("train.mm_projector_lr={}", sc_.base_lr),
+                                // Other images than stage 2's, as many as the steps draw (no repeats).
+                                "--set", "data.synthetic.seed=1",
+                                "--set", fmt::format("data.synthetic.num_samples={}",
+                                                     std::max(sc_.train_samples, sc_.base_steps * sc_.batch_size))};
+  if (sc_.base_data == "captions") a.insert(a.end(), {"--set", "data.template=plain"});
+  return a;
+}
+
+std::vector<StudyJob> StudyPlan::stage1_jobs() const {
+  std::vector<StudyJob> jobs;
+  if (!stage1()) return jobs;
+  for (int64_t seed = 0; seed < sc_.seeds; ++seed) {
+    const std::string model = (fs::path(out_) / "models" / fmt::format("seed{}", seed)).string();
+    const std::string name = fmt::format("base-s{}", seed), dir = (fs::path(out_) / "base" / name).string();
+    StudyJob job{name, "base", seed, dir, dir + "/eval", {}};
+    if (!has_file(dir, "run_summary.json")) job.commands.push_back({stage1_train_args(seed, model, dir), log(name)});
+    if (!has_file(job.eval_dir, "shapes.summary.json"))
+      job.commands.push_back(eval_command(dir + "/final", job.eval_dir, name));
+    jobs.push_back(job);
+  }
+  return jobs;
+}
+
+std::vector<StudyJob> StudyPlan::arm_jobs(const std::vector<std::string>& start_models) const {
+  std::vector<StudyJob> jobs;
+  for (int64_t seed = 0; seed < sc_.seeds; ++seed)
+    for (const auto& arm : sc_.arms) {
+      const std::string name = fmt::format("{}-s{}", arm, seed), dir = (fs::path(out_) / "runs" / name).string();
+      StudyJob job{name, arm, seed, dir, dir + "/eval", {}};
+      if (!has_file(dir, "run_summary.json")) {
+        std::vector<std::string> a = {"train", "--config", base_yaml(), "--set",
+                                      "model.path=" + start_models[static_cast<size_t>(seed)],
+                                      "--set", "output_dir=" + dir, "--set", "train.seed=" + std::to_string(42 + seed),
+                                      "--set", "selection.seed=" + std::to_string(seed)};
+        for (const auto& o : arm_overrides(arm)) a.insert(a.end(), {"--set", o});
+        job.commands.push_back({a, log(name)});
+      }
+      if (!has_file(job.eval_dir, "shapes.summary.json"))
+        job.commands.push_back(eval_command(dir + "/final", job.eval_dir, name));
+      jobs.push_back(job);
+    }
+  return jobs;
+}
+
+std::vector<StudyJob> StudyPlan::prune_jobs() const {
+  std::vector<StudyJob> jobs;
+  for (int64_t seed = 0; seed < sc_.seeds; ++seed) {
+    const std::string uniform = (fs::path(out_) / "runs" / fmt::format("uniform-s{}", seed)).string();
+    const vr::report::RunRecord ur = vr::report::read_run(uniform);
+    for (int64_t n : sc_.prune_remove)
+      for (const auto& method : sc_.prune_methods) {
+        const std::string arm = fmt::format("prune-{}-{}", method, n), name = fmt::format("{}-s{}", arm, seed);
+        const std::string dir = (fs::path(out_) / "pruned" / name).string();
+        StudyJob job{name, arm, seed, dir, dir + "/eval", {}};
+        if (!has_file(dir + "/model", "config.json")) {
+          // Block influence (region, bi) is computed by `vrtrain prune` on calibration data of the study's config.
+          std::vector<std::string> a = {"prune",  "--model",      uniform + "/final", "--output", dir + "/model",
+                                        "--remove", std::to_string(n), "--method", method,  "--config", base_yaml()};
+          if (method == "region") a.insert(a.end(), {"--region", fmt::format("{}", fmt::join(ur.layers, ","))});
+          job.commands.push_back({a, log(name)});
+        }
+        if (!has_file(job.eval_dir, "shapes.summary.json"))
+          job.commands.push_back(eval_command(dir + "/model", job.eval_dir, name));
+        jobs.push_back(job);
+      }
+  }
+  return jobs;
+}
+
+}  // namespace vr::study
