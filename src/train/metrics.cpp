@@ -32,6 +32,7 @@ nlohmann::json StepMetrics::to_json() const {
           {"tokens_per_s_per_rank", tokens_per_s_per_rank()}};
   if (gpu_peak_allocated_bytes) j["gpu_peak_allocated_bytes"] = *gpu_peak_allocated_bytes;
   if (gpu_peak_reserved_bytes) j["gpu_peak_reserved_bytes"] = *gpu_peak_reserved_bytes;
+  if (mfu) j["mfu"] = *mfu;
   return j;
 }
 
@@ -67,8 +68,10 @@ std::string format_progress(const StepMetrics& m, double avg_step_s) {
   double eta = avg_step_s * static_cast<double>(m.total_steps - m.step);
   std::string gpu;
   if (m.gpu_peak_allocated_bytes)
-    gpu = fmt::format(" | GPU {} peak ({} reserved)", vr::format_bytes(static_cast<double>(*m.gpu_peak_allocated_bytes)),
-                      vr::format_bytes(static_cast<double>(m.gpu_peak_reserved_bytes.value_or(0))));
+    gpu = fmt::format(" | GPU {} peak ({} reserved)",
+                      vr::format_bytes(static_cast<uint64_t>(*m.gpu_peak_allocated_bytes)),
+                      vr::format_bytes(static_cast<uint64_t>(m.gpu_peak_reserved_bytes.value_or(0))));
+  if (m.mfu) gpu += fmt::format(" | MFU {:.1f}%", 100.0 * *m.mfu);
   return fmt::format("step {}/{} | loss {:.4f} | lr {:.3g} | grad {:.3g} | {:.0f} tok/s | {:.1f} img/s{} | ETA {}",
                      m.step, m.total_steps, m.loss, m.lr, m.grad_norm, m.tokens_per_s(), m.images_per_s(), gpu,
                      vr::format_duration(eta));

@@ -108,6 +108,8 @@ void RunConfig::bind(vr::ConfigBinder& b) {
   b.field("train.freeze_vision_tower", train.freeze_vision_tower, "keep the vision tower frozen");
   b.field("train.num_threads", train.num_threads,
           "CPU threads (LibTorch + OpenBLAS); 0: LibTorch's default count, or cores / local ranks under data parallelism");
+  b.field("train.peak_tflops", train.peak_tflops,
+          "the GPU's peak TFLOP/s the MFU in metrics.jsonl divides by (dense bf16: H100/H200 SXM 989, A100 312)");
   b.field("train.device", train.device,
           "auto (cuda:LOCAL_RANK when a GPU is visible, else cpu) | cpu | cuda | cuda:N; CUDA asked for where "
           "there is none is an error");

@@ -150,6 +150,11 @@ TrainResult Trainer::run() {
     if (cuda_index >= 0) {
       m.gpu_peak_allocated_bytes = compat::cuda_peak_allocated_bytes(cuda_index);
       m.gpu_peak_reserved_bytes = compat::cuda_peak_reserved_bytes(cuda_index);
+      // This rank's share of the step (tokens and images are global after the step's all-reduce).
+      const int64_t w = m.world_size, samples = t.batch_size * t.grad_accum;
+      const auto flops = task.step_model_flops(m.tokens / w, samples, m.images / w);
+      if (flops && m.step_time_s > 0 && t.peak_tflops > 0)
+        m.mfu = *flops / m.step_time_s / (t.peak_tflops * 1e12);
     }
     m.step_time_s = std::chrono::duration<double>(clock::now() - step_start).count();
     m.elapsed_s = std::chrono::duration<double>(clock::now() - run_start).count();

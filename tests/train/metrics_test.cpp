@@ -16,6 +16,7 @@ TEST(StepMetricsJson, GpuFieldsAbsentOnTheCpuPresentOnCuda) {
   nlohmann::json cpu = m.to_json();
   EXPECT_FALSE(cpu.contains("gpu_peak_allocated_bytes"));
   EXPECT_FALSE(cpu.contains("gpu_peak_reserved_bytes"));
+  EXPECT_FALSE(cpu.contains("mfu"));
   EXPECT_DOUBLE_EQ(cpu.at("tokens_per_s").get<double>(), 4000.0);
   EXPECT_DOUBLE_EQ(cpu.at("tokens_per_s_per_rank").get<double>(), 1000.0);
   EXPECT_EQ(vr::train::format_progress(m, 1.0).find("GPU"), std::string::npos);
@@ -27,6 +28,10 @@ TEST(StepMetricsJson, GpuFieldsAbsentOnTheCpuPresentOnCuda) {
   EXPECT_EQ(gpu.at("gpu_peak_reserved_bytes").get<int64_t>(), int64_t{4} << 30);
   EXPECT_NE(vr::train::format_progress(m, 1.0).find("GPU 3 GiB peak (4 GiB reserved)"), std::string::npos)
       << vr::train::format_progress(m, 1.0);
+  EXPECT_FALSE(gpu.contains("mfu"));
+  m.mfu = 0.412;
+  EXPECT_DOUBLE_EQ(m.to_json().at("mfu").get<double>(), 0.412);
+  EXPECT_NE(vr::train::format_progress(m, 1.0).find("MFU 41.2%"), std::string::npos);
 }
 
 }  // namespace train_metrics_test

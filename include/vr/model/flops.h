@@ -4,6 +4,11 @@
 // image patches, L layers, H width, M merged length:
 //   LLM forward 2·P·N + attention 4·L·B·M²·H;  backward through activations 2·P·N + 8·L·B·M²·H;
 //   weight gradients 2·Pt·N;  gradient checkpointing re-runs the forward;  vision forward 2·Pv·Nv.
+// What the step must execute (MFU's numerator, training_step_flop_count): backward through activations only
+// from the top down to the lowest trained layer ℓ (nothing below needs an input gradient; the trainable
+// projector feeds layer 0, so ℓ = 0 whenever the projector trains): 2·(Ph + (L-ℓ)/L·(P-Ph))·N + 8·(L-ℓ)·B·M²·H,
+// with Ph the lm_head's matrix; the recompute of checkpointing is counted apart (HFU's numerator adds it). With
+// ℓ = 0 and Ph = 0 (the defaults) both agree with training_step_flops.
 #pragma once
 #include <cstdint>
 
@@ -19,8 +24,19 @@ struct StepFlopsShape {
   int64_t trainable_matrix_params = 0;  // Pt
   int64_t vision_params = 0;            // Pv
   bool gradient_checkpointing = false;
+  int64_t lm_head_params = 0;          // Ph, part of P
+  int64_t lowest_trained_layer = 0;    // ℓ: lowest layer whose input gradient is needed (L: none)
 };
 
+// The step's FLOPs by part.
+struct StepFlops {
+  double llm_forward = 0, llm_backward = 0, vision_forward = 0, recompute = 0;
+  double model() const { return llm_forward + llm_backward + vision_forward; }  // MFU: what the step must do
+  double hardware() const { return model() + recompute; }                      // HFU: what it does
+};
+StepFlops training_step_flop_count(const StepFlopsShape& s);
+
+// training_step_flop_count(s).hardware() with backward through every layer (ℓ = 0): `vrtrain bench`'s FLOP/s.
 double training_step_flops(const StepFlopsShape& s);
 
 }  // namespace vr::model

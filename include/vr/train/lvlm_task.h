@@ -33,6 +33,9 @@ class LvlmTask : public TrainTask {
   nlohmann::json data_state() const override;
   void restore_data_state(const nlohmann::json& state) override;
   void export_final(const std::string& dir) override;
+  // vr/model/flops.h with this model's shapes and trainable set; M = tokens / samples (the mean merged length:
+  // the attention term assumes equal lengths).
+  std::optional<double> step_model_flops(int64_t tokens, int64_t samples, int64_t images) const override;
 
  private:
   std::shared_ptr<model::Lvlm> model_;

@@ -29,6 +29,9 @@ struct StepMetrics {
   // CUDA runs only (absent from the JSON on the CPU, never 0): the caching allocator's peaks on this rank's
   // device during the step: allocated = live tensors (what the memory plan predicts), reserved = its pool.
   std::optional<int64_t> gpu_peak_allocated_bytes, gpu_peak_reserved_bytes;
+  // CUDA runs only: model FLOPs utilisation of this rank's GPU = the FLOPs its step must execute
+  // (TrainTask::step_model_flops; recompute not counted) / step time / train.peak_tflops (docs/benchmarks.md).
+  std::optional<double> mfu;
 
   double tokens_per_s() const { return step_time_s > 0 ? static_cast<double>(tokens) / step_time_s : 0; }
   // Throughput of one rank (one GPU): the step's tokens (all ranks) / W / step time.

@@ -56,6 +56,7 @@ struct TrainSection {
   bool freeze_vision_tower = true;
   int64_t num_threads = 0;           // CPU intra-op threads (0: LibTorch default)
   std::string device = "auto";       // auto | cpu | cuda | cuda:N (see vr/core/device.h)
+  double peak_tflops = 989.0;        // the GPU's dense bf16 peak for MFU (H100 SXM: 989; A100: 312; H200: 989)
   int64_t stop_after_step = 0;       // debug: exit (code 3) right after this step's checkpoint, as if killed
   bool export_final = true;          // write <output_dir>/final/ as an HF checkpoint at the end
   std::string loss_normalization = "batch";  // batch (mean of micro-batch means) | token (every supervised token

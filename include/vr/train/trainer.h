@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,12 @@ class TrainTask {
   virtual nlohmann::json data_state() const = 0;    // loader position (epoch, index, seed), JSON
   virtual void restore_data_state(const nlohmann::json& state) = 0;
   virtual void export_final(const std::string& dir) = 0;  // HF-format model for `vrtrain forward`
+  // The FLOPs a step of this rank must execute (model::training_step_flop_count(...).model(): recompute not
+  // counted) for `tokens` merged non-padding tokens in `samples` samples with `images` images; nullopt where the
+  // task has no FLOP model (then no MFU is reported).
+  virtual std::optional<double> step_model_flops(int64_t tokens, int64_t samples, int64_t images) const {
+    return std::nullopt;
+  }
 };
 
 // Thrown when a loss or gradient norm is NaN/inf; the message names the step and the micro-batch's sample ids.
