@@ -23,7 +23,9 @@
 # Env: OUT (default /tmp/vr-acceptance-out), VR_ACCEPT_WORK (scratch, default /tmp/vr-acceptance),
 #      VR_ACCEPT_BUDGET_S (default 470), VRTRAIN (default device/bin/vrtrain), VR_PYTHON (default python3),
 #      VR_TORCH_LIB_DIRS (torch + CUDA library dirs; default: python3's torch, or in a dry run the build's LibTorch),
-#      VR_PEAK_TFLOPS (default: from the GPU name; H100/H200 SXM bf16 dense 989).
+#      VR_PEAK_TFLOPS (default: from the GPU name; H100/H200 SXM bf16 dense 989), VR_ACCEPT_TIME_SCALE (multiplies
+#      the step limits; a dry run defaults to 4 and a 1800 s budget). Dry run here: VR_PYTHON=/usr/bin/python3 and
+#      PYTHONPATH=/opt/vr-oracle (numpy, and transformers for step 8's plumbing).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -341,6 +343,7 @@ done
 OUT=${OUT:-/tmp/vr-acceptance-out}
 WORK=${VR_ACCEPT_WORK:-/tmp/vr-acceptance}
 BUDGET=${VR_ACCEPT_BUDGET_S:-470}
+SCALE=${VR_ACCEPT_TIME_SCALE:-1}  # multiplies every step's time limit
 DEV_DIR=${VR_DEVICE_DIR:-$ROOT/device}
 VRTRAIN=${VRTRAIN:-$DEV_DIR/bin/vrtrain}
 PY=${VR_PYTHON:-python3}
@@ -355,6 +358,8 @@ if [ "$DRY" = 0 ] && ! nvidia-smi -L > /dev/null 2>&1; then
   DRY=1
   say "no GPU visible (nvidia-smi -L failed): DRY RUN"
 fi
+# The budget is the GPU session's; a dry run on a small shared CPU takes longer and has no session to protect.
+if [ "$DRY" = 1 ]; then BUDGET=${VR_ACCEPT_BUDGET_S:-1800}; SCALE=${VR_ACCEPT_TIME_SCALE:-4}; fi
 [ -x "$VRTRAIN" ] || { say "FAIL: $VRTRAIN missing: run scripts/device_bundle.sh here and carry device/"; exit 1; }
 # The torch and CUDA libraries vrtrain runs on: the device's own (python3's torch and the nvidia-* wheels beside it).
 # A dry run stands in the LibTorch the bundle was built against (python3 here may hold another torch).
@@ -376,6 +381,7 @@ export OUT WORK DRY DEV_DIR VRTRAIN PY VR_LD TORCH_SRC ROOT TOOLS
 
 say "vrtrain CUDA acceptance, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(hostname), mode: $([ "$DRY" = 1 ] && echo 'DRY RUN (CPU; device-only parts SKIPPED)' || echo device), budget ${BUDGET} s"
 say "torch libraries: $TORCH_SRC"
+cp "$DEV_DIR/versions.json" "$OUT/bundle_versions.json" 2> /dev/null || true
 
 # The real-width model is written in the background from the start (CPU work, ~1 min), while the GPU runs 1-7.
 BG_PID=""
@@ -396,6 +402,7 @@ run_step() {  # ID LIMIT_S TITLE
     left=$((left - ${VR_ACCEPT_RESERVE_8:-180}))
   fi
   if [ $left -lt 10 ]; then say "[$id] $title: SKIP (the ${BUDGET} s budget is spent)"; return; fi
+  limit=$((limit * SCALE))
   [ "$limit" -gt "$left" ] && limit=$left
   local log="$OUT/logs/step$id.log" t=$(date +%s) rc=0
   VR_ACCEPT_CHILD=$id timeout -k 5 "$limit" bash "$SELF" > "$log" 2>&1 || rc=$?

@@ -125,20 +125,24 @@ def unwrap_lora():
                     setattr(parent, child_name, child.base)
 
 
-# One image per row right after BOS, expanded to image_seq_length tokens (transformers >= 4.47 expects the processor's
-# expansion; older versions accept it too), then text; labels on the text only (image slots and BOS -100).
+# One image per row right after BOS, then text; labels on the text only (image slots and BOS -100). transformers
+# >= 4.47 takes the processor's expansion (image_seq_length image tokens); 4.44 (the CPU dry run's oracle) only its
+# legacy form, one image token it expands itself. Either way the model sees T - 1 + image_seq_length positions.
 vc = cfg.vision_config
 n_img = (vc.image_size // vc.patch_size) ** 2
 image_id = getattr(cfg, "image_token_id", None)
 if image_id is None:
     image_id = cfg.image_token_index
+major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+expanded = (major, minor) >= (4, 47)
 B, T = args.batch, args.text_tokens
 g = torch.Generator().manual_seed(1)
 text = torch.randint(3, 256, (B, T), generator=g)
-ids = torch.cat([text[:, :1], torch.full((B, n_img), image_id), text[:, 1:]], 1)
+slots = n_img if expanded else 1
+ids = torch.cat([text[:, :1], torch.full((B, slots), image_id), text[:, 1:]], 1)
 labels = ids.clone()
-labels[:, : 1 + n_img] = -100
-merged = ids.shape[1]
+labels[:, : 1 + slots] = -100
+merged = T - 1 + n_img
 inputs = dict(input_ids=ids.to(dev), attention_mask=torch.ones_like(ids).to(dev), labels=labels.to(dev),
               pixel_values=torch.randn(B, 3, vc.image_size, vc.image_size, generator=g).to(dev, dtype))
 

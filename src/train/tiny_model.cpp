@@ -10,6 +10,7 @@
 #include "vr/core/tensor_files.h"
 #include "vr/core/error.h"
 #include "vr/model/lvlm.h"
+#include "vr/model/model_configs.h"
 
 namespace vr::train {
 
