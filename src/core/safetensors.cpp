@@ -122,6 +122,18 @@ at::Tensor SafetensorsFile::tensor(const std::string& name) const {
   return t;
 }
 
+void SafetensorsFile::release(const std::string& name) const {
+  const TensorEntry& e = entry(name);
+  if (!map_->addr) return;
+  // Whole pages inside the tensor's bytes only: a page it shares with a neighbour stays (that neighbour may not
+  // have been copied yet; it costs at most 2 pages per tensor).
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t base = reinterpret_cast<uintptr_t>(map_->addr);
+  const uintptr_t lo = (base + header_.data_start + e.begin + page - 1) / page * page;
+  const uintptr_t hi = (base + header_.data_start + e.end) / page * page;
+  if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+}
+
 std::map<std::string, at::Tensor> SafetensorsFile::tensors() const {
   std::map<std::string, at::Tensor> out;
   for (const auto& e : header_.entries) out.emplace(e.name, tensor(e.name));

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 
 #include <ATen/ATen.h>
@@ -13,20 +14,81 @@
 
 #include "vr/core/error.h"
 
+#include <ATen/detail/CUDAHooksInterface.h>
+
 #ifdef VR_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
+#include <cuda_runtime_api.h>
+#include <torch/csrc/cuda/nccl.h>
 #endif
 
 namespace vr::compat {
 
 std::string torch_version() { return TORCH_VERSION; }
 
+std::string gpu_stack_description() {
+#ifdef VR_WITH_CUDA
+  const auto& hooks = at::detail::getCUDAHooks();
+  // cudart: major·1000 + minor·10; cuDNN 9: major·10000 + minor·100 + patch (8: ·1000, ·100); NCCL (torch's own
+  // packing): major << 32 | minor << 16 | patch.
+  const long rt = hooks.versionCUDART();
+  std::string s = fmt::format("CUDA {}.{}", rt / 1000, (rt % 1000) / 10);
+  if (at::globalContext().hasCuDNN()) {
+    const long dnn = hooks.versionCuDNN();
+    s += dnn >= 90000 ? fmt::format(", cuDNN {}.{}.{}", dnn / 10000, (dnn % 10000) / 100, dnn % 100)
+                      : fmt::format(", cuDNN {}.{}.{}", dnn / 1000, (dnn % 1000) / 100, dnn % 100);
+  }
+  const std::uint64_t nccl = torch::cuda::nccl::version();
+  s += nccl ? fmt::format(", NCCL {}.{}.{}", nccl >> 32, (nccl >> 16) & 0xffff, nccl & 0xffff)
+            : std::string(", no NCCL");
+  return s;
+#else
+  return "CPU only (LibTorch without CUDA)";
+#endif
+}
+
+std::string visible_devices_description() {
+#ifdef VR_WITH_CUDA
+  const int64_t n = cuda_device_count();
+  if (n == 0) return "no CUDA device visible";
+  std::string s;
+  for (int64_t i = 0; i < n; ++i) {
+    cudaDeviceProp p{};
+    if (cudaGetDeviceProperties(&p, static_cast<int>(i)) != cudaSuccess) {
+      s += fmt::format("{}cuda:{} (properties unreadable)", i ? "\n" : "", i);
+      continue;
+    }
+    s += fmt::format("{}cuda:{} {}, {:.1f} GiB, compute capability {}.{}", i ? "\n" : "", i, p.name,
+                     static_cast<double>(p.totalGlobalMem) / (1ull << 30), p.major, p.minor);
+  }
+  return s;
+#else
+  return "no CUDA device visible";
+#endif
+}
+
 bool cuda_available() {
 #ifdef VR_WITH_CUDA
   return c10::cuda::device_count() > 0;
 #else
   return false;
+#endif
+}
+
+int64_t cuda_device_count() {
+#ifdef VR_WITH_CUDA
+  return static_cast<int64_t>(c10::cuda::device_count());
+#else
+  return 0;
+#endif
+}
+
+void cuda_set_device(int device) {
+#ifdef VR_WITH_CUDA
+  if (cuda_available()) c10::cuda::set_device(static_cast<c10::DeviceIndex>(device));
+#else
+  (void)device;
 #endif
 }
 

@@ -92,6 +92,7 @@ class PgCollectives final : public Collectives {
     return pending_of(pg_->broadcast(v, o));
   }
   Pending all_gather(at::Tensor flat, at::Tensor part) override {
+    if (name_ == "nccl") return pending_of(pg_->_allgather_base(flat, part));  // into flat, no temporary
     std::vector<std::vector<at::Tensor>> out{flat.chunk(pg_->getSize())};
     std::vector<at::Tensor> in{std::move(part)};
     return pending_of(pg_->allgather(out, in));
@@ -99,9 +100,7 @@ class PgCollectives final : public Collectives {
   bool has_reduce_scatter() const override { return name_ == "nccl"; }
   Pending reduce_scatter(at::Tensor flat, at::Tensor part) override {
     VR_CHECK(has_reduce_scatter(), "reduce_scatter: not available with {}", name_);
-    std::vector<std::vector<at::Tensor>> in{flat.chunk(pg_->getSize())};
-    std::vector<at::Tensor> out{std::move(part)};
-    return pending_of(pg_->reduce_scatter(out, in));
+    return pending_of(pg_->_reduce_scatter_base(part, flat));  // out of flat, no temporary
   }
   int64_t heartbeat_of(int64_t rank) override {
     try {
@@ -111,12 +110,20 @@ class PgCollectives final : public Collectives {
       return -1;
     }
   }
+  void set_flag(const std::string& key) override { flag_store()->set(prefix_ + "/" + key, std::vector<uint8_t>{1}); }
+  bool has_flag(const std::string& key) override { return flag_store()->check({prefix_ + "/" + key}); }
   void set_client_factory(std::function<c10::intrusive_ptr<c10d::TCPStore>()> f) { make_store_client = std::move(f); }
 
  private:
+  c10::intrusive_ptr<c10d::TCPStore> flag_store() {
+    if (!flag_store_) flag_store_ = make_store_client();
+    return flag_store_;
+  }
+
   std::string name_, prefix_;
   c10::intrusive_ptr<PG> pg_;
   c10::intrusive_ptr<c10d::TCPStore> hb_store_;
+  c10::intrusive_ptr<c10d::TCPStore> flag_store_;  // wait_for_main_rank's flags (main thread only)
   std::function<c10::intrusive_ptr<c10d::TCPStore>()> make_store_client;
   std::atomic<bool> stop_{false};
   std::thread beat_;
@@ -157,7 +164,7 @@ std::unique_ptr<Collectives> connect_collectives(const DistEnv& env, const std::
     if (backend == "nccl") {
 #if defined(VR_WITH_CUDA)
       auto o = c10d::ProcessGroupNCCL::Options::create();
-      o->timeout = init_timeout;  // DataParallelSync waits with dist.timeout_s after the first step
+      o->timeout = init_timeout;  // GroupCommunicator::wait bounds each wait by dist.timeout_s after the first step
       auto pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(prefixed, static_cast<int>(env.rank),
                                                            static_cast<int>(env.world_size), o);
       auto c = std::make_unique<PgCollectives<c10d::ProcessGroupNCCL>>("nccl", pg, hb, env.rank, env.store_prefix);

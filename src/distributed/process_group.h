@@ -1,5 +1,6 @@
-// Private to src/dist: the c10d process group behind DataParallelSync, with the few collectives it uses,
-// so the version differences of c10d (ProcessGroup in 1.13, Backend in 2.x) stay in process_group.cpp.
+// Private to src/distributed: the c10d process group behind GroupCommunicator and BucketReducer, with the few
+// collectives they use, so the version differences of c10d (ProcessGroup in 1.13, Backend in 2.x) stay in
+// process_group.cpp.
 #pragma once
 #include <chrono>
 #include <functional>
@@ -27,12 +28,19 @@ class Collectives {
   virtual Pending broadcast(at::Tensor t, int64_t root) = 0;
   // ZeRO. flat: [W * s] contiguous, chunk r = rank r's part. all_gather: every rank's `part` ([s]) lands in chunk r
   // of every rank's `flat`. reduce_scatter: part = sum over ranks of their chunk `rank` of flat (NCCL only: Gloo in
-  // LibTorch 1.13 throws "ProcessGroupGloo does not support reduce_scatter", so DataParallelSync all-reduces there).
+  // LibTorch 1.13 throws "ProcessGroupGloo does not support reduce_scatter", so the reducer all-reduces there).
+  // NCCL runs both as flat collectives (_allgather_base / _reduce_scatter_base) straight into and out of `flat`:
+  // the list forms make NCCL allocate a flat temporary per call. Gloo keeps the list form of all_gather (views of
+  // `flat`, no copy on the CPU).
   virtual Pending all_gather(at::Tensor flat, at::Tensor part) = 0;
   virtual bool has_reduce_scatter() const = 0;
   virtual Pending reduce_scatter(at::Tensor flat, at::Tensor part) = 0;
   // Store access for liveness checks: a counter each rank bumps once a second; value -1 when unreadable.
   virtual int64_t heartbeat_of(int64_t rank) = 0;
+  // Store flags, on a connection of their own: one rank sets `key`, the others poll it (no timeout of the
+  // process group applies: Communicator::wait_for_main_rank bounds the wait by rank 0's heartbeat instead).
+  virtual void set_flag(const std::string& key) = 0;
+  virtual bool has_flag(const std::string& key) = 0;
 };
 
 // Creates the TCPStore (rank 0 serves it) and the process group; `backend` is "gloo" or "nccl".

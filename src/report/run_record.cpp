@@ -17,8 +17,6 @@ namespace vr::report {
 
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
 std::string yaml_string(const YAML::Node& root, const char* section, const char* key) {
   const YAML::Node s = root[section];
   if (!s || !s.IsMap() || !s[key]) return "";
@@ -44,7 +42,7 @@ void read_evals(RunRecord& r, const fs::path& folder) {
 double RunRecord::trainable_share() const {
   return trainable_params >= 0 && total_params > 0
              ? static_cast<double>(trainable_params) / static_cast<double>(total_params)
-             : kNaN;
+             : kNotRecorded;
 }
 
 std::string eval_key(const EvalSummary& s) {
@@ -59,7 +57,7 @@ double headline_metric(const EvalSummary& s, bool* higher_is_better) {
     if (higher_is_better) *higher_is_better = false;
     return s.metrics["loss"].get<double>();
   }
-  return kNaN;
+  return kNotRecorded;
 }
 
 RunRecord read_run(const std::string& dir) {
@@ -72,8 +70,8 @@ RunRecord read_run(const std::string& dir) {
   VR_CHECK(fs::is_directory(p), "compare: '{}' is not a directory", dir);
   VR_CHECK(fs::exists(summary) || fs::exists(metrics),
            "compare: '{}' is not a training run (no run_summary.json, no metrics.jsonl)", dir);
-  r.final_loss = r.best_loss = r.first_loss = kNaN;
-  r.step_time_s = r.tokens_per_s = kNaN;
+  r.final_loss = r.best_loss = r.first_loss = kNotRecorded;
+  r.step_time_s = r.tokens_per_s = kNotRecorded;
   if (fs::exists(summary)) {
     const nlohmann::json j = vr::read_json_file(summary.string());
     r.finished = true;

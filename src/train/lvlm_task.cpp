@@ -11,7 +11,6 @@
 #include "vr/core/logging.h"
 #include "vr/core/torch_compat.h"
 #include "vr/data/loader.h"
-#include "vr/model/attention_backend.h"
 #include "vr/model/lvlm.h"
 #include "vr/train/final_export.h"
 #include "vr/train/run_context.h"
@@ -24,10 +23,7 @@ LvlmTask::LvlmTask(std::shared_ptr<model::Lvlm> model, std::unique_ptr<data::Dat
       loader_(std::move(loader)),
       device_(ctx.device),
       lora_(lora),
-      model_dir_(std::move(model_dir)) {
-  // Training runs the fused attention kernels where LibTorch has them (2.x); eager on 1.13.
-  if (compat::sdpa_available()) model::set_fused_attention(**model_, true);
-}
+      model_dir_(std::move(model_dir)) {}
 
 LvlmTask::~LvlmTask() = default;
 

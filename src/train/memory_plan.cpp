@@ -66,9 +66,16 @@ MemoryPlan plan_memory(const MemoryPlanInputs& in) {
   const int64_t L = t.num_hidden_layers;
 
   MemoryPlan m;
+  const double W = static_cast<double>(std::max<int64_t>(in.world_size, 1));
+  const double trainable = static_cast<double>(in.trainable_params);
+  const bool zero = in.shard_optimizer && W > 1;
+  const double grad_s = in.fp32_gradients ? 4.0 : s;  // bytes per element of .grad()
   m.weights = static_cast<double>(in.model.num_parameters()) * s;
-  m.optimizer = static_cast<double>(in.trainable_params) * (8.0 + (fp32 ? 0.0 : 4.0));
-  m.gradients = static_cast<double>(in.trainable_params) * s;
+  m.optimizer = zero ? trainable * 12.0 / W : trainable * (8.0 + (fp32 ? 0.0 : 4.0));
+  m.gradients = trainable * grad_s;
+  // Replicated: the fp32 buckets, all run long. ZeRO: the fp32 gradient partition; the buckets are counted in the
+  // backward below (they replace the gradients there).
+  m.communication = W <= 1 ? 0.0 : zero ? trainable * 4.0 / W : trainable * 4.0;
 
   // Gradients per tuned layer: LoRA adapters r·(in + out) per target; else the layer's share of the trainable
   // elements outside the projector and lm_head.
@@ -89,7 +96,7 @@ MemoryPlan plan_memory(const MemoryPlanInputs& in) {
   if (in.lora) m.weights += k * lora_params_per_layer * s;  // the adapters themselves
   const double layer_grad =
       k == 0 ? 0.0
-             : s * (in.lora ? lora_params_per_layer
+             : (zero ? 4.0 : grad_s) * (in.lora ? lora_params_per_layer
                             : std::max(0.0, static_cast<double>(in.trainable_params) - proj_params - head_params) / k);
   std::vector<bool> tuned(static_cast<size_t>(std::max<int64_t>(L, 0)), false);
   for (auto i : in.tuned_layers)
@@ -180,7 +187,7 @@ MemoryPlan plan_memory(const MemoryPlanInputs& in) {
   const double vision_tr =
       n_img * Fv * (6.0 * Dv + 2.0 * Iv) * s + n_img * static_cast<double>(v.num_attention_heads) * Fv * Fv * (2.0 * s + 4.0);
 
-  const double stat = m.weights + m.optimizer;
+  const double stat = m.weights + m.optimizer + m.communication;
   const double accum_grads = in.grad_accum > 1 ? m.gradients : 0.0;  // held across micro-batches
   double stack = 0;
   for (int64_t i = 0; i < L; ++i) stack += kept(i);
@@ -227,18 +234,33 @@ MemoryPlan plan_memory(const MemoryPlanInputs& in) {
   // trainable tensor.
   double largest = std::max(in.lm_head_trainable ? V * H : 0.0, in.projector_trainable ? H * std::max(H, Dv) : 0.0);
   if (k > 0) largest = std::max(largest, in.lora ? static_cast<double>(in.lora_rank) * std::max(H, I) : H * I);
-  m.optimizer_peak = stat + m.gradients + 3.0 * largest * 4.0;
-  consider(m.optimizer_peak, 3.0 * largest * 4.0, "optimizer step");
+  // ZeRO: the step updates the partition (its gradient is in `communication`); the full gradients are gone and
+  // one bucket at a time is all-gathered afterwards.
+  const double step_grads = zero ? 0.0 : m.gradients;
+  const double gather = zero ? std::min(trainable, in.bucket_mb * 1024 * 1024 / 4) * 4.0 : 0.0;
+  const double step_tr = 3.0 * (zero ? std::min(largest, trainable / W) : largest) * 4.0 + gather;
+  m.optimizer_peak = stat + step_grads + step_tr;
+  consider(m.optimizer_peak, step_tr, "optimizer step");
   return m;
+}
+
+std::string MemoryPlan::fits(double device_bytes, double reserve_bytes) const {
+  const double left = device_bytes - reserve_bytes - peak;
+  return left >= 0 ? fmt::format("fits {} with {} to spare", format_bytes(device_bytes), format_bytes(left))
+                   : fmt::format("does not fit {} ({} over)", format_bytes(device_bytes), format_bytes(-left));
 }
 
 std::string MemoryPlan::table() const {
   return fmt::format(
       "  weights      {:>12}\n  optimizer    {:>12}  (AdamW moments, fp32 masters for non-fp32 weights)\n"
-      "  gradients    {:>12}\n  activations  {:>12}  (kept for backward at the end of the forward)\n"
+      "  gradients    {:>12}\n{}  activations  {:>12}  (kept for backward at the end of the forward)\n"
       "  phases       held after forward {}, forward peak {}, backward peak {}, optimizer step peak {}\n"
       "  peak         {:>12}  at {} (working set there {}); CUDA context and allocator slack not included\n",
-      format_bytes(weights), format_bytes(optimizer), format_bytes(gradients), format_bytes(activations),
+      format_bytes(weights), format_bytes(optimizer), format_bytes(gradients),
+      communication > 0 ? fmt::format("  buckets      {:>12}  (data parallel: fp32 gradient buckets, or the ZeRO "
+                                      "gradient partition)\n", format_bytes(communication))
+                        : std::string(),
+      format_bytes(activations),
       format_bytes(forward_end), format_bytes(forward_peak), format_bytes(backward_peak),
       format_bytes(optimizer_peak), format_bytes(peak), peak_phase, format_bytes(transient));
 }

@@ -104,15 +104,22 @@ std::string shape_only_plan_report(const RunConfig& cfg) {
   const auto& in = p.inputs;
   std::string r = fmt::format(
       "memory plan of {} from shapes ({} parameters, {} trainable): stage {} / method {}, layers [{}] ({})\n"
-      "micro-batch {} x {} merged tokens, {}, {}gradient checkpointing, grad_accum {}\n",
+      "micro-batch {} x {} merged tokens, {}, {}gradient checkpointing, grad_accum {}, {}\n",
       cfg.model.path, model.num_parameters(), in.trainable_params, cfg.train.stage, cfg.train.method,
       fmt::join(in.tuned_layers, ","), p.note, in.batch, in.tokens, cfg.train.dtype,
-      in.gradient_checkpointing ? "" : "no ", in.grad_accum);
+      in.gradient_checkpointing ? "" : "no ", in.grad_accum,
+      in.world_size > 1 ? fmt::format("{} ranks, {} (per rank below)", in.world_size,
+                                      in.shard_optimizer ? "ZeRO-1/2" : "replicated optimizer")
+                        : std::string("1 rank (dist.world_size=N plans N ranks)"));
+  // Per GPU: 80 GiB (H100 / A100-80GB), 2 GiB set aside for the CUDA context and the allocator's slack.
+  constexpr double kGpu = 80.0 * (1ull << 30), kReserve = 2.0 * (1ull << 30);
   for (bool fused : {false, true}) {
     p.inputs.fused_attention = fused;
     r += fmt::format("{} attention{}:\n", fused ? "fused (SDPA)" : "eager",
                      fused ? " (training's path on LibTorch >= 2.0)" : " (LibTorch 1.13)");
-    r += plan_memory(p.inputs).table();
+    const MemoryPlan plan = plan_memory(p.inputs);
+    r += plan.table();
+    r += "  per GPU      " + plan.fits(kGpu, kReserve) + " (2 GiB kept for the CUDA context and allocator slack)\n";
   }
   return r;
 }

@@ -7,18 +7,21 @@
 
 #include "vr/core/error.h"
 #include "vr/core/shape_string.h"
-#include "vr/distributed/gradient_sync.h"
+#include "vr/distributed/communicator.h"
+#include "vr/distributed/gradient_reducer.h"
 
 namespace vr::train {
 
-AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions options, std::shared_ptr<distributed::GradientSync> sync)
+AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions options,
+             std::shared_ptr<distributed::GradientReducer> reducer, std::shared_ptr<distributed::Communicator> comm)
     : groups_(std::move(groups)), options_(options) {
   torch::NoGradGuard no_grad;
   for (const auto& g : groups_)
     VR_CHECK(g.names.size() == g.params.size(), "AdamW group '{}': {} names for {} tensors", g.name, g.names.size(),
              g.params.size());
-  if (sync && sync->sharded() && sync->world_size() > 1) {
-    sync_ = std::move(sync);  // no full-size state: the partition is made after GradientSync::attach()
+  if (reducer && reducer->sharded() && comm && comm->world_size() > 1) {
+    reducer_ = std::move(reducer);  // no full-size state: the partition is made after GradientReducer::attach()
+    comm_ = std::move(comm);
     return;
   }
   for (const auto& g : groups_) {
@@ -37,13 +40,13 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions options, std::shared_p
   }
 }
 
-// Creates this rank's partition of master / exp_avg / exp_avg_sq from the sync's layout: from pending_ (a loaded
+// Creates this rank's partition of master / exp_avg / exp_avg_sq from the reducer's layout: from pending_ (a loaded
 // checkpoint) where present, else masters from the parameters (broadcast from rank 0 by attach) and zero moments.
 void AdamW::ensure_partition() {
-  if (!sync_ || partitioned_) return;
+  if (!reducer_ || partitioned_) return;
   torch::NoGradGuard no_grad;
-  const distributed::ShardLayout layout = sync_->shard_layout();
-  VR_CHECK(layout.numel > 0, "sharded AdamW: the gradient sync has no partition yet (GradientSync::attach must run "
+  const distributed::ShardLayout layout = reducer_->shard_layout();
+  VR_CHECK(layout.numel > 0, "sharded AdamW: the gradient reducer has no partition yet (GradientReducer::attach must run "
                              "before the first optimizer step)");
   std::map<std::string, std::pair<size_t, at::Tensor>> by_name;
   for (size_t gi = 0; gi < groups_.size(); ++gi)
@@ -68,7 +71,10 @@ void AdamW::ensure_partition() {
     exp_avg_.narrow(0, pc.shard_offset, pc.numel).copy_(part_of(pending_.at("exp_avg." + pc.name), pc));
     exp_avg_sq_.narrow(0, pc.shard_offset, pc.numel).copy_(part_of(pending_.at("exp_avg_sq." + pc.name), pc));
   }
+  if (pending_copied_)
+    for (const auto& kv : pending_) pending_copied_(kv.first);
   pending_.clear();
+  pending_copied_ = nullptr;
   partitioned_ = true;
 }
 
@@ -77,7 +83,7 @@ void AdamW::sharded_step(double lr_scale) {
   const double b1 = options_.beta1, b2 = options_.beta2;
   const double bias_correction1 = 1 - std::pow(b1, static_cast<double>(step_));
   const double bias_correction2_sqrt = std::sqrt(1 - std::pow(b2, static_cast<double>(step_)));
-  const at::Tensor grad = sync_->gradient_shard();
+  const at::Tensor grad = reducer_->gradient_shard();
   for (const Piece& pc : pieces_) {
     const double lr = groups_[pc.group].lr * lr_scale, wd = groups_[pc.group].weight_decay;
     at::Tensor m = master_.narrow(0, pc.shard_offset, pc.numel);
@@ -91,13 +97,13 @@ void AdamW::sharded_step(double lr_scale) {
     auto denom = (eas.sqrt() / bias_correction2_sqrt).add_(options_.eps);
     m.addcdiv_(ea, denom, -lr / bias_correction1);
   }
-  sync_->all_gather_parameters(master_);
+  reducer_->all_gather_parameters(master_);
 }
 
 void AdamW::step(double lr_scale) {
   torch::NoGradGuard no_grad;
   ++step_;
-  if (sync_) return sharded_step(lr_scale);
+  if (reducer_) return sharded_step(lr_scale);
   const double b1 = options_.beta1, b2 = options_.beta2;
   const double bias_correction1 = 1 - std::pow(b1, static_cast<double>(step_));
   const double bias_correction2_sqrt = std::sqrt(1 - std::pow(b2, static_cast<double>(step_)));
@@ -124,7 +130,7 @@ void AdamW::zero_grad() {
 }
 
 double AdamW::clip_grad_norm(double max_norm) {
-  if (!sync_) {
+  if (!reducer_) {
     std::vector<at::Tensor> params;
     for (const auto& g : groups_) params.insert(params.end(), g.params.begin(), g.params.end());
     return vr::train::clip_grad_norm(params, max_norm);
@@ -133,10 +139,10 @@ double AdamW::clip_grad_norm(double max_norm) {
   ensure_partition();
   // Squares summed in fp64 over this rank's pieces (not the padding), then over ranks: every rank gets the same
   // norm, so every rank clips (or stops on a non-finite norm) alike.
-  at::Tensor grad = sync_->gradient_shard();
+  at::Tensor grad = reducer_->gradient_shard();
   at::Tensor sq = torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(grad.device()));
   for (const Piece& pc : pieces_) sq += grad.narrow(0, pc.shard_offset, pc.numel).to(torch::kDouble).square().sum();
-  const double total = std::sqrt(sync_->all_reduce_sum({sq.item<double>()})[0]);
+  const double total = std::sqrt(comm_->all_reduce_sum({sq.item<double>()})[0]);
   if (max_norm > 0 && std::isfinite(total)) {
     const double coef = max_norm / (total + 1e-6);
     if (coef < 1) grad.mul_(coef);
@@ -146,8 +152,8 @@ double AdamW::clip_grad_norm(double max_norm) {
 
 void AdamW::scale_gradients(double factor) {
   torch::NoGradGuard no_grad;
-  if (sync_) {
-    sync_->gradient_shard().mul_(factor);
+  if (reducer_) {
+    reducer_->gradient_shard().mul_(factor);
     return;
   }
   for (auto& g : groups_)
@@ -156,7 +162,7 @@ void AdamW::scale_gradients(double factor) {
 }
 
 int64_t AdamW::num_state_elements() {
-  if (sync_) {
+  if (reducer_) {
     ensure_partition();
     return 3 * master_.numel();
   }
@@ -168,12 +174,12 @@ int64_t AdamW::num_state_elements() {
 
 std::map<std::string, at::Tensor> AdamW::state_dict() {
   std::map<std::string, at::Tensor> out;
-  if (sync_) {
+  if (reducer_) {
     ensure_partition();
     // Collective: three gathers of every rank's partition; full tensors on rank 0 only.
     for (auto [prefix, shard] : {std::pair<const char*, at::Tensor>{"exp_avg.", exp_avg_},
                                  {"exp_avg_sq.", exp_avg_sq_}, {"master.", master_}})
-      for (auto& [name, t] : sync_->gather_shards(shard)) out[prefix + name] = t;
+      for (auto& [name, t] : reducer_->gather_shards(shard)) out[prefix + name] = t;
     out["step"] = torch::tensor(step_, torch::kInt64);
     return out;
   }
@@ -187,7 +193,7 @@ std::map<std::string, at::Tensor> AdamW::state_dict() {
   return out;
 }
 
-void AdamW::load_state_dict(const std::map<std::string, at::Tensor>& state) {
+void AdamW::load_state_dict(const std::map<std::string, at::Tensor>& state, const CopiedFn& copied) {
   torch::NoGradGuard no_grad;
   auto get = [&](const std::string& key, const at::Tensor& like) {
     auto it = state.find(key);
@@ -200,14 +206,16 @@ void AdamW::load_state_dict(const std::map<std::string, at::Tensor>& state) {
   auto it = state.find("step");
   VR_CHECK(it != state.end(), "optimizer state: 'step' is missing");
   step_ = it->second.item<int64_t>();
-  if (sync_) {
+  if (reducer_) {
     // Checked and kept (full, as loaded) until the partition exists; the parameters take the masters now.
     pending_.clear();
+    pending_copied_ = copied;
     for (auto& g : groups_)
       for (size_t i = 0; i < g.params.size(); ++i) {
         for (const char* prefix : {"exp_avg.", "exp_avg_sq.", "master."})
           pending_[prefix + g.names[i]] = get(prefix + g.names[i], g.params[i]);
         g.params[i].copy_(pending_.at("master." + g.names[i]));
+        if (copied) copied("master." + g.names[i]);  // read again (this rank's part only) for the partition
       }
     if (partitioned_) {  // loaded after the partition was made: refill it
       partitioned_ = false;
@@ -218,9 +226,11 @@ void AdamW::load_state_dict(const std::map<std::string, at::Tensor>& state) {
   }
   for (auto& group : slots_)
     for (auto& s : group) {
-      s.exp_avg.copy_(get("exp_avg." + s.name, s.exp_avg));
-      s.exp_avg_sq.copy_(get("exp_avg_sq." + s.name, s.exp_avg_sq));
-      s.master.copy_(get("master." + s.name, s.master));
+      for (auto [prefix, dst] : {std::pair<const char*, at::Tensor*>{"exp_avg.", &s.exp_avg},
+                                 {"exp_avg_sq.", &s.exp_avg_sq}, {"master.", &s.master}}) {
+        dst->copy_(get(prefix + s.name, *dst));
+        if (copied) copied(prefix + s.name);
+      }
       if (!s.master.is_same(s.param)) s.param.copy_(s.master);
     }
 }

@@ -10,8 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "vr/core/error.h"
+#include "vr/core/torch_compat.h"
 #include "vr/data/loader.h"
-#include "vr/distributed/gradient_sync.h"
+#include "vr/distributed/communicator.h"
+#include "vr/model/attention_backend.h"
 #include "vr/model/layouts.h"
 #include "vr/model/lora.h"
 #include "vr/model/lvlm.h"
@@ -20,6 +22,7 @@
 #include "vr/train/run_context.h"
 #include "vr/train/run_loader.h"
 #include "vr/train/run_options.h"
+#include "vr/train/train_step.h"
 
 namespace vr::train {
 
@@ -54,7 +57,7 @@ selection::SelectionResult select_run_layers(const RunConfig& cfg, const RunCont
   }
   if (!once) return sel;
   const std::string text =
-      ctx.sync->broadcast_text(ctx.rank == 0 ? sel.to_json().dump() : std::string(), "the layer selection");
+      ctx.comm->broadcast_text(ctx.rank == 0 ? sel.to_json().dump() : std::string(), "the layer selection");
   if (ctx.rank != 0) sel = selection::SelectionResult::from_json(nlohmann::json::parse(text), "rank 0's selection");
   sel.rationale += fmt::format(" (computed on rank 0, broadcast to {} ranks)", ctx.world_size);
   return sel;
@@ -92,11 +95,16 @@ PreparedRun prepare_run(const RunConfig& cfg, const RunContext& ctx, int64_t tok
     (*model)->to(ctx.device);
   }
   run.trainable = apply_freeze(**model, freeze_spec(cfg, run.layers));
+  // How the forward runs in training, in one place: checkpointing as configured, and the fused attention kernels
+  // where LibTorch has them (2.x; eager on 1.13).
   (*model)->language_model->set_gradient_checkpointing(cfg.train.gradient_checkpointing);
+  if (compat::sdpa_available()) model::set_fused_attention(**model, true);
   (*model)->train();
   run.model = model;
 
-  const MemoryPlanInputs mi = memory_plan_inputs(cfg, (*model)->config(), run.trainable, tokens_per_sample);
+  MemoryPlanInputs mi = memory_plan_inputs(cfg, (*model)->config(), run.trainable, tokens_per_sample);
+  mi.world_size = ctx.world_size;
+  mi.fp32_gradients = uses_fp32_gradients(cfg.train, ctx.world_size);
   run.plan += fmt::format("stage {} / method {}: {} of {} parameters train ({:.2f}%)\n", cfg.train.stage,
                           cfg.train.method, run.trainable.trainable_numel, run.trainable.total_numel,
                           100.0 * static_cast<double>(run.trainable.trainable_numel) /

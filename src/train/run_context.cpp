@@ -5,7 +5,6 @@
 #include "vr/core/device.h"
 #include "vr/core/logging.h"
 #include "vr/distributed/data_parallel.h"
-#include "vr/distributed/gradient_sync.h"
 #include "vr/distributed/rendezvous.h"
 #include "vr/train/run_config.h"
 
@@ -13,7 +12,8 @@ namespace vr::train {
 
 RunContext RunContext::single_process() {
   RunContext ctx;
-  ctx.sync = distributed::make_single_process_sync();
+  ctx.comm = distributed::make_single_process_communicator();
+  ctx.reducer = distributed::make_local_gradient_reducer();
   return ctx;
 }
 
@@ -42,12 +42,15 @@ RunContext make_run_context(const RunConfig& cfg, bool data_parallel) {
     distributed::DataParallelOptions o;
     o.backend = cfg.dist.backend;
     o.cuda = ctx.device.is_cuda();
+    o.cuda_index = ctx.device.is_cuda() ? ctx.device.index() : 0;
     o.init_timeout_s = cfg.dist.init_timeout_s;
     o.timeout_s = cfg.dist.timeout_s;
     o.bucket_mb = cfg.dist.bucket_mb;
     o.overlap = cfg.dist.overlap;
     o.shard_optimizer = cfg.dist.shard_optimizer;
-    ctx.sync = distributed::make_gradient_sync(env, o);
+    distributed::DataParallel dp = distributed::make_data_parallel(env, o);
+    ctx.comm = std::move(dp.comm);
+    ctx.reducer = std::move(dp.reducer);
   }
   return ctx;
 }

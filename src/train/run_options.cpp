@@ -4,6 +4,7 @@
 #include "vr/model/llama.h"
 #include "vr/train/lora_targets.h"
 #include "vr/train/run_context.h"
+#include "vr/train/train_step.h"
 
 namespace vr::train {
 
@@ -71,7 +72,11 @@ MemoryPlanInputs memory_plan_inputs(const RunConfig& cfg, const model::LvlmConfi
   mi.tokens = tokens > 0 ? tokens : cfg.data.model_max_length;
   mi.grad_accum = cfg.train.grad_accum;
   mi.gradient_checkpointing = cfg.train.gradient_checkpointing;
-  mi.fused_attention = compat::sdpa_available();  // LvlmTask trains with SDPA where LibTorch has it
+  mi.fused_attention = compat::sdpa_available();  // training runs SDPA where LibTorch has it (prepare_run)
+  mi.world_size = cfg.dist.world_size > 0 ? cfg.dist.world_size : 1;  // prepare_run: the run's own
+  mi.shard_optimizer = cfg.dist.shard_optimizer;
+  mi.bucket_mb = cfg.dist.bucket_mb;
+  mi.fp32_gradients = uses_fp32_gradients(cfg.train, mi.world_size);
   return mi;
 }
 

@@ -8,6 +8,8 @@
 #include <sstream>
 #include <vector>
 
+#include <torch/nn/module.h>
+#include <torch/csrc/autograd/grad_mode.h>
 #include <ATen/core/Generator.h>
 #include <ATen/Context.h>
 #include <fmt/format.h>
@@ -71,17 +73,41 @@ TrainCheckpoint load_train_checkpoint(const std::string& dir) {
     VR_FAIL("checkpoint '{}': state.json is not valid JSON ({})", dir, e.what());
   }
   c.config_yaml = c.state.value("config_yaml", "");
-  auto load = [&](const char* file) {
+  auto open = [&](const char* file) {
     fs::path p = d / file;
     VR_CHECK(fs::exists(p), "checkpoint '{}': missing {}", dir, file);
-    TensorMap out;
-    for (auto& kv : load_safetensors(p.string())) out[kv.first] = kv.second.clone();  // detach from the mapping
-    return out;
+    return std::make_shared<const SafetensorsFile>(p.string());
   };
-  c.trainable = load("trainable.safetensors");
-  c.optimizer = load("optimizer.safetensors");
-  c.rng = load("rng.safetensors");
+  // Views on the mappings (each view keeps its mapping alive; a checkpoint deleted by keep_last meanwhile stays
+  // readable). The generator states are small and restored at once: copies.
+  c.trainable_file = open("trainable.safetensors");
+  c.optimizer_file = open("optimizer.safetensors");
+  c.trainable = c.trainable_file->tensors();
+  c.optimizer = c.optimizer_file->tensors();
+  for (auto& kv : open("rng.safetensors")->tensors()) c.rng[kv.first] = kv.second.clone();
   return c;
+}
+
+void TrainCheckpoint::release_trainable(const std::string& name) const {
+  if (trainable_file) trainable_file->release(name);
+}
+
+void TrainCheckpoint::release_optimizer(const std::string& key) const {
+  if (optimizer_file) optimizer_file->release(key);
+}
+
+void load_trainable_weights(torch::nn::Module& model, const TrainCheckpoint& c, const std::string& dir) {
+  torch::NoGradGuard no_grad;
+  for (auto& kv : model.named_parameters()) {
+    if (!kv.value().requires_grad()) continue;
+    auto it = c.trainable.find(kv.key());
+    VR_CHECK(it != c.trainable.end(), "resume from '{}': trainable tensor '{}' is not in the checkpoint", dir,
+             kv.key());
+    VR_CHECK(it->second.sizes() == kv.value().sizes(), "resume from '{}': tensor '{}' has another shape", dir,
+             kv.key());
+    kv.value().copy_(it->second);  // to the parameter's device and dtype
+    c.release_trainable(kv.key());
+  }
 }
 
 std::optional<std::string> latest_checkpoint(const std::string& output_dir) {

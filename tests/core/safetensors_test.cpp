@@ -1,5 +1,6 @@
 // safetensors reader/writer: bit-exact round trips, zero-copy mapping, fixture files, header validation.
 #include "vr/core/file_io.h"
+#include "vr/core/process_memory.h"
 #include "vr/core/safetensors.h"
 
 #include <cstring>
@@ -166,6 +167,24 @@ TEST(Safetensors, ZeroCopyViewOutlivesFileObjectAndIsCopyOnWrite) {
   t.mul_(2);  // private mapping: in-place writes are allowed and never reach the file
   EXPECT_EQ(t[3].item<float>(), 6.0f);
   EXPECT_TRUE(bit_equal(vr::load_safetensors(path).at("w"), w));
+}
+
+// release(): the resident pages of a tensor go back to the OS (RSS drops by about its size) and its views still
+// read the file's values (a streaming resume copies a tensor, then releases it).
+TEST(Safetensors, ReleaseDropsResidentPagesAndViewsStillRead) {
+  const std::string path = vr::test::temp_dir("st") + "/release.safetensors";
+  const int64_t n = 16 << 20;  // 64 MiB of fp32
+  at::Tensor w = at::arange(n, at::kFloat), small = at::ones({3});
+  vr::save_safetensors(path, {{"small", small}, {"w", w}});
+  vr::SafetensorsFile f(path);
+  at::Tensor t = f.tensor("w");
+  const double touched = t.sum(at::kDouble).item<double>();  // every page resident now
+  const int64_t before = vr::current_rss_bytes();
+  f.release("w");
+  const int64_t after = vr::current_rss_bytes();
+  EXPECT_GT(before - after, n * 4 * 9 / 10) << "RSS " << before << " -> " << after;
+  EXPECT_EQ(t.sum(at::kDouble).item<double>(), touched);  // read again from the file
+  EXPECT_TRUE(bit_equal(f.tensor("small"), small));
 }
 
 TEST(Safetensors, UnalignedDataIsCopied) {

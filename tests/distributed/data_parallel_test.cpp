@@ -1,4 +1,4 @@
-// DataParallelSync with two ranks as two threads of this process, over Gloo on loopback.
+// The data-parallel communicator and gradient reducer with two ranks as two threads of this process, over Gloo on loopback.
 #include "vr/distributed/data_parallel.h"
 
 #include <gtest/gtest.h>
@@ -11,10 +11,13 @@ namespace distributed_data_parallel_test {
 
 namespace {
 
-// Runs body(rank, sync) on two threads, each with its own rank's DataParallelSync; rethrows a failure.
-void two_ranks(double bucket_mb, const std::function<void(int64_t, vr::distributed::GradientSync&)>& body) {
+using vr::distributed::Communicator;
+using vr::distributed::GradientReducer;
+
+// Runs body(rank, comm, reducer) on two threads, each with its own rank's pair; rethrows a failure.
+void two_ranks(double bucket_mb, const std::function<void(int64_t, Communicator&, GradientReducer&)>& body) {
   vr::test::run_two_ranks(bucket_mb, /*shard_optimizer=*/false,
-                          [&](int64_t r, std::shared_ptr<vr::distributed::GradientSync> sync) { body(r, *sync); });
+                          [&](int64_t r, vr::distributed::DataParallel dp) { body(r, *dp.comm, *dp.reducer); });
 }
 
 struct Params {
@@ -39,7 +42,7 @@ TEST(DataParallelSync, AveragesGradientsWithAccumulationAndUnusedParameters) {
   for (double bucket_mb : {25.0, 1e-5}) {  // one bucket; one bucket per tensor (ordering across buckets)
     std::vector<at::Tensor> grads[2], weights[2];
     int64_t bytes[2] = {0, 0};
-    two_ranks(bucket_mb, [&](int64_t r, vr::distributed::GradientSync& sync) {
+    two_ranks(bucket_mb, [&](int64_t r, Communicator&, GradientReducer& sync) {
       Params p = make_params(r);
       sync.attach(p.named());
       for (int64_t step = 0; step < 2; ++step) {
@@ -71,9 +74,9 @@ TEST(DataParallelSync, AveragesGradientsWithAccumulationAndUnusedParameters) {
 
 TEST(DataParallelSync, StepScalarsAndWeightCheck) {
   std::string errors[2];
-  two_ranks(25, [&](int64_t r, vr::distributed::GradientSync& sync) {
+  two_ranks(25, [&](int64_t r, Communicator& sync, GradientReducer& reducer) {
     Params p = make_params(r);
-    sync.attach(p.named());
+    reducer.attach(p.named());
     auto s = sync.all_reduce_sum({1.0, static_cast<double>(r + 1)});
     EXPECT_EQ(s[0], 2.0);
     EXPECT_EQ(s[1], 3.0);
@@ -93,9 +96,10 @@ TEST(DataParallelSync, StepScalarsAndWeightCheck) {
 
 TEST(DataParallelSync, SingleProcessWhenWorldIsOne) {
   vr::distributed::DistEnv env;
-  auto sync = vr::distributed::make_gradient_sync(env, {});
-  EXPECT_EQ(sync->world_size(), 1);
-  EXPECT_EQ(sync->describe(), "single process");
+  auto dp = vr::distributed::make_data_parallel(env, {});
+  EXPECT_EQ(dp.comm->world_size(), 1);
+  EXPECT_EQ(dp.comm->describe(), "single process");
+  EXPECT_FALSE(dp.reducer->sharded());
 }
 
 }  // namespace distributed_data_parallel_test

@@ -199,6 +199,22 @@ TEST(DdpFaults, KilledRankStopsTheOtherWithinAMinute) {
   EXPECT_LT(took, 60.0);
 }
 
+// A checkpoint that takes longer than dist.timeout_s to write (rank 0 sleeps 7 s in each save through the test
+// hook VR_TEST_SAVE_DELAY_S; timeout 3 s): the other rank waits for it while rank 0's heartbeat is alive, and the
+// run goes on to the reference's weights. Before, the waiting rank's all-reduce timed out and ended the job.
+TEST(DdpSaves, ASaveSlowerThanTheTimeoutNeverEndsTheJob) {
+  const std::string& ref = reference("");
+  std::string out = vr::test::temp_dir("ddp_slow_save") + "/run";
+  setenv("VR_TEST_SAVE_DELAY_S", "7", 1);
+  Proc r = run_launch2(out, 2, 1, "--set train.save_every=2 --set dist.timeout_s=3");
+  unsetenv("VR_TEST_SAVE_DELAY_S");
+  ASSERT_EQ(r.code, 0) << r.text;
+  EXPECT_GE(r.seconds, 14.0) << "two saves of >= 7 s each";
+  EXPECT_TRUE(fs::exists(fs::path(out) / "checkpoints" / "step_00000002" / "state.json"));
+  EXPECT_TRUE(fs::exists(fs::path(out) / "checkpoints" / "step_00000003" / "state.json"));
+  EXPECT_LE(vr::test::max_weight_diff(final_weights(out), final_weights(ref)), kTol);
+}
+
 // A 2-rank run stopped after step 2, resumed on 1 process with accumulation 2: the weights of the uninterrupted
 // 1-process run (same global batch, same samples).
 TEST(DdpResume, TwoRankCheckpointResumesOnOneProcess) {

@@ -4,12 +4,11 @@
 #include <thread>
 
 #include "distributed/free_port.h"
-#include "vr/distributed/data_parallel.h"
 
 namespace vr::test {
 
 void run_two_ranks(double bucket_mb, bool shard_optimizer,
-                   const std::function<void(int64_t, std::shared_ptr<vr::distributed::GradientSync>)>& body) {
+                   const std::function<void(int64_t, vr::distributed::DataParallel)>& body) {
   const int port = free_port();
   std::exception_ptr err[2];
   auto rank_main = [&](int64_t r) {
@@ -27,7 +26,7 @@ void run_two_ranks(double bucket_mb, bool shard_optimizer,
       o.init_timeout_s = 30;
       o.timeout_s = 30;
       o.shard_optimizer = shard_optimizer;
-      body(r, vr::distributed::make_gradient_sync(env, o));
+      body(r, vr::distributed::make_data_parallel(env, o));
     } catch (...) {
       err[r] = std::current_exception();
     }

@@ -4,13 +4,13 @@
 #include <functional>
 #include <memory>
 
-#include "vr/distributed/gradient_sync.h"
+#include "vr/distributed/data_parallel.h"
 
 namespace vr::test {
 
-// Runs body(rank, sync) on two threads, each with its own rank's sync (dist.bucket_mb = bucket_mb,
-// dist.shard_optimizer = shard_optimizer); joins both and rethrows the first failure.
+// Runs body(rank, dp) on two threads, each with its own rank's communicator and gradient reducer
+// (dist.bucket_mb = bucket_mb, dist.shard_optimizer = shard_optimizer); joins both and rethrows the first failure.
 void run_two_ranks(double bucket_mb, bool shard_optimizer,
-                   const std::function<void(int64_t rank, std::shared_ptr<vr::distributed::GradientSync> sync)>& body);
+                   const std::function<void(int64_t rank, vr::distributed::DataParallel dp)>& body);
 
 }  // namespace vr::test

@@ -34,12 +34,12 @@ const std::string& ddp_tiny_model() {
 
 std::string ddp_train_args(const std::string& out, int b, int accum, const std::string& extra) {
   return fmt::format(
-      "train --config {}/configs/tiny_synthetic.yaml {} --set model.path={} --set output_dir={} "
+      "train --config {}/configs/tiny_synthetic.yaml --set model.path={} --set output_dir={} "
       "--set train.batch_size={} --set train.grad_accum={} --set train.max_steps=3 --set train.save_every=0 "
       "--set train.device=cpu --set train.num_threads=1 --set data.num_workers=1 "
       "--set data.synthetic.num_samples=48 --set train.log_every=1 --set dist.timeout_s=30 "
-      "--set dist.init_timeout_s=30",
-      VR_SOURCE_DIR, extra, ddp_tiny_model(), out, b, accum);
+      "--set dist.init_timeout_s=30 {}",
+      VR_SOURCE_DIR, ddp_tiny_model(), out, b, accum, extra);
 }
 
 Proc run_shell(const std::string& cmd, const std::string& log) {

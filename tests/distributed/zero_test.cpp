@@ -20,8 +20,7 @@ using vr::train::AdamW;
 using vr::train::ParamGroup;
 using Named = std::vector<std::pair<std::string, at::Tensor>>;
 
-void two_ranks(bool shard, double bucket_mb,
-               const std::function<void(int64_t, std::shared_ptr<vr::distributed::GradientSync>)>& body) {
+void two_ranks(bool shard, double bucket_mb, const std::function<void(int64_t, vr::distributed::DataParallel)>& body) {
   vr::test::run_two_ranks(bucket_mb, shard, body);
 }
 
@@ -44,7 +43,7 @@ struct Model {
 };
 
 // Runs `steps` data-parallel steps (accumulation 2) from the optimizer's current state.
-void train(int64_t r, Model& m, vr::distributed::GradientSync& sync, AdamW& opt, int64_t first, int64_t steps,
+void train(int64_t r, Model& m, vr::distributed::GradientReducer& sync, AdamW& opt, int64_t first, int64_t steps,
            double max_norm) {
   for (int64_t s = first; s < first + steps; ++s) {
     opt.zero_grad();
@@ -67,12 +66,12 @@ struct Outcome {
 
 Outcome run(bool shard, double bucket_mb, double max_norm) {
   Outcome out;
-  two_ranks(shard, bucket_mb, [&](int64_t r, std::shared_ptr<vr::distributed::GradientSync> sync) {
+  two_ranks(shard, bucket_mb, [&](int64_t r, vr::distributed::DataParallel dp) {
     Model m;
-    sync->attach(m.named());
-    AdamW opt(m.groups(), {}, sync);
+    dp.reducer->attach(m.named());
+    AdamW opt(m.groups(), {}, dp.reducer, dp.comm);
     EXPECT_EQ(opt.sharded(), shard);
-    train(r, m, *sync, opt, 0, 3, max_norm);
+    train(r, m, *dp.reducer, opt, 0, 3, max_norm);
     auto state = opt.state_dict();  // collective when sharded
     for (auto& t : m.list()) out.weights[r].push_back(t.detach().clone());
     if (r == 0) {
@@ -122,22 +121,22 @@ TEST(Zero, ShardedLoadOfAFullStateContinuesIdentically) {
   Outcome plain = run(false, 1e-5, 0);  // 3 steps
   std::map<std::string, at::Tensor> after2;
   std::vector<at::Tensor> weights2;
-  two_ranks(false, 1e-5, [&](int64_t r, std::shared_ptr<vr::distributed::GradientSync> sync) {
+  two_ranks(false, 1e-5, [&](int64_t r, vr::distributed::DataParallel dp) {
     Model m;
-    sync->attach(m.named());
-    AdamW opt(m.groups(), {}, sync);
-    train(r, m, *sync, opt, 0, 2, 0);
+    dp.reducer->attach(m.named());
+    AdamW opt(m.groups(), {}, dp.reducer, dp.comm);
+    train(r, m, *dp.reducer, opt, 0, 2, 0);
     auto s = opt.state_dict();
     if (r == 0) after2 = s;
   });
   std::vector<at::Tensor> resumed[2];
-  two_ranks(true, 25, [&](int64_t r, std::shared_ptr<vr::distributed::GradientSync> sync) {
+  two_ranks(true, 25, [&](int64_t r, vr::distributed::DataParallel dp) {
     Model m;  // initial weights: the load must replace them
-    sync->attach(m.named());
-    AdamW opt(m.groups(), {}, sync);
+    dp.reducer->attach(m.named());
+    AdamW opt(m.groups(), {}, dp.reducer, dp.comm);
     opt.load_state_dict(after2);
     EXPECT_EQ(opt.step_count(), 2);
-    train(r, m, *sync, opt, 2, 1, 0);
+    train(r, m, *dp.reducer, opt, 2, 1, 0);
     for (auto& t : m.list()) resumed[r].push_back(t.detach().clone());
   });
   for (int r = 0; r < 2; ++r)

@@ -41,7 +41,7 @@ const std::string& tiny_model() {
 std::string base_args(const std::string& out) {
   return fmt::format(
       "--config {}/configs/tiny_synthetic.yaml --set model.path={} --set output_dir={} --set train.num_threads=2 "
-      "--set data.num_workers=1",
+      "--set data.num_workers=1 --set train.device=cpu",
       VR_SOURCE_DIR, tiny_model(), out);
 }
 

@@ -274,6 +274,39 @@ TEST(MemoryPlan, BunnyLlama3_8bSelectiveBf16Checkpointed8x2048) {
   EXPECT_GT(plan_memory(in).peak, 80e9);
 }
 
+// Data-parallel terms per rank (memory_plan.h): replicated runs keep fp32 buckets (4 bytes per trainable
+// element) all run long; ZeRO keeps 12/W of optimizer state and the 4/W gradient partition, its buckets replacing
+// the gradients in backward; bf16 gradients summed over micro-batches or ranks are fp32.
+TEST(MemoryPlan, DataParallelTermsPerRank) {
+  MemoryPlanInputs in;
+  in.model = vr::model::named_lvlm_config("bunny-llama-3-8b-v");
+  for (int64_t i = 0; i < 32; ++i) in.tuned_layers.push_back(i);
+  in.trainable_params = 7000000000;
+  in.bytes_per_element = 2;
+  in.batch = 8;
+  in.tokens = 2048;
+  in.gradient_checkpointing = true;
+  in.fused_attention = true;
+  const double n = 7e9;
+  const MemoryPlan one = plan_memory(in);
+  EXPECT_EQ(one.communication, 0.0);
+  EXPECT_DOUBLE_EQ(one.optimizer, 12 * n);
+  EXPECT_DOUBLE_EQ(one.gradients, 2 * n);
+  in.world_size = 8;
+  in.fp32_gradients = true;
+  const MemoryPlan replicated = plan_memory(in);
+  EXPECT_DOUBLE_EQ(replicated.communication, 4 * n);
+  EXPECT_DOUBLE_EQ(replicated.gradients, 4 * n);
+  EXPECT_DOUBLE_EQ(replicated.optimizer, 12 * n);
+  in.shard_optimizer = true;
+  const MemoryPlan zero = plan_memory(in);
+  EXPECT_DOUBLE_EQ(zero.optimizer, 12 * n / 8);
+  EXPECT_DOUBLE_EQ(zero.communication, 4 * n / 8);
+  EXPECT_LT(zero.peak, replicated.peak - 12 * n * 7 / 8);  // at least the optimizer state saved
+  EXPECT_NE(zero.fits(80.0 * (1ull << 30), 2.0 * (1ull << 30)).find("80"), std::string::npos);
+  EXPECT_NE(replicated.fits(80.0 * (1ull << 30), 0).find("does not fit"), std::string::npos);
+}
+
 // `vrtrain bench --plan`'s inputs for the shipped Bunny config (LoRA r 128 on the 7 projections of 8 layers,
 // projector in full), from shapes only: the trainable count apply_freeze would give the built model.
 TEST(MemoryPlan, ShapeOnlyInputsForTheShippedBunnyLoraConfig) {

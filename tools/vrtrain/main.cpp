@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "vr/core/error.h"
+#include "vr/core/torch_compat.h"
 #include "vr/version.h"
 #include "vrtrain/command.h"
 
@@ -52,7 +53,16 @@ int main(int argc, char** argv) {
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "--version") {
-    std::printf("vrtrain %s\n", VR_VERSION_STRING);
+    // What a bug report needs: the build's LibTorch and GPU stack, and what this process can see.
+    std::printf("vrtrain %s\nLibTorch %s: %s\nBLAS: %s\ndevices:\n", VR_VERSION_STRING,
+                vr::compat::torch_version().c_str(), vr::compat::gpu_stack_description().c_str(),
+                vr::compat::blas_kind().c_str());
+    std::string devices = vr::compat::visible_devices_description();
+    for (size_t at = 0, nl; at <= devices.size(); at = nl + 1) {
+      nl = devices.find('\n', at);
+      if (nl == std::string::npos) nl = devices.size();
+      std::printf("  %s\n", devices.substr(at, nl - at).c_str());
+    }
     return 0;
   }
   std::string name = args[0];

@@ -13,6 +13,11 @@ namespace vr {
 // visible device) is a vr::Error that says so: a run meant for a GPU never falls back to the CPU silently.
 c10::Device resolve_device(const std::string& spec, int64_t local_rank = 0);
 
+// The CUDA device a local rank uses when `visible` devices are visible to its process: its local rank when there
+// are enough; 0 when exactly one is visible (schedulers that give each task its own GPU, e.g. Slurm's
+// --gpus-per-task=1, show every task its GPU as device 0); otherwise a vr::Error naming both numbers.
+int64_t cuda_index_for_local_rank(int64_t local_rank, int64_t visible);
+
 // resolve_device("auto"): the device commands without a run config use.
 c10::Device default_device();
 

@@ -51,6 +51,11 @@ class SafetensorsFile {
   // A CPU tensor; zero-copy view on the mapping (kept alive by the tensor) when possible.
   at::Tensor tensor(const std::string& name) const;
   std::map<std::string, at::Tensor> tensors() const;
+  // Gives the resident pages of tensor `name` back to the OS (madvise MADV_DONTNEED on the whole pages of its
+  // bytes): this process's resident memory drops by its size. Its views stay valid and read the file again if
+  // touched, but changes written through them are lost. For streaming loads (a checkpoint larger than the host's
+  // spare memory): copy a tensor to where it goes, then release it, so the file is never resident all at once.
+  void release(const std::string& name) const;
 
  private:
   struct Mapping;

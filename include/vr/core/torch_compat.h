@@ -11,8 +11,19 @@ namespace vr::compat {
 
 // "1.13.0" / "2.11.0": the LibTorch the binary was built against.
 std::string torch_version();
+// The GPU stack this binary carries, as LibTorch reports it: "CUDA 13.0, cuDNN 9.15.1, NCCL 2.28.9" (the
+// versions LibTorch was built with), or "CPU only (LibTorch without CUDA)". No device is needed to ask.
+std::string gpu_stack_description();
+// One line per visible CUDA device ("cuda:0 NVIDIA H100 80GB HBM3, 79.2 GiB, compute capability 9.0"), or
+// "no CUDA device visible".
+std::string visible_devices_description();
 // True when built against a CUDA-enabled LibTorch (VR_WITH_CUDA) and a device is visible at run time.
 bool cuda_available();
+// CUDA devices visible to this process (0 without CUDA).
+int64_t cuda_device_count();
+// Makes `device` the current CUDA device of this thread (no-op without CUDA): NCCL's communicator and the
+// caching allocator's first allocations then land there, not on device 0.
+void cuda_set_device(int device);
 // Peak bytes held by the CUDA caching allocator on `device` since the last reset; 0 without CUDA.
 int64_t cuda_peak_allocated_bytes(int device = 0);
 void cuda_reset_peak_stats(int device = 0);

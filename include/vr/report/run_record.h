@@ -8,6 +8,7 @@
 // Missing pieces stay empty / NaN: a crashed or still-running run still gets a row.
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,9 @@
 namespace vr::report {
 
 using vr::eval::EvalSummary;  // a run record carries the eval summaries found in its run folder
+
+// What a figure the run did not record reads as (a crashed run, a metric not logged): NaN, shown as "-".
+inline constexpr double kNotRecorded = std::numeric_limits<double>::quiet_NaN();
 
 struct RunRecord {
   std::string dir, name;  // name: the directory's last component

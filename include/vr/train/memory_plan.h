@@ -28,8 +28,17 @@
 //                 layer's own backward: its whole set + 3·E·I·s in the MLP's backward, then without the MLP's
 //                 part 12P of fp32 probabilities and gradients in eager attention's (SDPA: dq, dk, dv)
 //   optimizer     every gradient + one tensor's fp32 temporaries
+// Data parallel (W ranks; vr/distributed/gradient_reducer.h), per rank:
+//   replicated    fp32 gradient buckets, 4 bytes per trainable element, for the whole run (as PyTorch's DDP)
+//   ZeRO          optimizer state 12 bytes per trainable element / W (fp32 master + moments of its partition) and
+//                 the fp32 gradient partition (4 / W); the fp32 buckets (4 per element) exist from the last
+//                 micro-batch's backward to the step's reduce-scatter, while each parameter's own gradient is freed
+//                 as its bucket is sent: the backward's gradients cost 4 bytes per element, not 4 + s; after the
+//                 update one bucket at a time is all-gathered (<= dist.bucket_mb)
+//   fp32 gradients  with bf16 weights and grad_accum > 1 or W > 1, .grad() is fp32 (train_step.h): 4 bytes per
+//                 trainable element instead of s
 // Not included: the CUDA context (~0.5-1 GiB), the caching allocator's fragmentation (reserved − allocated),
-// data-parallel gradient buckets (dist, world size > 1), and on CPU the process baseline and glibc's heap.
+// NCCL's own buffers, and on CPU the process baseline and glibc's heap.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -58,10 +67,15 @@ struct MemoryPlanInputs {
   bool fused_attention = false;         // SDPA (flash / memory-efficient): no [B,nH,T,T] probabilities kept
   bool full_logits = false;             // [B,T,V] logits and full cross-entropy instead of the chunked loss
   int64_t loss_chunk_rows = 0;          // 0: model::default_loss_chunk_rows(V)
+  int64_t world_size = 1;               // data-parallel ranks W
+  bool shard_optimizer = false;         // ZeRO-1/2 (dist.shard_optimizer)
+  double bucket_mb = 25;                // dist.bucket_mb: the all-gather's one bucket under ZeRO
+  bool fp32_gradients = false;          // .grad() in fp32 (bf16 weights with grad_accum > 1 or W > 1)
 };
 
 struct MemoryPlan {
   double weights = 0, optimizer = 0, gradients = 0;  // persistent (gradients at their largest)
+  double communication = 0;  // data parallel: gradient buckets (replicated) or the gradient partition (ZeRO)
   double activations = 0;  // kept for backward at the end of the forward
   double transient = 0;    // the working set on top of the rest at the peak
   double peak = 0;         // the predicted peak
@@ -72,6 +86,9 @@ struct MemoryPlan {
   double optimizer_peak = 0;  // static + every gradient + the step's temporaries
   std::string peak_phase;  // "end of forward", "backward of layer i", "optimizer step"
   std::string table() const;  // one row per component, then the peak
+  // "fits 80 GiB with 9.5 GiB to spare" / "does not fit 80 GiB (12.3 GiB over)", with `reserve` set aside for
+  // the CUDA context and allocator slack.
+  std::string fits(double device_bytes, double reserve_bytes) const;
 };
 
 MemoryPlan plan_memory(const MemoryPlanInputs& in);

@@ -5,18 +5,19 @@
 // Mixed precision: a parameter stored in bf16/fp16 gets an fp32 master copy; the update runs on the master and is
 // rounded into the parameter, so small updates are not lost to bf16 rounding. fp32 parameters are their own master.
 //
-// Sharded (ZeRO stage 1/2, dist.shard_optimizer with W > 1 ranks; the GradientSync given is sharded()): this rank
-// keeps only its partition of the trainable parameters (GradientSync::shard_layout(): ~1/W of the elements) as
-// three flat fp32 tensors (master, exp_avg, exp_avg_sq) and updates it from GradientSync::gradient_shard() with
-// the same element-wise operations as above, piece by piece with each piece's group lr / weight decay; then the
-// sync all-gathers the updated partitions into every rank's parameters. Per-rank state: 12 bytes x N / W
-// (unsharded: 8 bytes x N, +4 for bf16 masters). The partition is created on first use, after
-// GradientSync::attach() (the trainer attaches before the first step). state_dict() is then collective (every
+// Sharded (ZeRO stage 1/2, dist.shard_optimizer with W > 1 ranks; the GradientReducer given is sharded()): this
+// rank keeps only its partition of the trainable parameters (GradientReducer::shard_layout(): ~1/W of the
+// elements) as three flat fp32 tensors (master, exp_avg, exp_avg_sq) and updates it from
+// GradientReducer::gradient_shard() with the same element-wise operations as above, piece by piece with each
+// piece's group lr / weight decay; then the reducer all-gathers the updated partitions into every rank's
+// parameters. Per-rank state: 12 bytes x N / W (unsharded: 8 bytes x N, +4 for bf16 masters). The partition is
+// created on first use, after GradientReducer::attach() (the trainer attaches before the first step). state_dict() is then collective (every
 // rank must call it; rank 0 gets the gathered full state, the others an empty map) and holds exactly the tensors
 // of the unsharded optimizer, so a checkpoint resumes on any world size, sharded or not; load_state_dict() keeps
 // the full tensors (as loaded, on the CPU) until the partition is created and copies this rank's part.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -26,7 +27,8 @@
 #include <ATen/Tensor.h>
 
 namespace vr::distributed {
-class GradientSync;
+class Communicator;
+class GradientReducer;
 }
 
 namespace vr::train {
@@ -45,9 +47,11 @@ struct AdamWOptions {
 
 class AdamW {
  public:
-  // `sync`: shard the state over its ranks when sync->sharded() (see above); null or unsharded: plain AdamW.
+  // Sharded over the ranks of `comm` when reducer->sharded() and there are several (see above); the clip norm is
+  // then summed over ranks through `comm`. Null or unsharded: plain AdamW.
   AdamW(std::vector<ParamGroup> groups, AdamWOptions options = {},
-        std::shared_ptr<distributed::GradientSync> sync = nullptr);
+        std::shared_ptr<distributed::GradientReducer> reducer = nullptr,
+        std::shared_ptr<distributed::Communicator> comm = nullptr);
 
   // One update of every parameter that has a gradient; group g uses lr = groups[g].lr · lr_scale.
   void step(double lr_scale);
@@ -56,7 +60,7 @@ class AdamW {
   const std::vector<ParamGroup>& groups() const { return groups_; }
   int64_t step_count() const { return step_; }
   int64_t num_state_elements();  // this rank's elements of exp_avg + exp_avg_sq + master copies
-  bool sharded() const { return sync_ != nullptr; }
+  bool sharded() const { return reducer_ != nullptr; }
 
   // Gradient clipping and scaling over every group's gradients; sharded: over the partitions of all ranks (the
   // norm is reduced across ranks, so every rank clips alike). clip: see clip_grad_norm below.
@@ -66,15 +70,18 @@ class AdamW {
   // Resumable state: "exp_avg.<name>", "exp_avg_sq.<name>", "master.<name>" (fp32) and "step" (int64 scalar).
   std::map<std::string, at::Tensor> state_dict();
   // Restores state_dict() output; throws vr::Error naming a missing or mis-shaped tensor. Masters are copied
-  // into the parameters so the model holds exactly the resumed weights.
-  void load_state_dict(const std::map<std::string, at::Tensor>& state);
+  // into the parameters so the model holds exactly the resumed weights. `copied(key)`, when given, is called
+  // once a tensor of `state` has been copied and will not be read again (a streaming load releases its pages:
+  // TrainCheckpoint::release_optimizer); sharded, that is after this rank's part was taken.
+  using CopiedFn = std::function<void(const std::string& key)>;
+  void load_state_dict(const std::map<std::string, at::Tensor>& state, const CopiedFn& copied = nullptr);
 
  private:
   struct Slot {
     std::string name;
     at::Tensor param, master, exp_avg, exp_avg_sq;  // master aliases param for fp32 parameters
   };
-  // A run of the partition inside one parameter (GradientSync::ShardPiece) with its group's lr / decay.
+  // A run of the partition inside one parameter (distributed::ShardPiece) with its group's lr / decay.
   struct Piece {
     size_t group;
     int64_t shard_offset, numel;
@@ -87,11 +94,13 @@ class AdamW {
   AdamWOptions options_;
   int64_t step_ = 0;
   // Sharded state.
-  std::shared_ptr<distributed::GradientSync> sync_;
+  std::shared_ptr<distributed::GradientReducer> reducer_;
+  std::shared_ptr<distributed::Communicator> comm_;
   bool partitioned_ = false;
   std::vector<Piece> pieces_;
   at::Tensor master_, exp_avg_, exp_avg_sq_;       // [partition] fp32
   std::map<std::string, at::Tensor> pending_;     // load_state_dict() before the partition exists
+  CopiedFn pending_copied_;                        // its `copied`, called once the partition took its parts
 };
 
 // Parameters whose name marks a norm weight or a bias: they get no weight decay (HF Trainer's rule).

@@ -9,7 +9,8 @@
 #include <c10/core/Device.h>
 
 namespace vr::distributed {
-class GradientSync;
+class Communicator;
+class GradientReducer;
 }
 
 namespace vr::train {
@@ -20,7 +21,8 @@ struct RunContext {
   int64_t rank = 0, world_size = 1;              // this process among all of the run
   int64_t local_rank = 0, local_world_size = 1;  // ... among those on this machine (GPU index, thread share)
   c10::Device device{c10::kCPU};                 // where the model and batches live
-  std::shared_ptr<distributed::GradientSync> sync;      // never null; SingleProcessSync for one process
+  std::shared_ptr<distributed::Communicator> comm;        // never null; rank 0 of 1 for one process
+  std::shared_ptr<distributed::GradientReducer> reducer;  // never null; does nothing for one process
   uint64_t seed = 42;        // train.seed: LoRA initialisation and the sampler's shuffle (same on every rank)
   // The global generator's seed on this rank (dropout masks): generator_seed(seed, rank). Different on every
   // rank, as with one process that draws new masks for every micro-batch; deterministic per (seed, rank).
@@ -33,9 +35,10 @@ struct RunContext {
 };
 
 // From cfg.train.device ("auto": cuda:<local_rank> when available), cfg.train.seed and cfg.data.synthetic_seed.
-// One process: rank 0 of 1 with SingleProcessSync. `data_parallel` (vrtrain train): rank, world size and master
-// from the environment (torchrun, Slurm, Open MPI, vrtrain launch) with dist.* overriding, and for a world size
-// above 1 the c10d-backed sync (rendezvous happens here; vr/dist/data_parallel.h); log lines get "[rank R]".
+// One process: rank 0 of 1, single-process communicator and reducer. `data_parallel` (vrtrain train): rank, world
+// size and master from the environment (torchrun, Slurm, Open MPI, vrtrain launch) with dist.* overriding, and for
+// a world size above 1 the c10d-backed pair (rendezvous happens here; vr/distributed/data_parallel.h); log lines
+// get "[rank R]". On CUDA the local rank's device is checked against the visible devices (vr/core/device.h).
 RunContext make_run_context(const RunConfig& cfg, bool data_parallel = false);
 
 // Rank 0: `seed` itself (a one-process run and rank 0 draw the same masks); rank r > 0: seed + r · 1000003.

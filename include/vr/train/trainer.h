@@ -1,12 +1,7 @@
-// The training loop: micro-batches → loss/accum → backward → [gradient sync] → clip → AdamW → schedule, with
-// checkpoints, exact resume, metrics and a NaN stop. The model and data sit behind TrainTask, so the loop is the
-// same for the LVLM (lvlm_task.h) and for the small models of the tests.
-//
-// One optimizer step s (0-based) with accumulation A:
-//   for a in 0..A-1:  out = task.forward_next();  check out.loss finite;  (out.loss / A).backward()
-//   sync.synchronize(trainable)            ← the data-parallel seam: gradients are complete here
-//   g = clip_grad_norm(trainable, max_grad_norm);  check g finite
-//   adamw.step(schedule.factor(s))
+// The training loop: resume, then per optimizer step train_step (micro-batches → backward → gradient sync →
+// clip → AdamW; vr/train/train_step.h), metrics and progress, and a checkpoint when one is due
+// (vr/train/checkpointer.h); at the end the cross-rank weight check and the HF-format export. The model and data
+// sit behind TrainTask, so the loop is the same for the LVLM (lvlm_task.h) and for the small models of the tests.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -23,10 +18,6 @@
 namespace torch::nn {
 class Module;
 }
-namespace vr::distributed {
-class GradientSync;
-}
-
 namespace vr::train {
 
 struct RunContext;
@@ -75,7 +66,7 @@ int64_t total_optimizer_steps(const TrainSection& t, int64_t batches_per_epoch);
 class Trainer {
  public:
   // `config_yaml` is saved with each checkpoint. `log` receives human-readable lines (progress etc.).
-  // Gradients are synchronised through ctx.sync after each step's last micro-batch.
+  // Gradients are averaged over ranks through ctx.reducer after each step's last micro-batch.
   Trainer(const RunConfig& cfg, const RunContext& ctx, TrainTask& task, std::string config_yaml,
           std::function<void(const std::string&)> log = nullptr);
   // One process (RunContext::single_process()): for tests and toy tasks.
