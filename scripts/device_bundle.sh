@@ -113,11 +113,14 @@ if [ -f "$BUILD_DIR/CMakeCache.txt" ]; then
   [ "$have" = "$prefix/torch" ] || {
     echo "device_bundle: $BUILD_DIR is configured for LibTorch '$have', not $prefix/torch; set BUILD_DIR" >&2; exit 1; }
 else
-  cmake -S . -B "$BUILD_DIR" -DVR_LIBTORCH_DIR="$prefix/torch" -DCMAKE_BUILD_TYPE=Release -DCMAKE_UNITY_BUILD=ON \
-    -DVR_BUILD_TESTS=OFF > "$BUILD_DIR.configure.log" 2>&1 || { tail -30 "$BUILD_DIR.configure.log"; exit 1; }
+  mkdir -p "$BUILD_DIR"
+  gen=(); command -v ninja > /dev/null && gen=(-G Ninja)  # as scripts/setup.sh configures
+  cmake -S . -B "$BUILD_DIR" "${gen[@]}" -DVR_LIBTORCH_DIR="$prefix/torch" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_UNITY_BUILD=ON -DVR_BUILD_TESTS=OFF > "$BUILD_DIR/configure.log" 2>&1 \
+    || { tail -30 "$BUILD_DIR/configure.log"; exit 1; }
 fi
 # A CUDA LibTorch is the point of the bundle: refuse a configuration that did not compile the CUDA paths in.
-grep -q 'VR_WITH_CUDA=1' "$BUILD_DIR/CMakeFiles/vr.dir/flags.make" \
+grep -qs 'VR_WITH_CUDA=1' "$BUILD_DIR/build.ninja" "$BUILD_DIR/CMakeFiles/vr.dir/flags.make" \
   || { echo "device_bundle: $BUILD_DIR does not define VR_WITH_CUDA=1 (not a CUDA LibTorch)" >&2; exit 1; }
 t0=$(date +%s)
 nice -n "${NICE:-10}" cmake --build "$BUILD_DIR" --target vrtrain -j "${JOBS:-$(nproc)}"
@@ -146,7 +149,8 @@ tv=$(ver_h "$prefix/torch/include/torch/csrc/api/include/torch/version.h" TORCH_
 cuda_inc=/usr/local/cuda/include
 nccl_h=$(sed -n 's/^VR_NCCL_INCLUDE_DIR:PATH=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null || true)
 nccl_h=${nccl_h:+$nccl_h/nccl.h}
-[ -f "${nccl_h:-/nonexistent}" ] || nccl_h=$cuda_inc/nccl.h
+[ -f "${nccl_h:-/nonexistent}" ] || nccl_h=$prefix/nccl/include/nccl.h  # libtorch2.sh: torch's pinned NCCL
+[ -f "$nccl_h" ] || nccl_h=$cuda_inc/nccl.h
 glibc=$(objdump -T "$DEV/bin/vrtrain" "$DEV"/lib/*.so* 2> /dev/null | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
 glibcxx=$(objdump -T "$DEV/bin/vrtrain" "$DEV"/lib/*.so* 2> /dev/null | grep -o 'GLIBCXX_[0-9.]*' | sort -uV | tail -1)
 cat > "$DEV/versions.json" << EOF
@@ -161,6 +165,7 @@ cat > "$DEV/versions.json" << EOF
   "cuda_toolkit": "$(/usr/local/cuda/bin/nvcc --version 2> /dev/null | sed -n 's/.*release \([0-9.]*\).*/\1/p')",
   "cudnn_header": "$(ver_h $cuda_inc/cudnn_version.h CUDNN_MAJOR).$(ver_h $cuda_inc/cudnn_version.h CUDNN_MINOR).$(ver_h $cuda_inc/cudnn_version.h CUDNN_PATCHLEVEL)",
   "nccl_header": "$(ver_h "$nccl_h" NCCL_MAJOR).$(ver_h "$nccl_h" NCCL_MINOR).$(ver_h "$nccl_h" NCCL_PATCH) ($nccl_h)",
+  "nccl_torch_pin": "$(cat "$prefix/nccl/version.txt" 2> /dev/null)",
   "compiler": "$(${CXX:-c++} --version | head -1)",
   "build_glibc": "$(ldd --version | head -1 | awk '{print $NF}')",
   "requires_glibc": "$glibc",

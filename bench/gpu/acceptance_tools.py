@@ -193,33 +193,38 @@ def cmd_sdpa(args):
         gqa = nH != nKV
         kw = {"enable_gqa": True} if gqa else {}
         choice = "?"
-        try:
-            c = torch._fused_sdp_choice(q, k, v, mask, 0.0, causal, None, gqa)
+        try:  # scale and enable_gqa are keyword-only
+            c = torch._fused_sdp_choice(q, k, v, mask, 0.0, causal, scale=None, enable_gqa=gqa)
             choice = names.get(int(c), str(c))
         except Exception as e:  # noqa: BLE001
-            choice = f"? ({type(e).__name__})"
-        kernels = []
+            choice = f"? ({type(e).__name__}: {str(e)[:80]})"
+        keys = []
         try:
             from torch.profiler import ProfilerActivity, profile
-            with profile(activities=[ProfilerActivity.CUDA] if dev == "cuda" else [ProfilerActivity.CPU]) as prof:
+            acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev == "cuda" else [])
+            with profile(activities=acts) as prof:
                 out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, **kw)
                 out.float().sum().backward()
                 if dev == "cuda":
                     torch.cuda.synchronize()
-            for e in prof.key_averages():
-                n = e.key.lower()
-                if any(s in n for s in ("flash", "fmha", "efficient", "cudnn", "attention", "sdpa")):
-                    kernels.append(e.key[:80])
+            keys = [e.key for e in prof.key_averages()]
         except Exception as e:  # noqa: BLE001
-            kernels.append(f"profiler failed: {e}")
-        ran = "math"
-        joined = " ".join(kernels).lower()
-        if "flash" in joined:
-            ran = "flash"
-        elif "cudnn" in joined:
-            ran = "cudnn"
-        elif "fmha" in joined or "efficient" in joined or "mem_eff" in joined:
-            ran = "efficient"
+            keys = [f"profiler failed: {e}"]
+        # The aten op the dispatcher ran names the backend unambiguously; kernel names are the fallback.
+        low = [k_.lower() for k_ in keys]
+        ran = "?"
+        for backend, needles in (("flash", ("_scaled_dot_product_flash_attention",)),
+                                 ("efficient", ("_scaled_dot_product_efficient_attention", "_efficient_attention")),
+                                 ("cudnn", ("_scaled_dot_product_cudnn_attention",)),
+                                 ("math", ("_scaled_dot_product_attention_math",))):
+            if any(n in k_ for k_ in low for n in needles):
+                ran = backend
+                break
+        if ran == "?":
+            joined = " ".join(low)
+            ran = ("flash" if "flash_fwd" in joined else "efficient" if "fmha_cutlass" in joined
+                   else "cudnn" if "cudnn" in joined else "?")
+        kernels = [k_[:90] for k_ in keys if any(n in k_.lower() for n in ("attention", "flash", "fmha", "sdpa", "cudnn"))]
         results.append({"shape": name, "choice": choice, "kernels_ran": ran, "kernels": kernels[:6]})
         print(f"{name}: dispatcher {choice}, profiled kernels: {ran}")
     with open(args.json, "w") if args.json else open(os.devnull, "w") as f:
