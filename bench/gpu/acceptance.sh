@@ -36,7 +36,9 @@ TOOLS="$ROOT/bench/gpu/acceptance_tools.py"
 if [ -n "${VR_ACCEPT_CHILD:-}" ]; then
   set +e  # a step reports its own failures as CHECK lines; a command failing must not end the step silently
   vr() { LD_LIBRARY_PATH="$VR_LD" "$VRTRAIN" "$@"; }
-  check() { echo "CHECK $1 $2"; }  # PASS|FAIL|SKIP text
+  check() {  # PASS|FAIL|SKIP text (anything else, e.g. a traceback's first word, is a FAIL)
+    case "$1" in PASS|FAIL|SKIP) echo "CHECK $1 $2" ;; *) echo "CHECK FAIL unexpected output: $1 $2" ;; esac
+  }
   info() { echo "INFO $*"; }
   free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
   tiny() {  # the tiny llava model every small step trains (seed 5, as tests/distributed)
@@ -58,8 +60,15 @@ if [ -n "${VR_ACCEPT_CHILD:-}" ]; then
     "$@" > "$OUT/logs/$log" 2>&1
   }
   # The GPU's memory in use, sampled every 100 ms while a command runs (MiB; whole device, CUDA context included).
-  smi_start() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$1" 2> /dev/null & SMI_PID=$!; }
-  smi_stop() { kill "$SMI_PID" 2> /dev/null; wait "$SMI_PID" 2> /dev/null; sort -n "$1" | tail -1; }
+  smi_start() {
+    : > "$1"; SMI_PID=""
+    command -v nvidia-smi > /dev/null || return 0
+    nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$1" 2> /dev/null & SMI_PID=$!
+  }
+  smi_stop() {
+    [ -n "$SMI_PID" ] && { kill "$SMI_PID" 2> /dev/null; wait "$SMI_PID" 2> /dev/null; }
+    sort -n "$1" | tail -1 | tr -dc '0-9'; echo
+  }
 
   step1() {
     local v
@@ -242,7 +251,8 @@ EOF
       esac
     fi
     local base_mib=0
-    [ "$DRY" = 0 ] && base_mib=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)
+    [ "$DRY" = 0 ] && base_mib=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2> /dev/null | head -1 | tr -dc '0-9')
+    base_mib=${base_mib:-0}
     for method in full lora; do
       local m_flag="" label="selective 25%"
       [ $method = lora ] && { m_flag="--method lora"; label="LoRA r128 on 25%"; }
@@ -355,9 +365,10 @@ SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"
 say() { echo "$*" | tee -a "$SUMMARY"; }
 
-if [ "$DRY" = 0 ] && ! nvidia-smi -L > /dev/null 2>&1; then
+if [ "$DRY" = 0 ] && ! nvidia-smi -L > /dev/null 2>&1 \
+   && ! "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' > /dev/null 2>&1; then
   DRY=1
-  say "no GPU visible (nvidia-smi -L failed): DRY RUN"
+  say "no GPU visible (nvidia-smi -L and torch.cuda.is_available() both fail): DRY RUN"
 fi
 # The budget is the GPU session's; a dry run on a small shared CPU takes longer and has no session to protect.
 if [ "$DRY" = 1 ]; then BUDGET=${VR_ACCEPT_BUDGET_S:-1800}; SCALE=${VR_ACCEPT_TIME_SCALE:-4}; fi
