@@ -242,6 +242,10 @@ EOF
     while [ ! -f "$WORK/wide.rc" ] && [ $waited -lt 200 ]; do sleep 2; waited=$((waited + 2)); done
     if [ "$(cat "$WORK/wide.rc" 2>/dev/null)" != 0 ]; then check FAIL "writing the real-width model failed or took > 200 s: logs/s8_make.log"; return; fi
     info "model: $(tail -1 "$ldir/s8_make.log")"
+    # merged tokens per row: T text tokens, the one image placeholder expanded to the tower's patches
+    local n_img merged
+    n_img=$("$PY" -c 'import json, sys; v = json.load(open(sys.argv[1]))["vision_config"]; print((v["image_size"] // v["patch_size"]) ** 2)' "$wide/config.json")
+    merged=$((T - 1 + n_img))
     local common="--model $wide --batch $B --text-tokens $T --steps $steps --warmup $warmup --bf16 --gradient-checkpointing --set train.device=$d"
     local peak_tflops=${VR_PEAK_TFLOPS:-989}
     if [ "$DRY" = 0 ] && [ -z "${VR_PEAK_TFLOPS:-}" ]; then
@@ -256,7 +260,7 @@ EOF
     for method in full lora; do
       local m_flag="" label="selective 25%"
       [ $method = lora ] && { m_flag="--method lora"; label="LoRA r128 on 25%"; }
-      vr bench --plan $common $m_flag --set train.batch_size=$B --set data.model_max_length=$((T + 728)) > "$ldir/s8_plan_$method.txt" 2>&1
+      vr bench --plan $common $m_flag --set train.batch_size=$B --set data.model_max_length=$merged > "$ldir/s8_plan_$method.txt" 2>&1
       local plan_peak
       plan_peak=$(awk '/^  peak/ {v = $2 " " $3} END {print v}' "$ldir/s8_plan_$method.txt")
       [ "$DRY" = 0 ] && smi_start "$WORK/smi_vr_$method.txt"
@@ -274,13 +278,13 @@ EOF
       local alloc
       alloc=$(grep -o -i -E 'peak allocated[ :=]*[0-9.]+ ?[GM]iB' "$ldir/s8_vr_$method.log" | tail -1)
       local mfu
-      mfu=$("$PY" "$TOOLS" mfu --config "$wide" --batch $B --merged $((T + 728)) --layers "$layers" --method $method \
+      mfu=$("$PY" "$TOOLS" mfu --config "$wide" --batch $B --merged $merged --layers "$layers" --method $method \
               --seconds "$step" --peak-tflops "$peak_tflops" --line 2>&1 | tail -1)
       echo "$method $step $tok" >> "$WORK/wide_vr_times"
       local mem="plan peak $plan_peak"
       [ -n "$alloc" ] && mem="$mem, vrtrain $alloc"
       [ -n "$smi_mib" ] && mem="$mem, nvidia-smi max $((smi_mib - base_mib)) MiB above idle (context + allocator slack included)"
-      check PASS "vrtrain $label layers [$layers], $B x $((T + 728)) tokens, bf16, ckpt, $d: step ${step} s, $tok tok/s, $mfu (peak $peak_tflops TFLOP/s), $mem"
+      check PASS "vrtrain $label layers [$layers], $B x $merged tokens, bf16, ckpt, $d: step ${step} s, $tok tok/s, $mfu (peak $peak_tflops TFLOP/s), $mem"
       if [ "$DRY" = 0 ]; then
         # The plan (train/memory_plan.h) against the measured peak: the allocator's figure when vrtrain reports it,
         # else nvidia-smi's minus the idle baseline (which adds the ~0.5 GiB CUDA context and the allocator's slack).
@@ -314,7 +318,7 @@ EOF
     [ "$DRY" = 0 ] && info "transformers: nvidia-smi max $(( $(smi_stop "$WORK/smi_hf.txt") - base_mib )) MiB above idle (both methods)"
     if [ $rc -ne 0 ]; then check FAIL "transformers side failed: $(tail -2 "$ldir/s8_hf.log" | tr '\n' ' ' | cut -c1-300)"; return; fi
     grep '^{' "$ldir/s8_hf.log" > "$OUT/s8_hf.jsonl"
-    "$PY" - "$OUT/s8_hf.jsonl" "$WORK/wide_vr_times" "$wide" "$B" "$((T + 728))" "$layers" "$peak_tflops" "$TOOLS" << 'EOF' | while read -r st text; do check "$st" "$text"; done
+    "$PY" - "$OUT/s8_hf.jsonl" "$WORK/wide_vr_times" "$wide" "$B" "$merged" "$layers" "$peak_tflops" "$TOOLS" << 'EOF' | while read -r st text; do check "$st" "$text"; done
 import json, subprocess, sys
 hf_file, vr_file, wide, B, M, layers, peak, tools = sys.argv[1:9]
 vr = {l.split()[0]: (float(l.split()[1]), l.split()[2]) for l in open(vr_file) if l.strip()}
