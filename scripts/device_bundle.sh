@@ -145,7 +145,10 @@ done < <(LD_LIBRARY_PATH="$torch_dirs" ldd_pairs "$BUILD_DIR/vrtrain")
 
 # Versions of the build (the acceptance run prints them beside the device's).
 ver_h() { sed -n "s/^#define $2 *//p" "$1" 2> /dev/null | head -1 | tr -d '"'; }
-tv=$(ver_h "$prefix/torch/include/torch/csrc/api/include/torch/version.h" TORCH_VERSION)
+# TORCH_VERSION is a multi-line macro in 2.11; its parts are one line each (headeronly/ since 2.9, else csrc/api).
+vh=$prefix/torch/include/torch/headeronly/version.h
+[ -f "$vh" ] || vh=$prefix/torch/include/torch/csrc/api/include/torch/version.h
+tv=$(ver_h "$vh" TORCH_VERSION_MAJOR).$(ver_h "$vh" TORCH_VERSION_MINOR).$(ver_h "$vh" TORCH_VERSION_PATCH)
 cuda_inc=/usr/local/cuda/include
 nccl_h=$(sed -n 's/^VR_NCCL_INCLUDE_DIR:PATH=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null || true)
 nccl_h=${nccl_h:+$nccl_h/nccl.h}
