@@ -10,6 +10,7 @@
 #include "vr/core/tensor_files.h"
 #include "vr/core/error.h"
 #include "vr/model/lvlm.h"
+#include "vr/model/model_configs.h"
 
 namespace vr::model {
 
@@ -196,7 +197,33 @@ nlohmann::json tiny_preprocessor_config(const std::string& family, int64_t s) {
           {"size", {{"shortest_edge", s}}}};
 }
 
-void make_tiny_model(const std::string& dir, const TinyModelOptions& opt) {
+model::LvlmConfig tiny_model_config(const TinyModelOptions& opt) {
+  VR_CHECK(opt.dtype == "fp32" || opt.dtype == "bf16", "make-tiny: --dtype must be fp32 or bf16, got '{}'", opt.dtype);
+  if (!opt.shapes.empty()) {
+    // A named configuration at real width (e.g. the GPU acceptance run's Bunny-8B-wide model with a few layers):
+    // every width from the configuration; the tokenizer is the family's tiny one, so the special-token ids come
+    // from it (all below the configuration's vocabulary) and <image> is an in-vocabulary id as llava-hf expects.
+    model::LvlmConfig c = model::named_lvlm_config(opt.shapes);
+    const std::string family = c.vision.is_clip() ? "llava" : "bunny";
+    VR_CHECK(opt.num_layers >= 0 && opt.num_layers <= c.text.num_hidden_layers,
+             "make-tiny: --layers must be 0 (all) to {} for --shapes {}, got {}", c.text.num_hidden_layers, opt.shapes,
+             opt.num_layers);
+    if (opt.num_layers > 0) c.text.num_hidden_layers = opt.num_layers;
+    nlohmann::json tok = tiny_tokenizer_json(family);
+    auto id_of = [&](const std::string& s) {
+      for (const auto& a : tok["added_tokens"])
+        if (a["content"] == s) return a["id"].get<int64_t>();
+      VR_FAIL("make-tiny: the tiny {} tokenizer has no '{}'", family, s);
+    };
+    const bool bunny = family == "bunny";
+    c.text.bos_token_id = id_of(bunny ? "<|begin_of_text|>" : "<s>");
+    c.text.eos_token_id = id_of(bunny ? "<|end_of_text|>" : "</s>");
+    c.text.pad_token_id = id_of(bunny ? "<|end_of_text|>" : "<unk>");
+    c.pad_token_id = c.text.pad_token_id;
+    c.image_token_index = id_of("<image>");
+    c.vision_tower_name.clear();  // random weights: no hub tower to name
+    return c;
+  }
   check_family(opt.family);
   const bool bunny = opt.family == "bunny";
   nlohmann::json tok = tiny_tokenizer_json(opt.family);
@@ -246,6 +273,12 @@ void make_tiny_model(const std::string& dir, const TinyModelOptions& opt) {
   // llava-hf "default" drops CLS for CLIP; SigLIP has none ("full").
   c.vision_feature_select = bunny ? "cls_patch" : "patch";
 
+  return c;
+}
+
+void make_tiny_model(const std::string& dir, const TinyModelOptions& opt) {
+  const model::LvlmConfig c = tiny_model_config(opt);
+  const std::string family = opt.shapes.empty() ? opt.family : (c.vision.is_clip() ? "llava" : "bunny");
   torch::manual_seed(static_cast<uint64_t>(opt.seed));
   model::Lvlm m(c);
   StateDict tensors;
@@ -265,15 +298,17 @@ void make_tiny_model(const std::string& dir, const TinyModelOptions& opt) {
       } else {
         p.zero_();
       }
-      tensors[name] = p.detach().contiguous();
+      tensors[name] = opt.dtype == "bf16" ? p.detach().to(torch::kBFloat16).contiguous() : p.detach().contiguous();
     }
   }
   nlohmann::json config = c.to_json();
-  config["vrtrain_tiny"] = {{"family", opt.family}, {"seed", opt.seed}};
+  config["vrtrain_tiny"] = {{"family", family}, {"seed", opt.seed}};
+  if (!opt.shapes.empty()) config["vrtrain_tiny"]["shapes"] = opt.shapes;
+  if (opt.dtype == "bf16") config["torch_dtype"] = "bfloat16";
   save_checkpoint(dir, config, tensors, 5ull << 30,
-                  {{"tokenizer.json", tok},
-                   {"tokenizer_config.json", tiny_tokenizer_config(opt.family)},
-                   {"preprocessor_config.json", tiny_preprocessor_config(opt.family, opt.image_size)}});
+                  {{"tokenizer.json", tiny_tokenizer_json(family)},
+                   {"tokenizer_config.json", tiny_tokenizer_config(family)},
+                   {"preprocessor_config.json", tiny_preprocessor_config(family, c.vision.image_size)}});
 }
 
 }  // namespace vr::model

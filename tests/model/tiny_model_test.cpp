@@ -80,6 +80,54 @@ TEST(TinyModel, WeightsAreAFunctionOfTheSeed) {
   EXPECT_NE(a, read_bytes(root + "/c/model.safetensors"));
 }
 
+// --shapes: a named configuration's real widths (checked on the configuration: a Bunny-8B-wide model with 4 layers
+// has 2.4e9 parameters, too big to write in a unit test) with the tiny tokenizer's in-vocabulary special ids.
+TEST(TinyModel, ShapesGiveTheNamedWidthsWithTinyTokenizerIds) {
+  vr::train::TinyModelOptions o;
+  o.shapes = "bunny-llama-3-8b-v";
+  o.num_layers = 4;
+  const auto c = vr::train::tiny_model_config(o);
+  EXPECT_EQ(c.text.hidden_size, 4096);
+  EXPECT_EQ(c.text.intermediate_size, 14336);
+  EXPECT_EQ(c.text.num_attention_heads, 32);
+  EXPECT_EQ(c.text.num_key_value_heads, 8);
+  EXPECT_EQ(c.text.vocab_size, 128256);
+  EXPECT_EQ(c.text.num_hidden_layers, 4);
+  EXPECT_EQ(c.vision.hidden_size, 1152);
+  EXPECT_EQ(c.vision.num_hidden_layers, 27);
+  EXPECT_EQ(c.vision.image_size, 384);
+  EXPECT_EQ(c.image_seq_length(), 729);
+  EXPECT_GT(c.image_token_index, 255);  // the tiny tokenizer's <image>, inside the vocabulary (llava-hf)
+  EXPECT_LT(c.image_token_index, 1000);
+  EXPECT_LT(*c.pad_token_id, 1000);
+  o.num_layers = 0;
+  EXPECT_EQ(vr::train::tiny_model_config(o).text.num_hidden_layers, 32);
+  o.num_layers = 33;
+  EXPECT_THROW(vr::train::tiny_model_config(o), vr::Error);
+  o.num_layers = 1;
+  o.shapes = "llava-1.5-7b";
+  EXPECT_EQ(vr::train::tiny_model_config(o).vision.image_size, 336);
+  o.dtype = "fp16";
+  EXPECT_THROW(vr::train::tiny_model_config(o), vr::Error);
+}
+
+// --dtype bf16 stores bf16 tensors that load and run.
+TEST(TinyModel, Bf16WeightsLoadAndRun) {
+  const std::string dir = vr::test::temp_dir("tiny_bf16") + "/m";
+  vr::train::TinyModelOptions o;
+  o.family = "bunny";
+  o.dtype = "bf16";
+  vr::train::make_tiny_model(dir, o);
+  for (const auto& [name, t] : vr::load_safetensors(dir + "/model.safetensors"))
+    EXPECT_EQ(t.scalar_type(), torch::kBFloat16) << name;
+  vr::model::Lvlm m = vr::model::load_lvlm(dir);
+  vr::model::LvlmInputs in;
+  in.input_ids = torch::tensor(std::vector<int64_t>{1, -200, 40, 41}).unsqueeze(0);
+  in.attention_mask = torch::ones_like(in.input_ids);
+  in.pixel_values = torch::randn({1, 3, 56, 56}).to(m->language_model->lm_head->weight.scalar_type());
+  EXPECT_TRUE(torch::isfinite(m->forward(in).logits.to(torch::kFloat)).all().item<bool>());
+}
+
 TEST(TinyModel, BadSizesAreRefusedWithTheFlagName) {
   const std::string dir = vr::test::temp_dir("tiny_bad") + "/m";
   auto error_of = [&](vr::model::TinyModelOptions o) -> std::string {

@@ -19,13 +19,18 @@ const char* kFooter =
     "byte-level BPE tokenizer; files: config.json, model.safetensors, tokenizer.json, tokenizer_config.json,\n"
     "preprocessor_config.json. It trains in seconds on a CPU:\n"
     "  vrtrain make-tiny --output models/tiny\n"
-    "  vrtrain --config configs/tiny_synthetic.yaml\n";
+    "  vrtrain --config configs/tiny_synthetic.yaml\n\n"
+    "--shapes NAME writes a random model at a named configuration's real width instead (bunny-llama-3-8b-v,\n"
+    "llava-1.5-7b, llava-1.5-13b) with its family's tiny tokenizer; --layers then cuts the decoder (default: all).\n"
+    "The GPU acceptance run (bench/gpu/acceptance.sh) times Bunny-8B-wide layers this way:\n"
+    "  vrtrain make-tiny --output /tmp/bunny4 --shapes bunny-llama-3-8b-v --layers 4 --dtype bf16\n";
 
 int run_make_tiny(const std::vector<std::string>& args) {
   vr::model::TinyModelOptions opt;
   std::string out;
   CLI::App app = vr::cli::make_app("make-tiny", kDescription, kFooter);
-  vr::cli::set_usage(app, "vrtrain make-tiny --output DIR [--family llava|bunny] [--seed N] [size options]");
+  vr::cli::set_usage(app, "vrtrain make-tiny --output DIR [--family llava|bunny] [--seed N] [size options]\n"
+                          "       vrtrain make-tiny --output DIR --shapes NAME [--layers N] [--seed N] [--dtype bf16]");
   app.add_option("--output", out, "directory to create (replaced if it exists)")->type_name("DIR")->required();
   app.add_option("--family", opt.family,
                  "llava (default): CLIP-style tower + Llama-2-style LLM (MHA, rope 1e4), <s>/</s> tokens\n"
@@ -42,10 +47,23 @@ int run_make_tiny(const std::vector<std::string>& args) {
   vr::cli::add_int_option(app, "--image-size", opt.image_size,
                           "input pixels per side, a multiple of 14 (default 56: 16 image tokens)")
       ->type_name("S");
+  app.add_option("--shapes", opt.shapes,
+                 "a named configuration's widths instead of the size options (bunny-llama-3-8b-v, llava-1.5-7b,\n"
+                 "llava-1.5-13b); the family follows from it")
+      ->type_name("NAME");
+  app.add_option("--dtype", opt.dtype, "stored weights: fp32 (default) or bf16")->type_name("T");
   if (auto code = vr::cli::parse(app, args)) return *code;
+  if (!opt.shapes.empty()) {
+    for (const char* flag : {"--family", "--hidden", "--intermediate", "--heads", "--image-size"})
+      if (app.count(flag) > 0)
+        return vr::cli::usage_error(app, std::string(flag) + " does not combine with --shapes (the widths come from it)");
+    if (app.count("--layers") == 0) opt.num_layers = 0;  // all of the configuration's layers
+  }
   vr::model::make_tiny_model(out, opt);
-  std::printf("wrote tiny %s model (seed %lld) to %s\n", opt.family.c_str(), static_cast<long long>(opt.seed),
-              out.c_str());
+  const auto c = vr::model::tiny_model_config(opt);
+  std::printf("wrote %s %s model (seed %lld, %lld parameters, %s) to %s\n", opt.shapes.empty() ? "tiny" : "real-width",
+              opt.shapes.empty() ? opt.family.c_str() : opt.shapes.c_str(), static_cast<long long>(opt.seed),
+              static_cast<long long>(c.num_parameters()), opt.dtype.c_str(), out.c_str());
   return 0;
 }
 
