@@ -1,6 +1,7 @@
 // The standard pipeline of one record: template + label masking, image decoding and preprocessing.
 #include "vr/core/error.h"
 #include "vr/data/loader.h"
+#include "vr/data/packing.h"
 #include "vr/data/template.h"
 
 namespace vr::data {
@@ -20,6 +21,17 @@ SamplePreparer make_sample_preparer(const text::Tokenizer& tok, const image::Ima
   };
 }
 
+SampleLength make_sample_length(const text::Tokenizer& tok, const std::string& template_name, int64_t model_max_length,
+                                int64_t image_tokens) {
+  const ConversationTemplate& tpl = conversation_template(template_name);
+  TextEncoder enc = TextEncoder::from_tokenizer(tok);
+  return [&tpl, enc, model_max_length, image_tokens](const Sample& s, int64_t) {
+    // The ids the preparer will produce (same call), so the packed length is the length the row will get.
+    const TokenizedSample t = tokenize_conversation(s.conversations, s.num_images() > 0, tpl, enc, model_max_length);
+    return merged_length(t.input_ids, image_tokens, model_max_length);
+  };
+}
+
 CollateOptions collate_options_for(const text::Tokenizer& tok, const std::string& template_name, int64_t model_max_length) {
   TextEncoder enc = TextEncoder::from_tokenizer(tok);
   CollateOptions c;
@@ -32,6 +44,9 @@ CollateOptions collate_options_for(const text::Tokenizer& tok, const std::string
 DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, text::Tokenizer tok, image::ImageProcessor proc, image::AspectMode aspect,
                        std::string template_name, LoaderOptions opt)
     : DataLoader(std::move(dataset), make_sample_preparer(tok, proc, aspect, template_name, opt.model_max_length),
-                 collate_options_for(tok, template_name, opt.model_max_length), opt) {}
+                 collate_options_for(tok, template_name, opt.model_max_length), opt,
+                 opt.packing.enabled ? make_sample_length(tok, template_name, opt.model_max_length,
+                                                          opt.packing.image_tokens)
+                                     : SampleLength()) {}
 
 }  // namespace vr::data

@@ -18,10 +18,10 @@ namespace vr::report {
 
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kCompareNaN = std::numeric_limits<double>::quiet_NaN();
 
 nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
-double ratio(double a, double b) { return std::isfinite(a) && std::isfinite(b) && b != 0 ? a / b : kNaN; }
+double ratio(double a, double b) { return std::isfinite(a) && std::isfinite(b) && b != 0 ? a / b : kCompareNaN; }
 
 std::string fmt_or_dash(double v, const char* spec) {
   return std::isfinite(v) ? fmt::format(fmt::runtime(spec), v) : "–";
@@ -122,7 +122,7 @@ CompareReport build_comparison(std::vector<RunRecord> runs, const std::string& b
       }
       bool higher = true;
       const double v = headline_metric(*e, &higher);
-      const double bv = be ? headline_metric(*be) : kNaN;
+      const double bv = be ? headline_metric(*be) : kCompareNaN;
       const double rel = ratio(v, bv);
       row["evals"][k] = {{"metric", higher ? "accuracy" : "loss"}, {"value", num(v)},
                          {"vs_baseline", num(rel)},                {"n", e->n},
