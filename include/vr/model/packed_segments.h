@@ -1,5 +1,6 @@
 // Packed rows (data.packing, docs/packing.md): where each sample lies in a row of the merged sequence, and what
-// follows from it for the LLM: RoPE positions restarting at every sample. The attention over segments is in
+// follows from it for the LLM: RoPE positions restarting at every sample (implemented in src/model/attention_mask.cpp).
+// The attention over segments is in
 // segment_attention.h. Shapes: B rows, T input tokens, M merged tokens (text + F slots per image).
 #pragma once
 #include <cstdint>

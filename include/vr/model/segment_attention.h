@@ -11,6 +11,7 @@
 //           is the public API on every 2.x. UNTESTED ON GPU: this project's machines had none when it was written.
 //
 // Shapes: B rows, nH query heads, nKV key/value heads, T merged tokens, D head_dim, L a segment's length.
+// Implemented in src/model/attention_mask.cpp (with the masks).
 #pragma once
 #include <ATen/Tensor.h>
 
