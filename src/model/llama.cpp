@@ -13,7 +13,9 @@
 #include "vr/model/activation_checkpointing.h"
 #include "vr/model/lm_loss.h"
 #include "vr/model/linear.h"  // apply_linear: adds the branches adaptation code attached from outside
+#include "vr/model/packed_segments.h"
 #include "vr/model/rope.h"
+#include "vr/model/segment_attention.h"
 
 namespace vr::model {
 
@@ -58,7 +60,7 @@ at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const at::Tensor& co
 
 at::Tensor LlamaAttentionImpl::forward_cached(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                                               const at::Tensor& mask, KVSlot* cache, at::Tensor* attn_probs,
-                                              bool allow_fused) {
+                                              bool allow_fused, const PackedSegments* segments) {
   const int64_t B = x.size(0), T = x.size(1);
   auto q = apply_linear(q_proj, x).view({B, T, n_heads, head_dim}).transpose(1, 2);      // [B,nH,T,D]
   auto k = apply_linear(k_proj, x).view({B, T, n_kv_heads, head_dim}).transpose(1, 2);   // [B,nKV,T,D]
@@ -72,6 +74,11 @@ at::Tensor LlamaAttentionImpl::forward_cached(const at::Tensor& x, const at::Ten
     }
     cache->key = k;
     cache->value = v;
+  }
+  if (segments) {  // packed rows: per-sample causal attention, eager or fused per segment
+    VR_CHECK(!cache && !attn_probs, "packed rows: no KV cache and no attention probabilities");
+    auto out = segment_attention(q, k, v, *segments, fused && allow_fused);
+    return apply_linear(o_proj, out.transpose(1, 2).contiguous().reshape({B, T, n_heads * head_dim}));
   }
   if (fused && allow_fused && !cache && !attn_probs) {
     // Fused kernel; grouped-query heads without a K/V copy where LibTorch allows (torch_compat.h). Same maths as
@@ -118,8 +125,8 @@ at::Tensor LlamaDecoderLayerImpl::forward(const at::Tensor& h, const at::Tensor&
 
 at::Tensor LlamaDecoderLayerImpl::forward_cached(const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
                                                  const at::Tensor& mask, KVSlot* cache, at::Tensor* attn_probs,
-                                                 bool allow_fused) {
-  auto x = h + self_attn->forward_cached(input_layernorm(h), cos, sin, mask, cache, attn_probs, allow_fused);
+                                                 bool allow_fused, const PackedSegments* segments) {
+  auto x = h + self_attn->forward_cached(input_layernorm(h), cos, sin, mask, cache, attn_probs, allow_fused, segments);
   return x + mlp(post_attention_layernorm(x));
 }
 
@@ -197,7 +204,13 @@ LlamaOutput LlamaForCausalLMImpl::forward_cached(const LlamaInputs& in, KVCache*
   VR_CHECK(!cache || static_cast<int64_t>(cache->layers.size()) == L,
            "KV cache has {} layer slots but the model has {} layers", cache ? cache->layers.size() : 0, L);
 
+  const PackedSegments* segments = in.segments.get();
+  if (segments)
+    VR_CHECK(!cache && !in.output_attentions && segments->rows() == B,
+             "packed rows: {} rows of segments for a batch of {}, and neither a KV cache nor output_attentions",
+             segments->rows(), B);
   at::Tensor positions = in.position_ids;
+  if (!positions.defined() && segments) positions = segment_position_ids(*segments, T, h.device());
   if (!positions.defined())
     positions = at::arange(past, past + T, at::TensorOptions().dtype(at::kLong).device(h.device()))
                     .unsqueeze(0).expand({B, T});
@@ -214,8 +227,9 @@ LlamaOutput LlamaForCausalLMImpl::forward_cached(const LlamaInputs& in, KVCache*
   const bool fused = L > 0 && layer(0)->self_attn->fused;
   const bool fused_pass = fused && !cache;
   const bool right_padded = !fused_pass || is_right_padded(in.attention_mask);  // one host read, fused only
-  const bool causal_only = fused_pass && right_padded && !in.output_attentions && !in.output_hidden_states &&
-                           in.labels.defined() && !in.return_logits;
+  const bool causal_only = (fused_pass && right_padded && !in.output_attentions && !in.output_hidden_states &&
+                            in.labels.defined() && !in.return_logits) ||
+                           segments;  // packed: the segments are the mask
   at::Tensor mask;
   if (!causal_only) mask = causal_attention_mask(in.attention_mask, B, T, past, h.scalar_type(), h.device());
   // Left padding runs eager even with fused attention on. Its padded queries see no key: eager gives them HF's
@@ -233,15 +247,18 @@ LlamaOutput LlamaForCausalLMImpl::forward_cached(const LlamaInputs& in, KVCache*
     if (use_checkpoint) {
       std::vector<at::Tensor> params;
       for (auto& p : layer_i->parameters()) params.push_back(p);
-      auto fn = [impl = layer_i.ptr(), allow_fused](const std::vector<at::Tensor>& x) -> std::vector<at::Tensor> {
+      // The segments are shared, not copied: the recompute in backward reads the same ones.
+      auto fn = [impl = layer_i.ptr(), allow_fused, segs = in.segments](const std::vector<at::Tensor>& x)
+          -> std::vector<at::Tensor> {
         const at::Tensor m = x[3].numel() > 0 ? x[3] : at::Tensor();  // empty: causal only
-        return {impl->forward_cached(x[0], x[1], x[2], m, nullptr, nullptr, allow_fused)};  // x = {h, cos, sin, mask}
+        return {impl->forward_cached(x[0], x[1], x[2], m, nullptr, nullptr, allow_fused,
+                                     segs.get())};  // x = {h, cos, sin, mask}
       };
       h = checkpoint(fn, {h, cos, sin, mask.defined() ? mask : at::empty({0}, h.options())}, params)[0];
     } else {
       at::Tensor probs;
       h = layer_i->forward_cached(h, cos, sin, mask, cache ? &cache->layers[i] : nullptr,
-                                  in.output_attentions ? &probs : nullptr, allow_fused);
+                                  in.output_attentions ? &probs : nullptr, allow_fused, segments);
       if (in.output_attentions) out.attentions.push_back(probs);
     }
   }

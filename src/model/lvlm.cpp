@@ -8,6 +8,7 @@
 #include "vr/core/shape_string.h"
 #include "vr/core/error.h"
 #include "vr/model/image_merge.h"
+#include "vr/model/packed_segments.h"
 
 namespace vr::model {
 
@@ -155,6 +156,23 @@ LvlmOutput LvlmImpl::forward(const LvlmInputs& in) {
   li.inputs_embeds = merged.inputs_embeds;
   li.attention_mask = merged.attention_mask;
   li.position_ids = merged.position_ids;
+  if (in.segment_ids.defined()) {
+    VR_CHECK(!in.output_attentions, "lvlm: packed rows give no attention probabilities");
+    // Slots per image token: F for one placeholder per image (what vrtrain's collator emits); text-only rows
+    // keep one slot per token either way.
+    const auto is_image = ids.eq(config_.image_token_index);
+    const int64_t n_image_tokens = is_image.sum().item<int64_t>();
+    const int64_t N = out.image_features.defined() ? out.image_features.size(0) : 0;
+    VR_CHECK(n_image_tokens == N, "lvlm: packed rows need one placeholder per image ({} image tokens, {} images)",
+             n_image_tokens, N);
+    const int64_t F = N > 0 ? out.image_features.size(1) : 1;
+    const auto valid = in.attention_mask.defined() ? in.attention_mask.ne(0) : at::ones_like(is_image);
+    auto segs = std::make_shared<PackedSegments>(
+        merged_segments(in.segment_ids, is_image, F, valid, merged.lengths));
+    merged.position_ids = segment_position_ids(*segs, merged.inputs_embeds.size(1), merged.inputs_embeds.device());
+    li.position_ids = merged.position_ids;
+    li.segments = std::move(segs);
+  }
   li.labels = merged.labels;  // -100 on image and padded slots: the LLaVA loss equals Llama's shifted CE
   li.output_hidden_states = in.output_hidden_states;
   li.output_attentions = in.output_attentions;

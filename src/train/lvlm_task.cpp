@@ -24,7 +24,15 @@ LvlmTask::LvlmTask(std::shared_ptr<model::Lvlm> model, std::unique_ptr<data::Dat
       loader_(std::move(loader)),
       device_(ctx.device),
       lora_(lora),
-      model_dir_(std::move(model_dir)) {}
+      model_dir_(std::move(model_dir)) {
+  if (loader_->packing() && ctx.rank == 0) {
+    const data::PackingStats p = loader_->packing_plan();
+    vr::log::info("data.packing: epoch 0 packs {} samples into {} rows: {:.2f} samples per row, {:.1f}% padding "
+                  "({} of {} merged slots); {} micro-batches per epoch and rank",
+                  p.samples, p.rows, p.samples_per_row(), 100.0 * p.padding_share(), p.slots - p.tokens, p.slots,
+                  loader_->batches_per_epoch());
+  }
+}
 
 LvlmTask::~LvlmTask() = default;
 
@@ -77,6 +85,7 @@ MicroBatchOutput LvlmTask::forward_next() {
   in.attention_mask = b->attention_mask;
   in.labels = b->labels;
   in.pixel_values = b->pixel_values;
+  in.segment_ids = b->segment_ids;  // packed rows (undefined unpacked): the model reads them on the host
   in.return_logits = false;  // the loss runs lm_head on supervised positions only (model/lm_loss.h)
   const auto device = device_;
   const auto dtype = (*model_)->language_model->lm_head->weight.scalar_type();
@@ -109,7 +118,23 @@ MicroBatchOutput LvlmTask::forward_next() {
   r.tokens_tensor = out.merged_attention_mask.defined() ? out.merged_attention_mask.sum() : b->attention_mask.sum();
   r.images = b->pixel_values.defined() ? b->pixel_values.size(0) : 0;
   r.sample_ids = b->ids;
+  step_samples_ += static_cast<int64_t>(b->ids.size());
+  step_rows_ += b->input_ids.size(0);
+  step_slots_ += out.merged_attention_mask.defined() ? out.merged_attention_mask.numel() : b->attention_mask.numel();
+  step_tokens_.push_back(r.tokens_tensor.detach());
   return r;
+}
+
+nlohmann::json LvlmTask::take_step_metrics() {
+  int64_t tokens = 0;
+  if (!step_tokens_.empty()) tokens = at::stack(step_tokens_).sum().to(at::kCPU).item<int64_t>();
+  nlohmann::json j{{"samples", step_samples_},
+                   {"rows", step_rows_},
+                   {"padding_share", step_slots_ ? 1.0 - static_cast<double>(tokens) / static_cast<double>(step_slots_)
+                                                 : 0.0}};
+  step_samples_ = step_rows_ = step_slots_ = 0;
+  step_tokens_.clear();
+  return j;
 }
 
 int64_t LvlmTask::batches_per_epoch() const { return loader_->batches_per_epoch(); }

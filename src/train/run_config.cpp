@@ -75,7 +75,13 @@ void RunConfig::bind(vr::ConfigBinder& b) {
   b.field("data.synthetic.image_size", data.synthetic_image_size, "synthetic-shapes: image side in pixels");
   b.field("data.synthetic.seed", data.synthetic_seed, "synthetic-shapes: seed of the generated samples");
   b.field("data.group_by_modality_length", data.group_by_modality_length,
-          "batch image and text-only samples separately (LLaVA's sampler)");
+          "batch image and text-only samples separately (LLaVA's sampler; not used with data.packing)");
+  b.field("data.packing", data.packing,
+          "pack several samples per row (first-fit-decreasing; each sample attends to itself only); "
+          "train.batch_size then counts packed rows");
+  b.field("data.pack_length", data.pack_length,
+          "merged tokens (text + image slots) per packed row; 0: data.model_max_length");
+  b.field("data.pack_buffer", data.pack_buffer, "records shuffled together and packed by first-fit-decreasing");
 
   b.choice("train.stage", train.stage, {"pretrain", "sft", "full"},
            "pretrain: projector only; sft: projector + selected layers; full: projector + all LLM layers");
@@ -88,7 +94,7 @@ void RunConfig::bind(vr::ConfigBinder& b) {
   b.field("train.warmup_ratio", train.warmup_ratio, "linear warmup over ceil(ratio * total steps) steps");
   b.choice("train.lr_scheduler", train.lr_scheduler, {"cosine", "linear", "constant"},
            "learning-rate decay after warmup (HF semantics)");
-  b.field("train.batch_size", train.batch_size, "samples per micro-batch");
+  b.field("train.batch_size", train.batch_size, "samples per micro-batch (packed rows with data.packing)");
   b.field("train.grad_accum", train.grad_accum, "micro-batches per optimizer step");
   b.field("train.max_grad_norm", train.max_grad_norm, "clip the global gradient L2 norm to this (0: no clipping)");
   b.field("train.max_steps", train.max_steps, "optimizer steps to run (0: train.epochs full epochs)");
@@ -169,6 +175,10 @@ void RunConfig::validate() const {
   positive("train.keep_last", train.keep_last);
   positive("train.log_every", train.log_every);
   positive("data.model_max_length", data.model_max_length);
+  VR_CHECK(data.pack_length >= 0 && data.pack_length <= data.model_max_length,
+           "data.pack_length must be in [0, data.model_max_length = {}] (0: model_max_length), got {}",
+           data.model_max_length, data.pack_length);
+  VR_CHECK(data.pack_buffer > 0, "data.pack_buffer must be > 0, got {}", data.pack_buffer);
   VR_CHECK(train.max_steps >= 0, "train.max_steps must be >= 0 (0 = one epoch), got {}", train.max_steps);
   VR_CHECK(train.max_steps > 0 || train.epochs > 0, "train.epochs must be > 0 when train.max_steps is 0");
   VR_CHECK(train.save_every >= 0, "train.save_every must be >= 0, got {}", train.save_every);

@@ -31,6 +31,9 @@ data::LoaderOptions loader_options(const RunConfig& cfg, const RunContext& ctx, 
   o.world_size = ctx.world_size;
   o.model_max_length = cfg.data.model_max_length;
   o.drop_last = false;
+  o.packing.enabled = cfg.data.packing;
+  o.packing.pack_length = cfg.data.pack_length > 0 ? cfg.data.pack_length : cfg.data.model_max_length;
+  o.packing.buffer = cfg.data.pack_buffer;  // image_tokens: from the model (run_loader.cpp)
   return o;
 }
 

@@ -164,7 +164,9 @@ TrainResult Trainer::run() {
     r.last_loss = m.loss;
     r.tokens += m.tokens;
     r.images += m.images;
-    if (metrics) metrics->write(m.to_json());
+    nlohmann::json line = m.to_json();
+    line.update(task.take_step_metrics());  // every rank resets its task's figures; rank 0 writes its own
+    if (metrics) metrics->write(line);
     if (step % t.log_every == 0 || step == total)
       impl_->say(format_progress(m, step_seconds_sum / static_cast<double>(step - r.start_step)));
     if (checkpointer.due(step, total)) checkpointer.save(opt, step, r);

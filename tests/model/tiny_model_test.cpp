@@ -83,10 +83,10 @@ TEST(TinyModel, WeightsAreAFunctionOfTheSeed) {
 // --shapes: a named configuration's real widths (checked on the configuration: a Bunny-8B-wide model with 4 layers
 // has 2.4e9 parameters, too big to write in a unit test) with the tiny tokenizer's in-vocabulary special ids.
 TEST(TinyModel, ShapesGiveTheNamedWidthsWithTinyTokenizerIds) {
-  vr::train::TinyModelOptions o;
+  vr::model::TinyModelOptions o;
   o.shapes = "bunny-llama-3-8b-v";
   o.num_layers = 4;
-  const auto c = vr::train::tiny_model_config(o);
+  const auto c = vr::model::tiny_model_config(o);
   EXPECT_EQ(c.text.hidden_size, 4096);
   EXPECT_EQ(c.text.intermediate_size, 14336);
   EXPECT_EQ(c.text.num_attention_heads, 32);
@@ -101,23 +101,23 @@ TEST(TinyModel, ShapesGiveTheNamedWidthsWithTinyTokenizerIds) {
   EXPECT_LT(c.image_token_index, 1000);
   EXPECT_LT(*c.pad_token_id, 1000);
   o.num_layers = 0;
-  EXPECT_EQ(vr::train::tiny_model_config(o).text.num_hidden_layers, 32);
+  EXPECT_EQ(vr::model::tiny_model_config(o).text.num_hidden_layers, 32);
   o.num_layers = 33;
-  EXPECT_THROW(vr::train::tiny_model_config(o), vr::Error);
+  EXPECT_THROW(vr::model::tiny_model_config(o), vr::Error);
   o.num_layers = 1;
   o.shapes = "llava-1.5-7b";
-  EXPECT_EQ(vr::train::tiny_model_config(o).vision.image_size, 336);
+  EXPECT_EQ(vr::model::tiny_model_config(o).vision.image_size, 336);
   o.dtype = "fp16";
-  EXPECT_THROW(vr::train::tiny_model_config(o), vr::Error);
+  EXPECT_THROW(vr::model::tiny_model_config(o), vr::Error);
 }
 
 // --dtype bf16 stores bf16 tensors that load and run.
 TEST(TinyModel, Bf16WeightsLoadAndRun) {
   const std::string dir = vr::test::temp_dir("tiny_bf16") + "/m";
-  vr::train::TinyModelOptions o;
+  vr::model::TinyModelOptions o;
   o.family = "bunny";
   o.dtype = "bf16";
-  vr::train::make_tiny_model(dir, o);
+  vr::model::make_tiny_model(dir, o);
   for (const auto& [name, t] : vr::load_safetensors(dir + "/model.safetensors"))
     EXPECT_EQ(t.scalar_type(), torch::kBFloat16) << name;
   vr::model::Lvlm m = vr::model::load_lvlm(dir);

@@ -16,6 +16,8 @@ struct Batch {
   at::Tensor labels;          // [B,T] int64, -100 on ignored positions and padding
   at::Tensor attention_mask;  // [B,T] int64, 1 real / 0 pad
   at::Tensor pixel_values;    // [N,3,H,W] float32, images of the batch in order (N may be 0: undefined tensor)
+  at::Tensor segment_ids;     // packed rows only (data/packing.h): [B,T] int64, each token's sample number within
+                              // its row (0, 1, ...), -1 at padding; undefined for unpacked batches
   std::vector<std::string> ids;         // sample ids
   std::vector<int64_t> sample_indices;  // dataset indices
   int64_t num_text_tokens = 0;          // non-pad tokens (for tokens/s)

@@ -16,6 +16,7 @@
 
 #include "vr/data/batch.h"
 #include "vr/data/dataset.h"
+#include "vr/data/packing.h"
 #include "vr/image/image_processor.h"
 #include "vr/text/tokenizer.h"
 
@@ -31,6 +32,9 @@ struct LoaderOptions {
   int64_t rank = 0, world_size = 1;
   int64_t model_max_length = 2048;
   bool drop_last = false;
+  // data.packing (packing.h): batch_size then counts packed rows of pack_length merged tokens per rank, not
+  // samples; group_by_modality_length is not used (the packer orders the samples).
+  PackingOptions packing;
 };
 
 // Where the loader is: `position` batches of epoch `epoch` have been handed out.
@@ -46,24 +50,32 @@ struct LoaderStats {
   int64_t samples = 0;             // samples prepared (including prefetched ones)
   int64_t mismatched_samples = 0;  // of those, fully masked by the "tokenization mismatch" fallback
   int64_t bad_records = 0;         // distinct records skipped (skip_bad_records)
+  int64_t unpacked_samples = 0;    // packing: samples of rows past the epoch's step count (see packing_plan)
 };
 
 // Turns a record into a collatable sample; throws for a bad record (e.g. an unreadable image).
 using SamplePreparer = std::function<PreparedSample(const Sample& sample, int64_t index)>;
+// Packing: the merged length of a record (packing.h merged_length), without decoding its images.
+using SampleLength = std::function<int64_t(const Sample& sample, int64_t index)>;
 
 // The preparer of the standard pipeline: template + label masking with `tok`, images decoded (files) and
 // run through `proc` with `aspect`. Unknown template names throw here.
 SamplePreparer make_sample_preparer(const text::Tokenizer& tok, const image::ImageProcessor& proc, image::AspectMode aspect,
                                     const std::string& template_name, int64_t model_max_length);
 // Pad id and the pad == eos rule for the template + tokenizer (SPEC §3.5 Collator).
+// The lengths packing needs for the standard pipeline: tokenisation only, images counted as F slots each.
+SampleLength make_sample_length(const text::Tokenizer& tok, const std::string& template_name, int64_t model_max_length,
+                                int64_t image_tokens);
 CollateOptions collate_options_for(const text::Tokenizer& tok, const std::string& template_name, int64_t model_max_length);
 
 class DataLoader {
  public:
   DataLoader(std::shared_ptr<Dataset> dataset, text::Tokenizer tok, image::ImageProcessor proc, image::AspectMode aspect,
              std::string template_name, LoaderOptions opt);
-  // Same machinery over any preparer (tests, tools).
-  DataLoader(std::shared_ptr<Dataset> dataset, SamplePreparer prepare, CollateOptions collate, LoaderOptions opt);
+  // Same machinery over any preparer (tests, tools). Packing without `length`: lengths from prepare() (decodes the
+  // images once per record at construction; fine for small data).
+  DataLoader(std::shared_ptr<Dataset> dataset, SamplePreparer prepare, CollateOptions collate, LoaderOptions opt,
+             SampleLength length = {});
   ~DataLoader();
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;
@@ -76,6 +88,11 @@ class DataLoader {
   void restore(const LoaderState& s);  // resumed run continues with the next unseen batch
   int64_t batches_per_epoch() const;   // equal on every rank
   LoaderStats stats() const;
+  // Packing: the plan statistics of epoch 0, which also fixes batches_per_epoch (ceil(rows / (B * W))). A later
+  // epoch's plan may hold a few rows more or fewer (FFD over another shuffle): fewer wrap around as unpacked
+  // batches do, more are left out of that epoch and counted in stats().unpacked_samples. All zero unpacked.
+  PackingStats packing_plan() const;
+  bool packing() const;
 
  private:
   struct Impl;

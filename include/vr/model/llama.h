@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,8 @@
 #include <torch/nn/modules/linear.h>
 
 namespace vr::model {
+
+struct PackedSegments;  // packed_segments.h
 
 struct LlamaConfig {
   int64_t vocab_size = 32000;
@@ -71,8 +74,11 @@ class LlamaAttentionImpl : public torch::nn::Module {
                      at::Tensor* attn_probs = nullptr);
   // Same, appending this call's keys/values to `cache` (when given) and attending over past + new keys.
   // allow_fused = false runs eager even when `fused` is set (LlamaModel: batches with left padding).
+  // `segments` (packed rows; no mask, cache or probs then): each sample attends to itself only
+  // (segment_attention.h).
   at::Tensor forward_cached(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
-                            KVSlot* cache, at::Tensor* attn_probs = nullptr, bool allow_fused = true);
+                            KVSlot* cache, at::Tensor* attn_probs = nullptr, bool allow_fused = true,
+                            const PackedSegments* segments = nullptr);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t n_heads, n_kv_heads, head_dim;
   // Fused scaled_dot_product_attention (LibTorch >= 2.0; set by set_fused_attention in attention_backend.h) for
@@ -95,7 +101,8 @@ class LlamaDecoderLayerImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
                      at::Tensor* attn_probs = nullptr);
   at::Tensor forward_cached(const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
-                            KVSlot* cache, at::Tensor* attn_probs = nullptr, bool allow_fused = true);
+                            KVSlot* cache, at::Tensor* attn_probs = nullptr, bool allow_fused = true,
+                            const PackedSegments* segments = nullptr);
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   LlamaAttention self_attn{nullptr};
   LlamaMLP mlp{nullptr};
@@ -124,6 +131,10 @@ struct LlamaInputs {
   // chunks of loss_chunk_rows rows (lm_loss.h; 0 = default_loss_chunk_rows(V)). Without labels, ignored.
   bool return_logits = true;
   int64_t loss_chunk_rows = 0;
+  // Packed rows (data.packing): the samples of each row; attention stays within each (block-diagonal causal,
+  // computed per segment), attention_mask is then not used for attention, position_ids should restart per sample
+  // (segment_position_ids). Not with a KV cache or output_attentions.
+  std::shared_ptr<const PackedSegments> segments;
 };
 
 struct LlamaOutput {

@@ -48,6 +48,11 @@ struct LvlmInputs {
   bool output_hidden_states = false;  // LLM hidden states (L+1) and vision tower hidden states
   bool output_attentions = false;     // per-layer LLM attention probabilities [B,nH,M,M]
   bool return_logits = true;          // false with labels (training): loss on supervised positions only, no logits
+  // Packed rows (data.packing; data/packing.h collate_packed): [B,T] int64, each token's sample number within its
+  // row, -1 at padding. Each sample then behaves as it would alone: its images land at its own placeholders (the
+  // merge is per token anyway), RoPE positions restart at its first slot, attention stays within it
+  // (segment_attention.h). Undefined: unpacked. Needs one placeholder per image (vrtrain's -200) or text only.
+  at::Tensor segment_ids;
 };
 
 struct LvlmOutput {

@@ -4,6 +4,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
+
+#include <ATen/Tensor.h>
+#include <nlohmann/json.hpp>
 
 #include <c10/core/Device.h>
 
@@ -37,6 +41,11 @@ class LvlmTask : public TrainTask {
   // the attention term assumes equal lengths).
   std::optional<double> step_model_flops(int64_t tokens, int64_t samples, int64_t images) const override;
 
+  // What the micro-batches since the last call held (data.packing or not): samples, rows, real merged tokens
+  // and merged slots (rows x merged length); padding_share = 1 - tokens / slots. Reset by the call. For the
+  // step's line in metrics.jsonl: the trainer merges it there once it has the hook (docs/packing.md).
+  nlohmann::json take_step_metrics() override;
+
  private:
   std::shared_ptr<model::Lvlm> model_;
   std::unique_ptr<data::DataLoader> loader_;
@@ -44,6 +53,8 @@ class LvlmTask : public TrainTask {
   bool lora_;
   std::string model_dir_;
   int64_t unsupervised_batches_ = 0;
+  int64_t step_samples_ = 0, step_rows_ = 0, step_slots_ = 0;
+  std::vector<at::Tensor> step_tokens_;  // [] per micro-batch, read once in take_step_metrics (no sync per batch)
 };
 
 }  // namespace vr::train

@@ -30,6 +30,10 @@ struct DataSection {
   int64_t synthetic_image_size = 56;
   int64_t synthetic_seed = 0;
   bool group_by_modality_length = false;
+  // Sequence packing (docs/packing.md): train.batch_size then counts rows of pack_length merged tokens.
+  bool packing = false;
+  int64_t pack_length = 0;     // merged tokens per packed row; 0: model_max_length
+  int64_t pack_buffer = 1000;  // records per first-fit-decreasing buffer
 };
 
 struct TrainSection {

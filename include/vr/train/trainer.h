@@ -50,6 +50,9 @@ class TrainTask {
   virtual std::optional<double> step_model_flops(int64_t tokens, int64_t samples, int64_t images) const {
     return std::nullopt;
   }
+  // Task-specific figures of the step just run (this rank's micro-batches), merged into its metrics.jsonl line
+  // and reset: LvlmTask gives samples, rows and the padding share (data.packing).
+  virtual nlohmann::json take_step_metrics() { return nlohmann::json::object(); }
 };
 
 // Thrown when a loss or gradient norm is NaN/inf; the message names the step and the micro-batch's sample ids.
