@@ -81,8 +81,8 @@ int64_t GroupCommunicator::verify_identical(const NamedTensors& named, bool bitw
 }
 
 // Through the store, not a collective: a collective's timeout is fixed when the process group is made, and a
-// large checkpoint takes longer. Rank 0 sets vr/main_done/<n>; the others poll it every 50 ms and, once a
-// second, rank 0's heartbeat (its own thread keeps beating while the main thread writes). They give up only when
+// large checkpoint takes longer. Rank 0 sets vr/main_done/<n>; the others poll it every 250 ms (a fresh store
+// connection each time, bounded by its connect timeout) and, once a second, rank 0's heartbeat (its own thread keeps beating while the main thread writes). They give up only when
 // that heartbeat has not moved for dist.timeout_s, or the store is unreachable (rank 0 is gone).
 void GroupCommunicator::wait_for_main_rank(const std::string& what) {
   const std::string key = fmt::format("main_done/{}", main_rank_waits_++);
@@ -103,7 +103,7 @@ void GroupCommunicator::wait_for_main_rank(const std::string& what) {
     }
   };
   while (!done()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
     if (seconds_since(last_check) < 1.0) continue;
     last_check = clock_type::now();
     const int64_t beat = collectives_->heartbeat_of(0);

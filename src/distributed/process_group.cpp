@@ -114,20 +114,19 @@ class PgCollectives final : public Collectives {
       return -1;
     }
   }
-  void set_flag(const std::string& key) override { flag_store()->set(prefix_ + "/" + key, std::vector<uint8_t>{1}); }
-  bool has_flag(const std::string& key) override { return flag_store()->check({prefix_ + "/" + key}); }
+  // A connection of its own per call: a long-lived one would block forever in a read once the link goes silent
+  // (no RST), while a fresh connect is bounded by the client's 3 s timeout and then throws.
+  void set_flag(const std::string& key) override {
+    make_store_client()->set(prefix_ + "/" + key, std::vector<uint8_t>{1});
+  }
+  bool has_flag(const std::string& key) override { return make_store_client()->check({prefix_ + "/" + key}); }
   void set_client_factory(std::function<c10::intrusive_ptr<c10d::TCPStore>()> f) { make_store_client = std::move(f); }
 
  private:
-  c10::intrusive_ptr<c10d::TCPStore> flag_store() {
-    if (!flag_store_) flag_store_ = make_store_client();
-    return flag_store_;
-  }
 
   std::string name_, prefix_;
   c10::intrusive_ptr<PG> pg_;
   c10::intrusive_ptr<c10d::TCPStore> hb_store_;
-  c10::intrusive_ptr<c10d::TCPStore> flag_store_;  // wait_for_main_rank's flags (main thread only)
   std::function<c10::intrusive_ptr<c10d::TCPStore>()> make_store_client;
   std::atomic<bool> stop_{false};
   std::thread beat_;

@@ -16,7 +16,7 @@
 #include "vr/model/layouts.h"
 #include "vr/model/lora.h"
 #include "vr/model/lvlm.h"
-#include "vr/train/tiny_model.h"
+#include "vr/model/tiny_model.h"
 
 namespace model_packed_forward_test {
 
@@ -72,7 +72,7 @@ class PackingForward : public ::testing::TestWithParam<Case> {
  protected:
   void SetUp() override {
     dir_ = vr::test::temp_dir("packed_fwd") + "/m";
-    vr::train::make_tiny_model(dir_, {GetParam().family, 11});
+    vr::model::make_tiny_model(dir_, {GetParam().family, 11});
   }
   Lvlm load() const {
     Lvlm m = vr::model::load_lvlm(dir_);
