@@ -159,26 +159,30 @@ struct DataLoader::Impl {
   // record in the order, so the result depends only on the data.
   PreparedSample load(const std::vector<int64_t>& ord, int64_t pos) {
     const int64_t n = static_cast<int64_t>(ord.size());
-    for (int64_t attempt = 0; attempt < n; ++attempt) {
-      const int64_t index = ord[(pos + attempt) % n];
-      std::string message;
-      try {
-        Sample s = dataset->get(index);
-        try {
-          PreparedSample p = prepare(s, index);
-          samples++;
-          if (p.tokens.mismatch) mismatched++;
-          return p;
-        } catch (const std::exception& e) {
-          message = record_error(dataset->source(), index, s.id, e.what());
-        }
-      } catch (const std::exception& e) {
-        message = e.what();
-      }
-      if (!dataset->skip_bad_records()) throw Error(message);
-      dataset->report_bad_record(index, message);
-    }
+    for (int64_t attempt = 0; attempt < n; ++attempt)
+      if (std::optional<PreparedSample> p = try_prepare(ord[(pos + attempt) % n])) return std::move(*p);
     VR_FAIL("{}: every record of the epoch is bad (data.skip_bad_records is on)", dataset->source());
+  }
+
+  // Record `index`, prepared; a bad record throws, or with skip_bad_records is reported and gives nothing.
+  std::optional<PreparedSample> try_prepare(int64_t index) {
+    std::string message;
+    try {
+      Sample s = dataset->get(index);
+      try {
+        PreparedSample p = prepare(s, index);
+        samples++;
+        if (p.tokens.mismatch) mismatched++;
+        return p;
+      } catch (const std::exception& e) {
+        message = record_error(dataset->source(), index, s.id, e.what());
+      }
+    } catch (const std::exception& e) {
+      message = e.what();
+    }
+    if (!dataset->skip_bad_records()) throw Error(message);
+    dataset->report_bad_record(index, message);
+    return std::nullopt;
   }
 
   // The rows of this rank at `step`: global row (step * W + rank) * B + slot, wrapping around a short plan.
@@ -189,25 +193,8 @@ struct DataLoader::Impl {
     for (int64_t slot = 0; slot < opt.batch_size; ++slot) {
       const auto& row = p.rows[sampler.position(step, slot) % R];
       std::vector<PreparedSample> kept;
-      for (int64_t index : row) {
-        std::string message;
-        try {
-          Sample s = dataset->get(index);
-          try {
-            PreparedSample ps = prepare(s, index);
-            samples++;
-            if (ps.tokens.mismatch) mismatched++;
-            kept.push_back(std::move(ps));
-            continue;
-          } catch (const std::exception& e) {
-            message = record_error(dataset->source(), index, s.id, e.what());
-          }
-        } catch (const std::exception& e) {
-          message = e.what();
-        }
-        if (!dataset->skip_bad_records()) throw Error(message);
-        dataset->report_bad_record(index, message);
-      }
+      for (int64_t index : row)
+        if (std::optional<PreparedSample> ps = try_prepare(index)) kept.push_back(std::move(*ps));
       VR_CHECK(!kept.empty(), "{}: every record of a packed row is bad", dataset->source());
       rows.push_back(std::move(kept));
     }
