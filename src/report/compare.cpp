@@ -1,5 +1,6 @@
 #include "vr/report/compare.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -70,6 +71,13 @@ CompareReport build_comparison(std::vector<RunRecord> runs, const std::string& b
   std::string md_head = "| run | strategy | layers | trainable | stage/method | steps | samples | step time | tokens/s "
                         "| peak RSS | final loss | best loss |";
   std::string md_rule = "|---|---|---|---|---|---|---|---|---|---|---|---|";
+  // CUDA runs add their GPU columns; a comparison of CPU runs looks as it always did.
+  const bool gpu = std::any_of(rep.runs.begin(), rep.runs.end(),
+                               [](const RunRecord& r) { return r.figures.gpu_peak_allocated_bytes_max.has_value(); });
+  if (gpu) {
+    md_head += " GPU peak | MFU |";
+    md_rule += "---|---|";
+  }
   for (const auto& k : keys) {
     md_head += " " + k + " |";
     md_rule += "---|";
@@ -101,6 +109,7 @@ CompareReport build_comparison(std::vector<RunRecord> runs, const std::string& b
                           {"peak_rss_vs_baseline",
                            num(ratio(static_cast<double>(r.peak_rss_bytes), static_cast<double>(base.peak_rss_bytes)))},
                           {"evals", nlohmann::json::object()}};
+    r.figures.add_to_json(row);
     std::string md = fmt::format(
         "| {}{} | {} | {} | {} | {}/{} | {} | {} | {} | {} | {} | {} | {} |", r.name, i == rep.baseline ? " (baseline)" : "",
         r.strategy.empty() ? "–" : r.strategy, layers_text(r),
@@ -111,6 +120,9 @@ CompareReport build_comparison(std::vector<RunRecord> runs, const std::string& b
         r.samples < 0 ? "–" : std::to_string(r.samples), fmt_or_dash(r.step_time_s * 1000, "{:.0f} ms"),
         fmt_or_dash(r.tokens_per_s, "{:.0f}"), bytes_text(r.peak_rss_bytes), fmt_or_dash(r.final_loss, "{:.4f}"),
         fmt_or_dash(r.best_loss, "{:.4f}"));
+    if (gpu)
+      md += fmt::format(" {} | {} |", bytes_text(r.figures.gpu_peak_allocated_bytes_max.value_or(-1)),
+                        r.figures.mfu_median ? fmt::format("{:.1f}%", 100 * *r.figures.mfu_median) : "–");
     for (const auto& k : keys) {
       const EvalSummary* e = find_eval(r, k);
       const EvalSummary* be = find_eval(base, k);
@@ -136,9 +148,13 @@ CompareReport build_comparison(std::vector<RunRecord> runs, const std::string& b
   rep.json = {{"baseline", base.name}, {"eval_keys", keys}, {"runs", rows}};
   rep.markdown = fmt::format(
       "# Run comparison\n\nBaseline: `{}`. Step time: median over steps (first step excluded); peak RSS: the training "
-      "process's peak resident memory; evaluation columns: accuracy (else loss) and its share of the baseline's.\n\n"
+      "process's peak resident memory;{} evaluation columns: accuracy (else loss) and its share of the baseline's.\n\n"
       "{}\n{}\n{}",
-      base.name, md_head, md_rule, md_rows);
+      base.name,
+      gpu ? " GPU peak: the largest per-step peak of the CUDA caching allocator (live tensors, rank 0); MFU: the "
+            "median over steps (first step excluded) of model FLOPs / step time / train.peak_tflops (docs/benchmarks.md);"
+          : "",
+      md_head, md_rule, md_rows);
   return rep;
 }
 

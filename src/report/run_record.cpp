@@ -88,6 +88,7 @@ RunRecord read_run(const std::string& dir) {
     r.peak_rss_bytes = rs.peak_rss_bytes;
     r.seed = rs.seed;
     r.steps = rs.steps;
+    r.figures = rs.figures;
   } else if (fs::exists(config)) {
     const YAML::Node y = YAML::LoadFile(config.string());
     r.stage = yaml_string(y, "train", "stage");
@@ -108,8 +109,10 @@ RunRecord read_run(const std::string& dir) {
   if (fs::exists(metrics)) {
     std::vector<double> times;
     double tokens = 0, time_sum = 0;
+    vr::train::RunFigureLog figure_log;
     for (const auto& m : vr::read_jsonl(metrics.string())) {
       if (!m.is_object() || !m.contains("step") || !m.contains("loss") || !m["loss"].is_number()) continue;
+      figure_log.add_line(m);
       r.loss_steps.push_back(m["step"].get<double>());
       r.losses.push_back(m["loss"].get<double>());
       const double t = m.value("step_time_s", 0.0);
@@ -127,6 +130,7 @@ RunRecord read_run(const std::string& dir) {
       r.step_time_s = t.size() % 2 ? t[t.size() / 2] : (t[t.size() / 2 - 1] + t[t.size() / 2]) / 2;
       if (time_sum > 0) r.tokens_per_s = tokens / time_sum;
     }
+    if (!r.finished) r.figures = figure_log.figures();
   }
   read_evals(r, p / "eval");
   read_evals(r, p);

@@ -64,14 +64,17 @@ void MetricsWriter::write(const nlohmann::json& line) {
   std::fflush(file_);
 }
 
-std::string format_progress(const StepMetrics& m, double avg_step_s) {
+std::string format_progress(const StepMetrics& m, double avg_step_s, const RunFigures& run) {
   double eta = avg_step_s * static_cast<double>(m.total_steps - m.step);
+  auto bytes = [](const std::optional<int64_t>& b) { return vr::format_bytes(static_cast<uint64_t>(b.value_or(0))); };
   std::string gpu;
   if (m.gpu_peak_allocated_bytes)
-    gpu = fmt::format(" | GPU {} peak ({} reserved)",
-                      vr::format_bytes(static_cast<uint64_t>(*m.gpu_peak_allocated_bytes)),
-                      vr::format_bytes(static_cast<uint64_t>(m.gpu_peak_reserved_bytes.value_or(0))));
-  if (m.mfu) gpu += fmt::format(" | MFU {:.1f}%", 100.0 * *m.mfu);
+    gpu = fmt::format(" | GPU {} peak (run max {}, {} reserved)", bytes(m.gpu_peak_allocated_bytes),
+                      bytes(run.gpu_peak_allocated_bytes_max ? run.gpu_peak_allocated_bytes_max
+                                                             : m.gpu_peak_allocated_bytes),
+                      bytes(run.gpu_peak_reserved_bytes_max ? run.gpu_peak_reserved_bytes_max
+                                                            : m.gpu_peak_reserved_bytes));
+  if (m.mfu) gpu += fmt::format(" | MFU {:.1f}% (median {:.1f}%)", 100.0 * *m.mfu, 100.0 * run.mfu_median.value_or(*m.mfu));
   return fmt::format("step {}/{} | loss {:.4f} | lr {:.3g} | grad {:.3g} | {:.0f} tok/s | {:.1f} img/s{} | ETA {}",
                      m.step, m.total_steps, m.loss, m.lr, m.grad_norm, m.tokens_per_s(), m.images_per_s(), gpu,
                      vr::format_duration(eta));

@@ -9,11 +9,13 @@
 namespace vr::train {
 
 nlohmann::json RunSummary::to_json() const {
-  return {{"strategy", strategy}, {"stage", stage}, {"method", method}, {"layers", layers}, {"num_layers", num_layers},
+  nlohmann::json j = {{"strategy", strategy}, {"stage", stage}, {"method", method}, {"layers", layers}, {"num_layers", num_layers},
           {"selection_scores", selection_scores}, {"selection_rationale", selection_rationale},
           {"trainable_params", trainable_params}, {"total_params", total_params}, {"steps", steps},
           {"seconds", seconds}, {"tokens", tokens}, {"images", images}, {"first_loss", first_loss},
           {"last_loss", last_loss}, {"samples", samples}, {"peak_rss_bytes", peak_rss_bytes}, {"seed", seed}};
+  figures.add_to_json(j);
+  return j;
 }
 
 namespace {
@@ -47,6 +49,7 @@ RunSummary RunSummary::from_json(const nlohmann::json& j) {
   s.samples = summary_field(j, "samples", s.samples);
   s.peak_rss_bytes = summary_field(j, "peak_rss_bytes", s.peak_rss_bytes);
   s.seed = summary_field(j, "seed", s.seed);
+  s.figures = RunFigures::from_json(j);
   return s;
 }
 
@@ -73,6 +76,7 @@ RunSummary make_run_summary(const RunConfig& cfg, const PreparedRun& run, const 
   s.samples = result.steps_done * cfg.train.batch_size * cfg.train.grad_accum * world_size;
   s.peak_rss_bytes = vr::peak_rss_bytes();
   s.seed = cfg.train.seed;
+  s.figures = result.figures;
   return s;
 }
 

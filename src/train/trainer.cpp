@@ -139,6 +139,7 @@ TrainResult Trainer::run() {
   using clock = std::chrono::steady_clock;
   const auto run_start = clock::now();
   double step_seconds_sum = 0;
+  RunFigureLog figure_log;
   int64_t step = r.start_step;
   while (step < total) {
     const auto step_start = clock::now();
@@ -147,6 +148,7 @@ TrainResult Trainer::run() {
     StepMetrics m = train_step(parts, step, total, r.last_checkpoint);
     ++step;
     m.world_size = impl_->comm->world_size();
+    m.step_time_s = std::chrono::duration<double>(clock::now() - step_start).count();  // (MFU divides by it)
     if (cuda_index >= 0) {
       m.gpu_peak_allocated_bytes = compat::cuda_peak_allocated_bytes(cuda_index);
       m.gpu_peak_reserved_bytes = compat::cuda_peak_reserved_bytes(cuda_index);
@@ -156,7 +158,6 @@ TrainResult Trainer::run() {
       if (flops && m.step_time_s > 0 && t.peak_tflops > 0)
         m.mfu = *flops / m.step_time_s / (t.peak_tflops * 1e12);
     }
-    m.step_time_s = std::chrono::duration<double>(clock::now() - step_start).count();
     m.elapsed_s = std::chrono::duration<double>(clock::now() - run_start).count();
     m.epoch = task.epoch();
     step_seconds_sum += m.step_time_s;
@@ -164,11 +165,13 @@ TrainResult Trainer::run() {
     r.last_loss = m.loss;
     r.tokens += m.tokens;
     r.images += m.images;
+    figure_log.add(m);
     nlohmann::json line = m.to_json();
     line.update(task.take_step_metrics());  // every rank resets its task's figures; rank 0 writes its own
     if (metrics) metrics->write(line);
     if (step % t.log_every == 0 || step == total)
-      impl_->say(format_progress(m, step_seconds_sum / static_cast<double>(step - r.start_step)));
+      impl_->say(format_progress(m, step_seconds_sum / static_cast<double>(step - r.start_step),
+                                   figure_log.figures()));
     if (checkpointer.due(step, total)) checkpointer.save(opt, step, r);
     if (t.stop_after_step > 0 && step == t.stop_after_step && step < total) {
       r.stopped_early = true;
@@ -177,6 +180,7 @@ TrainResult Trainer::run() {
   }
   impl_->check_ranks_agree(trainable, step);
   r.steps_done = step;
+  r.figures = figure_log.figures();
   r.seconds = std::chrono::duration<double>(clock::now() - run_start).count();
   checkpointer.export_final(r);
   return r;

@@ -11,6 +11,9 @@
 
 #include "support/cli.h"
 #include "support/fixtures.h"
+#include "vr/model/layouts.h"
+#include "vr/model/lvlm.h"
+#include "vr/model/lvlm_flops.h"
 #include "vr/model/tiny_model.h"
 
 namespace e2e_commands_cli_test {
@@ -117,6 +120,35 @@ TEST(CommandsCli, BenchLayerListSelectsManual) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_TRUE(contains(r.output, "selection.layers [1, 3]")) << r.output;
   EXPECT_TRUE(contains(r.output, "'uniform'")) << r.output;
+}
+
+// `vrtrain bench` reports the model FLOPs the trainer's MFU divides by (vr/model/lvlm_flops.h) for the shapes it
+// times: B samples of text + images x (F - 1) merged tokens, layers 1 and 3 and the projector trained.
+TEST(CommandsCli, BenchModelFlopsAreTheTrainersCount) {
+  const std::string dir = vr::test::temp_dir("commands_cli_bench_flops");
+  vr::model::TinyModelOptions o;
+  o.num_layers = 4;
+  vr::model::make_tiny_model(dir + "/tiny", o);
+  const vr::test::CliResult r = run_vrtrain("bench --model " + dir + "/tiny --batch 2 --text-tokens 8 --steps 1 "
+                                            "--warmup 0 --threads 1 --selection.layers 1,3", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string key = "(model FLOPs ";
+  const auto at = r.output.find(key);
+  ASSERT_NE(at, std::string::npos) << r.output;
+  const double printed = std::stod(r.output.substr(at + key.size()));
+
+  vr::model::Lvlm m = vr::model::load_lvlm(dir + "/tiny");
+  for (auto& kv : m->named_parameters()) {
+    const std::string& n = kv.key();
+    const bool trained = n.find("multi_modal_projector.") != std::string::npos ||
+                         n.find("layers.1.") != std::string::npos || n.find("layers.3.") != std::string::npos;
+    kv.value().set_requires_grad(trained && n.find("vision_tower") == std::string::npos);
+  }
+  const int64_t F = m->config().image_seq_length(), merged = 8 + (F - 1);
+  const double expected = vr::model::lvlm_step_model_flops(*m, 2 * merged, 2, 2);
+  EXPECT_NEAR(printed, expected, 0.005 * expected) << r.output;  // printed with 3 significant digits
+  EXPECT_TRUE(contains(r.output, "FLOP/s (model ")) << r.output;
+  EXPECT_FALSE(contains(r.output, "MFU")) << "MFU is a CUDA figure: " << r.output;
 }
 
 }  // namespace e2e_commands_cli_test

@@ -67,6 +67,27 @@ TEST(EvalCompare, TableBaselineAndRelativeScores) {
   EXPECT_NE(rep.markdown.find("| bare | – |"), std::string::npos) << rep.markdown;
 }
 
+TEST(EvalCompare, GpuColumnsOnlyWhenARunHasGpuFigures) {
+  // CPU runs: the table has no GPU columns and the rows no GPU keys.
+  CompareReport cpu = build_comparison({run("a", "uniform", 0.5, 1), run("b", "full", 0.6, 1)}, "");
+  EXPECT_EQ(cpu.markdown.find("GPU peak"), std::string::npos) << cpu.markdown;
+  EXPECT_EQ(cpu.markdown.find("MFU"), std::string::npos);
+  EXPECT_FALSE(cpu.json["runs"][0].contains("gpu_peak_allocated_bytes_max"));
+  EXPECT_FALSE(cpu.json["runs"][0].contains("mfu_median"));
+  // A CUDA run beside a CPU one: the columns appear, the CPU run shows dashes.
+  RunRecord g = run("g", "uniform", 0.5, 1);
+  g.figures.gpu_peak_allocated_bytes_max = int64_t{3} << 30;  // 3072 MiB
+  g.figures.gpu_peak_reserved_bytes_max = int64_t{4} << 30;
+  g.figures.mfu_median = 0.413;
+  CompareReport mixed = build_comparison({g, run("b", "full", 0.6, 1)}, "");
+  EXPECT_NE(mixed.markdown.find("| GPU peak | MFU |"), std::string::npos) << mixed.markdown;
+  EXPECT_NE(mixed.markdown.find("| 3072 MiB | 41.3% |"), std::string::npos) << mixed.markdown;
+  EXPECT_NE(mixed.markdown.find("| – | – | 60.0% |"), std::string::npos) << mixed.markdown;
+  EXPECT_EQ(mixed.json["runs"][0]["gpu_peak_allocated_bytes_max"].get<int64_t>(), int64_t{3} << 30);
+  EXPECT_DOUBLE_EQ(mixed.json["runs"][0]["mfu_median"].get<double>(), 0.413);
+  EXPECT_FALSE(mixed.json["runs"][1].contains("mfu_median"));
+}
+
 TEST(EvalCompare, PlotsRenderAsSvgAndPng) {
   std::vector<LayerRow> rows = {{"a", 8, {1, 5}, {0.1, 0.9, -0.2, 0.3, 0.0, 0.8, NAN, 0.2}}, {"b", 8, {0, 1}, {}}};
   const std::string dir = vr::test::temp_dir("plots");

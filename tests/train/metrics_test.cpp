@@ -26,12 +26,20 @@ TEST(StepMetricsJson, GpuFieldsAbsentOnTheCpuPresentOnCuda) {
   nlohmann::json gpu = m.to_json();
   EXPECT_EQ(gpu.at("gpu_peak_allocated_bytes").get<int64_t>(), int64_t{3} << 30);
   EXPECT_EQ(gpu.at("gpu_peak_reserved_bytes").get<int64_t>(), int64_t{4} << 30);
-  EXPECT_NE(vr::train::format_progress(m, 1.0).find("GPU 3 GiB peak (4 GiB reserved)"), std::string::npos)
+  EXPECT_NE(vr::train::format_progress(m, 1.0).find("GPU 3 GiB peak (run max 3 GiB, 4 GiB reserved)"), std::string::npos)
       << vr::train::format_progress(m, 1.0);
   EXPECT_FALSE(gpu.contains("mfu"));
   m.mfu = 0.412;
   EXPECT_DOUBLE_EQ(m.to_json().at("mfu").get<double>(), 0.412);
-  EXPECT_NE(vr::train::format_progress(m, 1.0).find("MFU 41.2%"), std::string::npos);
+  EXPECT_NE(vr::train::format_progress(m, 1.0).find("MFU 41.2% (median 41.2%)"), std::string::npos);
+  // With the run's figures so far: the step's own values beside the run's maximum and median.
+  vr::train::RunFigures run;
+  run.gpu_peak_allocated_bytes_max = int64_t{5} << 30;
+  run.gpu_peak_reserved_bytes_max = int64_t{6} << 30;
+  run.mfu_median = 0.40;
+  const std::string line = vr::train::format_progress(m, 1.0, run);
+  EXPECT_NE(line.find("GPU 3 GiB peak (run max 5 GiB, 6 GiB reserved) | MFU 41.2% (median 40.0%)"), std::string::npos)
+      << line;
 }
 
 }  // namespace train_metrics_test

@@ -15,7 +15,9 @@
 
 #include "vr/core/cpu_threads.h"
 #include "vr/core/error.h"
+#include "vr/core/torch_compat.h"
 #include "vr/model/flops.h"
+#include "vr/model/lvlm_flops.h"
 #include "vr/model/lvlm.h"
 #include "vr/core/device.h"
 #include "vr/core/process_memory.h"
@@ -39,9 +41,15 @@ const char* kFooter =
     "The run is configured as training is: --config FILE and --set key=value (model.path, train.method,\n"
     "train.dtype, train.gradient_checkpointing, selection.*, lora.*); the flags above are shorthands that win.\n"
     "A layer list (--selection.layers or selection.layers) means selection.strategy=manual.\n\n"
+    "The model runs as training runs it (vrtrain train's prepare_run): the same attention backend (fused SDPA\n"
+    "on LibTorch 2.x, eager on 1.13), checkpointing and dtype.\n\n"
     "Reports per configuration: median step time with min / max, tokens/s (merged tokens incl. image\n"
-    "positions), achieved FLOP/s and the FLOP count assumed, and memory: CPU = resident set size after the\n"
-    "forward pass minus before it (the activations and gradients alive at the peak), plus process peak RSS.\n\n"
+    "positions; one process, so also tokens/s per rank), achieved FLOP/s and the FLOP count assumed, and memory:\n"
+    "CPU = resident set size after the forward pass minus before it (the activations and gradients alive at the\n"
+    "peak), plus process peak RSS. On CUDA also the fields of metrics.jsonl: GPU peak allocated and reserved\n"
+    "bytes (largest over the timed steps) and MFU = model FLOPs / median step time / train.peak_tflops, with the\n"
+    "model FLOPs the trainer uses (vr/model/lvlm_flops.h: backward only above the lowest trained layer, weight\n"
+    "gradients only for trained matrices, recompute not counted); docs/benchmarks.md states the formula.\n\n"
     "FLOPs per step (N = B x merged tokens, P = LLM matrix parameters, Pt = trainable LLM matrix parameters,\n"
     "Pv = vision parameters, Nv = image patches, L layers, H width, M merged length):\n"
     "  LLM forward 2·P·N + attention 4·L·B·M²·H;  backward through activations 2·P·N + 8·L·B·M²·H;\n"
@@ -55,7 +63,9 @@ struct BenchConfig {
 struct Timing {
   std::vector<double> seconds;
   double rss_delta = 0;
-  double flops = 0;
+  double flops = 0;        // the FLOP model's hardware count (backward through every layer, recompute included)
+  double model_flops = 0;  // what the step must execute (MFU's numerator, as in metrics.jsonl)
+  int64_t gpu_peak_allocated = -1, gpu_peak_reserved = -1;  // CUDA only: largest over the timed steps
 };
 
 struct Flags {
@@ -168,9 +178,13 @@ std::vector<std::unique_ptr<vr::train::AdamW>> set_up(vr::model::LvlmImpl& m, co
       }
     opts.push_back(std::make_unique<vr::train::AdamW>(std::vector<vr::train::ParamGroup>{g}));
     timings[c].flops = vr::model::training_step_flops(shape);
-    std::printf("%-40s trainable %lld of %lld parameters (%.2f%%), assumed %.3g FLOP/step\n", configs[c].name.c_str(),
-                static_cast<long long>(summary.trainable_numel), static_cast<long long>(summary.total_numel),
-                100.0 * summary.trainable_numel / std::max<int64_t>(1, summary.total_numel), timings[c].flops);
+    timings[c].model_flops = vr::model::lvlm_step_model_flops(m, shape.batch * shape.merged_tokens, shape.batch,
+                                                              shape.batch * shape.images_per_sample);
+    std::printf("%-40s trainable %lld of %lld parameters (%.2f%%), assumed %.3g FLOP/step (model FLOPs %.3g)\n",
+                configs[c].name.c_str(), static_cast<long long>(summary.trainable_numel),
+                static_cast<long long>(summary.total_numel),
+                100.0 * summary.trainable_numel / std::max<int64_t>(1, summary.total_numel), timings[c].flops,
+                timings[c].model_flops);
   }
   return opts;
 }
@@ -180,9 +194,11 @@ void time_steps(const Flags& f, vr::model::LvlmImpl& m, const vr::model::LvlmInp
                 const std::vector<BenchConfig>& configs, std::vector<std::unique_ptr<vr::train::AdamW>>& opts,
                 std::vector<Timing>& timings) {
   m.train();
+  const int cuda = device.is_cuda() ? std::max<int>(0, device.index()) : -1;
   for (int64_t s = 0; s < f.warmup + f.steps; ++s) {
     for (size_t c = 0; c < configs.size(); ++c) {
       vr::train::apply_freeze(m, configs[c].spec);
+      if (cuda >= 0) vr::compat::cuda_reset_peak_stats(cuda);
       const int64_t rss0 = vr::current_rss_bytes();
       const auto t0 = std::chrono::steady_clock::now();
       auto out = m.forward(in);
@@ -195,13 +211,19 @@ void time_steps(const Flags& f, vr::model::LvlmImpl& m, const vr::model::LvlmInp
       if (s >= f.warmup) {
         timings[c].seconds.push_back(dt);
         timings[c].rss_delta = std::max(timings[c].rss_delta, static_cast<double>(rss1 - rss0));
+        if (cuda >= 0) {
+          timings[c].gpu_peak_allocated =
+              std::max(timings[c].gpu_peak_allocated, vr::compat::cuda_peak_allocated_bytes(cuda));
+          timings[c].gpu_peak_reserved =
+              std::max(timings[c].gpu_peak_reserved, vr::compat::cuda_peak_reserved_bytes(cuda));
+        }
       }
     }
   }
 }
 
 void print_timings(const Flags& f, const vr::model::StepFlopsShape& shape, const std::vector<BenchConfig>& configs,
-                   const std::vector<Timing>& timings) {
+                   const std::vector<Timing>& timings, double peak_tflops) {
   const int64_t merged = shape.merged_tokens;
   std::printf("\nbatch %lld x %lld merged tokens (%lld text + %lld images x %lld), %lld steps after %lld warmup, %d threads\n",
               static_cast<long long>(f.batch), static_cast<long long>(merged), static_cast<long long>(f.text_tokens),
@@ -213,9 +235,16 @@ void print_timings(const Flags& f, const vr::model::StepFlopsShape& shape, const
     std::sort(t.begin(), t.end());
     double med = t[t.size() / 2];
     medians.push_back(med);
-    std::printf("%-40s step %.4f s (min %.4f, max %.4f) | %.0f tok/s | %.3g FLOP/s | forward RSS +%s\n",
+    std::string gpu;  // the metrics.jsonl fields of a CUDA step
+    if (timings[c].gpu_peak_allocated >= 0)
+      gpu = fmt::format(" | GPU {} peak ({} reserved) | MFU {:.1f}% of {:g} TFLOP/s",
+                        vr::format_bytes(static_cast<uint64_t>(timings[c].gpu_peak_allocated)),
+                        vr::format_bytes(static_cast<uint64_t>(timings[c].gpu_peak_reserved)),
+                        100.0 * timings[c].model_flops / med / (peak_tflops * 1e12), peak_tflops);
+    std::printf("%-40s step %.4f s (min %.4f, max %.4f) | %.0f tok/s | %.3g FLOP/s (model %.3g) | forward RSS +%s%s\n",
                 configs[c].name.c_str(), med, t.front(), t.back(), f.batch * merged / med, timings[c].flops / med,
-                vr::format_bytes(static_cast<uint64_t>(timings[c].rss_delta)).c_str());
+                timings[c].model_flops / med, vr::format_bytes(static_cast<uint64_t>(timings[c].rss_delta)).c_str(),
+                gpu.c_str());
   }
   if (configs.size() == 2)
     std::printf("ratio selective / full: step time %.3f, forward RSS %.3f\n", medians[1] / medians[0],
@@ -264,7 +293,7 @@ int run_bench(const std::vector<std::string>& args) {
   std::vector<Timing> timings(configs.size());
   auto opts = set_up(m, configs, shape, timings);
   time_steps(f, m, in, ctx.device, configs, opts, timings);
-  print_timings(f, shape, configs, timings);
+  print_timings(f, shape, configs, timings, cfg.train.peak_tflops);
   return 0;
 }
 

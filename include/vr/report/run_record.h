@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vr/eval/eval_summary.h"
+#include "vr/train/run_figures.h"
 
 namespace vr::report {
 
@@ -34,6 +35,8 @@ struct RunRecord {
   double step_time_s = 0;        // median over steps after the first (warm-up excluded when there are >= 3)
   double tokens_per_s = 0;       // tokens of all steps / their summed step time
   int64_t peak_rss_bytes = -1;
+  vr::train::RunFigures figures;  // GPU peak maxima, MFU and tokens/s-per-rank medians (run_summary.json, else
+                                  // computed from metrics.jsonl); GPU ones absent for CPU runs
   double first_loss = 0, final_loss = 0, best_loss = 0;
   std::vector<double> loss_steps, losses;  // the curve
   std::vector<EvalSummary> evals;          // sorted by eval_key

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "vr/train/run_figures.h"
+
 namespace vr::train {
 
 struct StepMetrics {
@@ -56,8 +58,10 @@ class MetricsWriter {
 };
 
 // "step 12/100 | loss 2.3451 | lr 1.96e-05 | grad 0.84 | 5230 tok/s | 41.2 img/s | ETA 1m12s"
-// `avg_step_s` is the mean step time used for the ETA.
+// `avg_step_s` is the mean step time used for the ETA. On CUDA the line adds the step's GPU peak with the run's
+// maximum so far and the step's MFU with the run's median so far (`run`):
+//   "... | GPU 30.1 GiB peak (run max 30.4 GiB, 34.0 GiB reserved) | MFU 41.2% (median 40.8%) | ETA 1m12s"
 // (durations and byte counts print as vr::format_duration / vr::format_bytes do, vr/core/progress.h).
-std::string format_progress(const StepMetrics& m, double avg_step_s);
+std::string format_progress(const StepMetrics& m, double avg_step_s, const RunFigures& run = {});
 
 }  // namespace vr::train

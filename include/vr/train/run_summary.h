@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "vr/train/run_figures.h"
+
 namespace vr::train {
 
 struct RunConfig;
@@ -29,6 +31,8 @@ struct RunSummary {
   int64_t samples = -1;  // steps x batch_size x grad_accum x world size
   int64_t peak_rss_bytes = -1;
   int64_t seed = -1;
+  // GPU peak maxima (CUDA runs only, absent on the CPU) and the median tokens/s of one rank and MFU.
+  RunFigures figures;
 
   nlohmann::json to_json() const;
   // Missing keys keep the defaults above.

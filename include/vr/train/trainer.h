@@ -15,6 +15,7 @@
 
 #include "vr/core/error.h"
 #include "vr/train/run_config.h"
+#include "vr/train/run_figures.h"
 
 namespace torch::nn {
 class Module;
@@ -68,6 +69,7 @@ struct TrainResult {
   int64_t tokens = 0, images = 0;
   bool stopped_early = false;   // train.stop_after_step hit
   std::string last_checkpoint;
+  RunFigures figures;           // GPU peak maxima and rate medians of the steps this process ran
 };
 
 // Number of optimizer steps the run takes: max_steps, or epochs · max(1, floor(batches_per_epoch / grad_accum)).
