@@ -13,6 +13,8 @@ import time
 
 import torch
 import transformers
+
+import hf_threads
 from safetensors.torch import load_file
 
 ap = argparse.ArgumentParser()
@@ -27,21 +29,7 @@ ap.add_argument("--blas-threads", default="",
                      "does with a pthreads OpenBLAS; 'keep': leave them as loaded)")
 args = ap.parse_args()
 
-if args.threads > 0:
-    torch.set_num_threads(args.threads)
-blas = f"{torch.get_num_threads()} torch threads, "
-if "BLAS_INFO=mkl" in torch.__config__.show():  # PyPI wheels: MKL, whose threads follow torch's own count
-    blas += "MKL"
-else:
-    try:  # the OpenBLAS LibTorch loaded (Debian: libopenblas0-pthread or -openmp)
-        import ctypes
-        ob = ctypes.CDLL("libopenblas.so.0")
-        kind = {0: "openblas-serial", 1: "openblas-pthread", 2: "openblas-openmp"}.get(ob.openblas_get_parallel(), "?")
-        if args.threads > 0 and args.blas_threads != "keep" and kind == "openblas-pthread":
-            ob.openblas_set_num_threads(int(args.blas_threads) if args.blas_threads else 1)
-        blas += f"{kind} with {ob.openblas_get_num_threads()} threads"
-    except OSError:
-        blas += "BLAS ?"
+blas = hf_threads.configure(args.threads, args.blas_threads)
 torch.manual_seed(0)
 
 
