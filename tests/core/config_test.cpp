@@ -34,16 +34,7 @@ struct TestConfig : vr::Bindable {
   }
 };
 
-// The vr::Error message of `fn`, or "" when it does not throw.
-template <typename Fn>
-std::string error_of(Fn fn) {
-  try {
-    fn();
-  } catch (const vr::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using vr::test::error_of;
 
 std::string load_error(const std::string& yaml) {
   TestConfig c;
@@ -102,24 +93,38 @@ TEST(Config, UnknownKeysNameLineAndClosestKey) {
 }
 
 TEST(Config, WrongTypesNamePathAndValue) {
-  EXPECT_EQ(load_error("train:\n  lr: fast\n"), "cfg.yaml:2: train.lr: expected a number, got \"fast\"");
-  EXPECT_EQ(load_error("train:\n  max_steps: 2.5\n"), "cfg.yaml:2: train.max_steps: expected an integer, got 2.5");
-  EXPECT_EQ(load_error("train:\n  max_steps: many\n"),
-            "cfg.yaml:2: train.max_steps: expected an integer, got \"many\"");
-  EXPECT_EQ(load_error("seed: 99999999999999999999\n"), "cfg.yaml:1: seed: integer 99999999999999999999 is out of range");
-  EXPECT_EQ(load_error("train:\n  bf16: yes\n"), "cfg.yaml:2: train.bf16: expected true or false, got \"yes\"");
-  EXPECT_EQ(load_error("train:\n  bf16: 1\n"), "cfg.yaml:2: train.bf16: expected true or false, got 1");
-  EXPECT_EQ(load_error("train:\n  lr: [1, 2]\n"), "cfg.yaml:2: train.lr: expected a number, got a list");
-  EXPECT_EQ(load_error("train:\n  lr: {a: 1}\n"), "cfg.yaml:2: train.lr: expected a number, got a map");
-  EXPECT_EQ(load_error("output_dir: [a]\n"), "cfg.yaml:1: output_dir: expected a string, got a list");
-  EXPECT_EQ(load_error("select:\n  layers: 5\n"), "cfg.yaml:2: select.layers: expected a list, got 5");
-  EXPECT_EQ(load_error("select:\n  layers: [1, 2.5]\n"),
-            "cfg.yaml:2: select.layers: element 1: expected an integer, got 2.5");
-  EXPECT_EQ(load_error("select:\n  tags: [[a]]\n"),
-            "cfg.yaml:2: select.tags: expected a list of values, got an element that is a list");
-  EXPECT_EQ(load_error("train:\n  optim:\n    name: adamm\n"),
-            "cfg.yaml:3: train.optim.name: expected one of adamw, sgd, got \"adamm\" (did you mean 'adamw'?)");
-  EXPECT_EQ(load_error("seed:\n"), "cfg.yaml:1: seed: expected an integer, got nothing (null)");
+  // (YAML, the error it must give)
+  const std::pair<const char*, const char*> cases[] = {
+      {"train:\n  lr: fast\n",
+       "cfg.yaml:2: train.lr: expected a number, got \"fast\""},
+      {"train:\n  max_steps: 2.5\n",
+       "cfg.yaml:2: train.max_steps: expected an integer, got 2.5"},
+      {"train:\n  max_steps: many\n",
+       "cfg.yaml:2: train.max_steps: expected an integer, got \"many\""},
+      {"seed: 99999999999999999999\n",
+       "cfg.yaml:1: seed: integer 99999999999999999999 is out of range"},
+      {"train:\n  bf16: yes\n",
+       "cfg.yaml:2: train.bf16: expected true or false, got \"yes\""},
+      {"train:\n  bf16: 1\n",
+       "cfg.yaml:2: train.bf16: expected true or false, got 1"},
+      {"train:\n  lr: [1, 2]\n",
+       "cfg.yaml:2: train.lr: expected a number, got a list"},
+      {"train:\n  lr: {a: 1}\n",
+       "cfg.yaml:2: train.lr: expected a number, got a map"},
+      {"output_dir: [a]\n",
+       "cfg.yaml:1: output_dir: expected a string, got a list"},
+      {"select:\n  layers: 5\n",
+       "cfg.yaml:2: select.layers: expected a list, got 5"},
+      {"select:\n  layers: [1, 2.5]\n",
+       "cfg.yaml:2: select.layers: element 1: expected an integer, got 2.5"},
+      {"select:\n  tags: [[a]]\n",
+       "cfg.yaml:2: select.tags: expected a list of values, got an element that is a list"},
+      {"train:\n  optim:\n    name: adamm\n",
+       "cfg.yaml:3: train.optim.name: expected one of adamw, sgd, got \"adamm\" (did you mean 'adamw'?)"},
+      {"seed:\n",
+       "cfg.yaml:1: seed: expected an integer, got nothing (null)"},
+  };
+  for (const auto& [yaml, message] : cases) EXPECT_EQ(load_error(yaml), message) << yaml;
 }
 
 TEST(Config, MalformedDocuments) {

@@ -18,6 +18,8 @@ namespace core_printable_test {
 
 namespace {
 
+using vr::test::error_of;
+
 // Structural UTF-8 check (lead byte and continuation count; independent of printable()) and no C0/DEL bytes.
 bool clean_utf8(const std::string& s) {
   for (size_t i = 0; i < s.size();) {
@@ -29,15 +31,6 @@ bool clean_utf8(const std::string& s) {
     i += n;
   }
   return true;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const vr::Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 // A safetensors file whose header is `header` (one 4-byte data section).

@@ -13,16 +13,9 @@
 namespace vr::selection::registry_test {
 namespace {
 
-using V = std::vector<int64_t>;
+using vr::test::error_of;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const vr::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using V = std::vector<int64_t>;
 
 TEST(SelectionRegistry, EveryStrategyRegistered) {
   auto names = strategy_names();

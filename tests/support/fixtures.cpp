@@ -1,5 +1,7 @@
 #include "support/fixtures.h"
 
+#include "vr/core/error.h"
+
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -42,6 +44,15 @@ std::string temp_dir(const std::string& tag) {
   return ::testing::AssertionFailure() << fmt::format(
              "{}: flat index {} got {:.8g} expected {:.8g} (max |diff| {:.3g}, atol {:g}, rtol {:g})", name, worst,
              got.flatten()[worst].item<double>(), exp.flatten()[worst].item<double>(), max_diff, atol, rtol);
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const vr::Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 }  // namespace vr::test

@@ -1,5 +1,6 @@
 // Test helpers: where the golden fixtures are, and tensor comparison with stated tolerances.
 #pragma once
+#include <functional>
 #include <string>
 
 #include <ATen/ATen.h>
@@ -13,6 +14,8 @@ std::string fixtures_dir();
 bool have_fixture(const std::string& sub);
 // A fresh empty directory under the system temp dir, unique per call.
 std::string temp_dir(const std::string& tag);
+// The message of the vr::Error that f throws; "" when it throws none.
+std::string error_of(const std::function<void()>& f);
 
 // Elementwise |got - exp| <= atol + rtol*|exp| (the fixture README's rule). On failure the message
 // names the tensor, the worst index, both values and the max abs difference.

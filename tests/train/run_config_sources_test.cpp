@@ -15,19 +15,12 @@ using vr::train::RunConfig;
 
 namespace {
 
+using vr::test::error_of;
+
 std::string write_yaml(const std::string& text) {
   const std::string path = vr::test::temp_dir("run_config_sources") + "/run.yaml";
   std::ofstream(path) << text;
   return path;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const vr::Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace
