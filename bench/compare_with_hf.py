@@ -15,11 +15,11 @@ import sys
 import tokenizers
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--vrtrain", required=True)
-ap.add_argument("--tokenizer", required=True)
+for flag in ("--vrtrain", "--tokenizer"):
+    ap.add_argument(flag, required=True)
 ap.add_argument("--text", default="bench/data/mixed_20k.txt")
-ap.add_argument("--n", type=int, default=3000)
-ap.add_argument("--seed", type=int, default=1)
+for flag, default in (("--n", 3000), ("--seed", 1)):
+    ap.add_argument(flag, type=int, default=default)
 args = ap.parse_args()
 
 path = os.path.join(args.tokenizer, "tokenizer.json") if os.path.isdir(args.tokenizer) else args.tokenizer

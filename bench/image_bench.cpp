@@ -96,11 +96,9 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "image_bench: error: %s\n", e.what());
-    return 1;
-  }
+int main(int argc, char** argv) try {
+  return run(argc, argv);
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "image_bench: error: %s\n", e.what());
+  return 1;
 }

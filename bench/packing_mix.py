@@ -25,24 +25,12 @@ round(rounds x scale) rounds (at least one) whose words fill that target in the 
 after its own system prompt and role tokens. So the merged-length histogram is the full-scale one divided by 4,
 which is what decides padding and samples per packed row; the number of turns is not preserved.
 """
+import os
 import random
 
-# name, records in LLaVA-665K, image or text, rounds lo-hi, question words lo-hi, answer words lo-hi.
-# Word counts are English words at full scale (~1.3 Llama tokens per word).
-_TABLE = """
-llava_conversation 58000 image 2-5  8-20   30-90
-llava_detail       23000 image 1-1  8-14   80-160
-llava_reasoning    77000 image 1-2  12-30  70-150
-sharegpt           40000 text  1-6  20-200 100-500
-vqav2              83000 image 2-9  14-18  1-2
-gqa                72000 image 3-14 15-22  1-2
-okvqa               9000 image 1-2  15-20  1-2
-ocrvqa             80000 image 3-8  12-16  1-5
-aokvqa             66000 image 1-2  30-45  1-3
-textcaps           22000 image 1-1  9-9    10-25
-refcoco            48000 image 3-10 14-20  4-8
-vg                 86000 image 4-12 12-18  4-10
-"""
+# bench/data/llava665k_mix.txt: name, records in LLaVA-665K, image or text, rounds lo-hi, question words lo-hi,
+# answer words lo-hi per line. Word counts are English words at full scale (~1.3 Llama tokens per word).
+_TABLE = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "llava665k_mix.txt")).read()
 
 
 def _range(text):
@@ -51,7 +39,8 @@ def _range(text):
 
 
 SOURCES = [(name, int(n), kind == "image", _range(r), _range(q), _range(a))
-           for name, n, kind, r, q, a in (line.split() for line in _TABLE.strip().splitlines())]
+           for name, n, kind, r, q, a in (line.split() for line in _TABLE.splitlines()
+                                                        if line.strip() and not line.startswith("#"))]
 
 SYSTEM = ("A chat between a curious user and an artificial intelligence assistant. "
           "The assistant gives helpful, detailed, and polite answers to the user's questions.")  # vicuna_v1

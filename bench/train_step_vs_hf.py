@@ -38,9 +38,8 @@ import sys
 ap = argparse.ArgumentParser()
 ap.add_argument("--bench", required=True, help="build/bench/train_step_bench")
 ap.add_argument("--workdir", default="/tmp/vr-small-llava")
-ap.add_argument("--rounds", type=int, default=3)
-ap.add_argument("--steps", type=int, default=2)
-ap.add_argument("--warmup", type=int, default=1)
+for flag, default in (("--rounds", 3), ("--steps", 2), ("--warmup", 1)):
+    ap.add_argument(flag, type=int, default=default)
 ap.add_argument("--threads", default="1,2")
 ap.add_argument("--train", default="full,1,5", help="'full,1,5' = full and selective (layers 1,5)")
 ap.add_argument("--variants", default="hf-keep,before,hf,after")

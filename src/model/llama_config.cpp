@@ -35,24 +35,21 @@ void read_token_id(const nlohmann::json& j, const char* key, int64_t& v) {
 
 }  // namespace
 
+LlamaConfig llama_shape(int64_t vocab, int64_t hidden, int64_t intermediate, int64_t layers, int64_t heads,
+                        int64_t kv_heads) {
+  return LlamaConfig{vocab, hidden, intermediate, layers, heads, kv_heads};  // the struct's first six fields
+}
+
 LlamaConfig LlamaConfig::from_json(const nlohmann::json& j) {
   VR_CHECK(j.is_object(), "config.json: expected a JSON object");
   if (j.contains("model_type") && j["model_type"].is_string())
     VR_CHECK(j["model_type"] == "llama", "config.json: model_type '{}' is not a Llama model (expected \"llama\")",
              j["model_type"].get<std::string>());
+  // HF LlamaConfig class defaults (transformers 4.44) for keys that config.json may omit: the struct's defaults
+  // (vocabulary 32000, 4096 x 11008, 32 layers and heads, eps 1e-6, rope 1e4, untied, BOS 1, EOS 2) but a
+  // 2048-token context.
   LlamaConfig c;
-  // HF LlamaConfig class defaults (transformers 4.44) for keys that config.json may omit.
-  c.vocab_size = 32000;
-  c.hidden_size = 4096;
-  c.intermediate_size = 11008;
-  c.num_hidden_layers = 32;
-  c.num_attention_heads = 32;
   c.max_position_embeddings = 2048;
-  c.rms_norm_eps = 1e-6;
-  c.rope_theta = 10000.0;
-  c.tie_word_embeddings = false;
-  c.bos_token_id = 1;
-  c.eos_token_id = 2;
   read(j, "vocab_size", c.vocab_size);
   read(j, "hidden_size", c.hidden_size);
   read(j, "intermediate_size", c.intermediate_size);

@@ -5,26 +5,13 @@
 namespace vr::model {
 
 static VisionConfig clip_vit_l14(int64_t image_size) {
-  VisionConfig v = VisionConfig::clip_defaults();
-  v.hidden_size = 1024;
-  v.intermediate_size = 4096;
-  v.num_hidden_layers = 24;
-  v.num_attention_heads = 16;
-  v.patch_size = 14;
-  v.image_size = image_size;
+  VisionConfig v = vision_shape(VisionConfig::clip_defaults(), 1024, 4096, 24, 16, image_size, 14);
   v.projection_dim = 768;
   return v;
 }
 
 static VisionConfig siglip_so400m_384() {
-  VisionConfig v = VisionConfig::siglip_defaults();
-  v.hidden_size = 1152;
-  v.intermediate_size = 4304;
-  v.num_hidden_layers = 27;
-  v.num_attention_heads = 16;
-  v.patch_size = 14;
-  v.image_size = 384;
-  return v;
+  return vision_shape(VisionConfig::siglip_defaults(), 1152, 4304, 27, 16, 384, 14);
 }
 
 std::optional<VisionConfig> find_named_vision_config(const std::string& name) {
@@ -37,18 +24,8 @@ std::optional<VisionConfig> find_named_vision_config(const std::string& name) {
 
 // Vicuna v1.5 (Llama-2 architecture), SPEC §1.1.
 static LlamaConfig vicuna(int64_t hidden, int64_t inter, int64_t layers, int64_t heads) {
-  LlamaConfig t;
-  t.vocab_size = 32000;
-  t.hidden_size = hidden;
-  t.intermediate_size = inter;
-  t.num_hidden_layers = layers;
-  t.num_attention_heads = heads;
-  t.num_key_value_heads = heads;
-  t.max_position_embeddings = 4096;
+  LlamaConfig t = llama_shape(32000, hidden, inter, layers, heads, heads);  // MHA, context 4096, rope 1e4
   t.rms_norm_eps = 1e-5;
-  t.rope_theta = 10000.0;
-  t.bos_token_id = 1;
-  t.eos_token_id = 2;
   return t;
 }
 
@@ -72,13 +49,7 @@ LvlmConfig named_lvlm_config(const std::string& name) {
   if (name == "llava-1.5-13b") return llava_hf(vicuna(5120, 13824, 40, 40));
   if (name == "bunny-llama-3-8b-v") {
     LvlmConfig c;
-    LlamaConfig t;  // Llama-3-8B-Instruct with Bunny's eos (SPEC §1.1)
-    t.vocab_size = 128256;
-    t.hidden_size = 4096;
-    t.intermediate_size = 14336;
-    t.num_hidden_layers = 32;
-    t.num_attention_heads = 32;
-    t.num_key_value_heads = 8;
+    LlamaConfig t = llama_shape(128256, 4096, 14336, 32, 32, 8);  // Llama-3-8B-Instruct with Bunny's eos (SPEC §1.1)
     t.max_position_embeddings = 8192;
     t.rms_norm_eps = 1e-5;
     t.rope_theta = 500000.0;

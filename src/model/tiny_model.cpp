@@ -243,12 +243,9 @@ model::LvlmConfig tiny_model_config(const TinyModelOptions& opt) {
   VR_CHECK(opt.image_size >= 14 && opt.image_size % 14 == 0,
            "make-tiny: --image-size must be a positive multiple of the patch size 14, got {}", opt.image_size);
   model::LvlmConfig c;
-  c.text.vocab_size = vocab;
-  c.text.hidden_size = opt.hidden_size;
-  c.text.intermediate_size = opt.intermediate_size > 0 ? opt.intermediate_size : opt.hidden_size * 2;
-  c.text.num_hidden_layers = opt.num_layers;
-  c.text.num_attention_heads = opt.num_heads;
-  c.text.num_key_value_heads = bunny ? opt.num_heads / 2 : opt.num_heads;
+  c.text = model::llama_shape(vocab, opt.hidden_size,
+                              opt.intermediate_size > 0 ? opt.intermediate_size : opt.hidden_size * 2, opt.num_layers,
+                              opt.num_heads, bunny ? opt.num_heads / 2 : opt.num_heads);
   c.text.max_position_embeddings = 2048;
   c.text.rms_norm_eps = 1e-5;
   c.text.rope_theta = bunny ? 500000.0 : 10000.0;
@@ -260,13 +257,8 @@ model::LvlmConfig tiny_model_config(const TinyModelOptions& opt) {
   c.text.bos_token_id = id_of(bunny ? "<|begin_of_text|>" : "<s>");
   c.text.eos_token_id = id_of(bunny ? "<|end_of_text|>" : "</s>");
   c.text.pad_token_id = pad;
-  c.vision = bunny ? model::VisionConfig::siglip_defaults() : model::VisionConfig::clip_defaults();
-  c.vision.hidden_size = 32;
-  c.vision.intermediate_size = 64;
-  c.vision.num_hidden_layers = 3;
-  c.vision.num_attention_heads = 2;
-  c.vision.image_size = opt.image_size;
-  c.vision.patch_size = 14;
+  c.vision = model::vision_shape(bunny ? model::VisionConfig::siglip_defaults() : model::VisionConfig::clip_defaults(),
+                                 32, 64, 3, 2, opt.image_size, 14);
   c.vision.projection_dim = 32;
   c.image_token_index = image_token;
   c.pad_token_id = pad;

@@ -118,4 +118,15 @@ int64_t VisionConfig::num_parameters() const {
   return n;
 }
 
+VisionConfig vision_shape(VisionConfig base, int64_t hidden, int64_t intermediate, int64_t layers, int64_t heads,
+                          int64_t image_size, int64_t patch_size) {
+  base.hidden_size = hidden;
+  base.intermediate_size = intermediate;
+  base.num_hidden_layers = layers;
+  base.num_attention_heads = heads;
+  base.image_size = image_size;
+  base.patch_size = patch_size;
+  return base;
+}
+
 }  // namespace vr::model

@@ -41,19 +41,24 @@ std::optional<double> LvlmTask::step_model_flops(int64_t tokens, int64_t samples
   return model::lvlm_step_model_flops(**model_, tokens, samples, images);
 }
 
+model::LvlmInputs model_inputs(const data::Batch& b) {
+  model::LvlmInputs in;
+  in.input_ids = b.input_ids;
+  in.attention_mask = b.attention_mask;
+  in.labels = b.labels;
+  in.pixel_values = b.pixel_values;
+  in.segment_ids = b.segment_ids;  // packed rows (undefined unpacked): the model reads them on the host
+  in.return_logits = false;        // the loss runs lm_head on supervised positions only (model/lm_loss.h)
+  return in;
+}
+
 torch::nn::Module& LvlmTask::module() { return **model_; }
 
 MicroBatchOutput LvlmTask::forward_next() {
   std::optional<data::Batch> b = loader_->next();
   if (!b) b = loader_->next();  // end of an epoch: the next call starts the next one
   VR_CHECK(b.has_value(), "the data loader yields no batch (empty dataset?)");
-  model::LvlmInputs in;
-  in.input_ids = b->input_ids;
-  in.attention_mask = b->attention_mask;
-  in.labels = b->labels;
-  in.pixel_values = b->pixel_values;
-  in.segment_ids = b->segment_ids;  // packed rows (undefined unpacked): the model reads them on the host
-  in.return_logits = false;  // the loss runs lm_head on supervised positions only (model/lm_loss.h)
+  model::LvlmInputs in = model_inputs(*b);
   const auto device = device_;
   const auto dtype = (*model_)->language_model->lm_head->weight.scalar_type();
   // To a GPU: through page-locked host memory with asynchronous copies, so the transfer queues behind the work

@@ -21,12 +21,8 @@ RunContext make_run_context(const RunConfig& cfg, bool data_parallel) {
   RunContext ctx = RunContext::single_process();
   distributed::DistEnv env;
   if (data_parallel) {
-    distributed::DistOverrides ov;
-    ov.rank = cfg.dist.rank;
-    ov.world_size = cfg.dist.world_size;
-    ov.local_rank = cfg.dist.local_rank;
-    ov.master_addr = cfg.dist.master_addr;
-    ov.master_port = cfg.dist.master_port;
+    const distributed::DistOverrides ov{cfg.dist.rank, cfg.dist.world_size, cfg.dist.local_rank,
+                                        cfg.dist.master_addr, cfg.dist.master_port};
     env = distributed::read_dist_env(distributed::process_env(), ov);
     ctx.rank = env.rank;
     ctx.world_size = env.world_size;

@@ -82,14 +82,16 @@ TEST(Config, LoadsFromFile) {
 }
 
 TEST(Config, UnknownKeysNameLineAndClosestKey) {
-  EXPECT_EQ(load_error("seed: 1\ntrain:\n  lrr: 0.1\n"), "cfg.yaml:3: unknown key 'train.lrr' (did you mean 'train.lr'?)");
-  EXPECT_EQ(load_error("trian:\n  max_steps: 1\n"),
-            "cfg.yaml:2: unknown key 'trian.max_steps' (did you mean 'train.max_steps'?)");
-  EXPECT_EQ(load_error("lr: 1\n"), "cfg.yaml:1: unknown key 'lr' (did you mean 'train.lr'?)");
-  EXPECT_EQ(load_error("banana_split: 1\n"), "cfg.yaml:1: unknown key 'banana_split'");
-  // a typo is reported even when a later value is also wrong
-  EXPECT_EQ(load_error("train:\n  lr: fast\nsede: 1\n"), "cfg.yaml:3: unknown key 'sede' (did you mean 'seed'?)");
-  EXPECT_EQ(load_error("train: 5\n"), "cfg.yaml:1: 'train' is a section: expected a map of settings, got 5");
+  const std::pair<const char*, const char*> cases[] = {
+      {"seed: 1\ntrain:\n  lrr: 0.1\n", "cfg.yaml:3: unknown key 'train.lrr' (did you mean 'train.lr'?)"},
+      {"trian:\n  max_steps: 1\n", "cfg.yaml:2: unknown key 'trian.max_steps' (did you mean 'train.max_steps'?)"},
+      {"lr: 1\n", "cfg.yaml:1: unknown key 'lr' (did you mean 'train.lr'?)"},
+      {"banana_split: 1\n", "cfg.yaml:1: unknown key 'banana_split'"},
+      // a typo is reported even when a later value is also wrong
+      {"train:\n  lr: fast\nsede: 1\n", "cfg.yaml:3: unknown key 'sede' (did you mean 'seed'?)"},
+      {"train: 5\n", "cfg.yaml:1: 'train' is a section: expected a map of settings, got 5"},
+  };
+  for (const auto& [yaml, message] : cases) EXPECT_EQ(load_error(yaml), message) << yaml;
 }
 
 TEST(Config, WrongTypesNamePathAndValue) {
@@ -224,22 +226,20 @@ TEST(Config, DescribeFields) {
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 8);
 }
 
+// Two settings bound under the keys given.
+struct TwoKeys : vr::Bindable {
+  TwoKeys(const char* first, const char* second) : first_key(first), second_key(second) {}
+  const char *first_key, *second_key;
+  int64_t a = 0, b = 0;
+  void bind(vr::ConfigBinder& bb) override {
+    bb.field(first_key, a, "");
+    bb.field(second_key, b, "");
+  }
+};
+
 TEST(Config, BindingMistakesAreReported) {
-  struct Twice : vr::Bindable {
-    int64_t a = 0, b = 0;
-    void bind(vr::ConfigBinder& bb) override {
-      bb.field("x", a, "");
-      bb.field("x", b, "");
-    }
-  } twice;
+  TwoKeys twice("x", "x"), nested("x", "x.y");
   EXPECT_NE(error_of([&] { vr::dump_yaml(twice); }).find("bound twice"), std::string::npos);
-  struct Nested : vr::Bindable {
-    int64_t a = 0, b = 0;
-    void bind(vr::ConfigBinder& bb) override {
-      bb.field("x", a, "");
-      bb.field("x.y", b, "");
-    }
-  } nested;
   EXPECT_NE(error_of([&] { vr::dump_yaml(nested); }).find("section"), std::string::npos);
 }
 

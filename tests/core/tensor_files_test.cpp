@@ -142,28 +142,13 @@ TEST(Checkpoint, DTypeConversionOnlyTouchesFloatingTensors) {
 
 TEST(Checkpoint, MissingFilesAreNamed) {
   const std::string dir = vr::test::temp_dir("ckpt");
-  try {
-    vr::load_tensors(dir);
-    FAIL();
-  } catch (const vr::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("model.safetensors"), std::string::npos) << e.what();
-  }
+  EXPECT_NE(vr::test::error_of([&] { vr::load_tensors(dir); }).find("model.safetensors"), std::string::npos);
   std::ofstream(dir + "/pytorch_model.bin") << "x";
-  try {
-    vr::load_tensors(dir);
-    FAIL();
-  } catch (const vr::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("convert"), std::string::npos) << e.what();
-  }
+  EXPECT_NE(vr::test::error_of([&] { vr::load_tensors(dir); }).find("convert"), std::string::npos);
   EXPECT_THROW(vr::load_tensors(dir + "/nope"), vr::Error);
   EXPECT_THROW(vr::load_config_json(dir), vr::Error);
   std::ofstream(dir + "/config.json") << "{\"a\": ";
-  try {
-    vr::load_config_json(dir);
-    FAIL();
-  } catch (const vr::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("config.json"), std::string::npos) << e.what();
-  }
+  EXPECT_NE(vr::test::error_of([&] { vr::load_config_json(dir); }).find("config.json"), std::string::npos);
 }
 
 TEST(Checkpoint, LoadsFixtureDirectory) {

@@ -1,5 +1,8 @@
 #include "vr/distributed/rendezvous.h"
 
+#include <cstdint>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "vr/core/error.h"
@@ -8,6 +11,11 @@ namespace distributed_rendezvous_test {
 
 using vr::distributed::EnvMap;
 using vr::distributed::read_dist_env;
+
+// rank, world size, local rank, local world size, node rank: what a process learns of its place.
+std::vector<int64_t> place(const vr::distributed::DistEnv& d) {
+  return {d.rank, d.world_size, d.local_rank, d.local_world_size, d.node_rank};
+}
 
 TEST(Rendezvous, NoVariablesIsOneProcess) {
   auto d = read_dist_env({});
@@ -20,11 +28,7 @@ TEST(Rendezvous, Torchrun) {
   auto d = read_dist_env(EnvMap{{"RANK", "5"}, {"WORLD_SIZE", "8"}, {"LOCAL_RANK", "1"}, {"LOCAL_WORLD_SIZE", "4"},
                                 {"GROUP_RANK", "1"}, {"MASTER_ADDR", "head"}, {"MASTER_PORT", "29511"}});
   EXPECT_EQ(d.source, "torchrun");
-  EXPECT_EQ(d.rank, 5);
-  EXPECT_EQ(d.world_size, 8);
-  EXPECT_EQ(d.local_rank, 1);
-  EXPECT_EQ(d.local_world_size, 4);
-  EXPECT_EQ(d.node_rank, 1);
+  EXPECT_EQ(place(d), (std::vector<int64_t>{5, 8, 1, 4, 1}));
   EXPECT_EQ(d.master_addr, "head");
   EXPECT_EQ(d.master_port, 29511);
   EXPECT_FALSE(d.agent_store);
@@ -39,11 +43,7 @@ TEST(Rendezvous, SlurmMasterIsFirstHostAndPortFromJobId) {
                                 {"SLURM_NODEID", "1"}, {"SLURM_TASKS_PER_NODE", "2(x2)"},
                                 {"SLURM_JOB_NODELIST", "gpu[07-08],cpu1"}, {"SLURM_JOB_ID", "1234567"}});
   EXPECT_EQ(d.source, "slurm");
-  EXPECT_EQ(d.rank, 3);
-  EXPECT_EQ(d.world_size, 4);
-  EXPECT_EQ(d.local_rank, 1);
-  EXPECT_EQ(d.local_world_size, 2);
-  EXPECT_EQ(d.node_rank, 1);
+  EXPECT_EQ(place(d), (std::vector<int64_t>{3, 4, 1, 2, 1}));
   EXPECT_EQ(d.master_addr, "gpu07");
   EXPECT_EQ(d.master_port, 15000 + 4567);
 }

@@ -13,6 +13,7 @@
 
 #include "distributed/free_port.h"
 #include "support/fixtures.h"
+#include "support/tiny_models.h"
 #include "vr/core/safetensors.h"
 #include "vr/model/tiny_model.h"
 
@@ -20,17 +21,7 @@ namespace vr::test {
 
 namespace fs = std::filesystem;
 
-const std::string& ddp_tiny_model() {
-  static std::string dir = [] {
-    std::string d = temp_dir("ddp_tiny_model") + "/tiny";
-    vr::model::TinyModelOptions o;
-    o.family = "llava";
-    o.seed = 5;
-    vr::model::make_tiny_model(d, o);
-    return d;
-  }();
-  return dir;
-}
+const std::string& ddp_tiny_model() { return vr::test::shared_tiny_model("llava", 5); }
 
 std::string ddp_train_args(const std::string& out, int b, int accum, const std::string& extra) {
   return fmt::format(

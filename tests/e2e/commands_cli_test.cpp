@@ -104,12 +104,17 @@ TEST(CommandsCli, UsageErrorsExitWithCode2AndNameTheFlag) {
 
 // `vrtrain bench --selection.layers 1,5` used to time the default uniform selection: a layer list means manual,
 // on the flag, with --set, and a list with another strategy is an error instead of being ignored.
-TEST(CommandsCli, BenchLayerListSelectsManual) {
-  const std::string dir = vr::test::temp_dir("commands_cli_bench");
+// A folder with a 4-layer tiny model in tiny/, and the start of a one-step `vrtrain bench` command line on it.
+std::string tiny_bench(const std::string& dir, int batch) {
   vr::model::TinyModelOptions o;
   o.num_layers = 4;
   vr::model::make_tiny_model(dir + "/tiny", o);
-  const std::string run = "bench --model " + dir + "/tiny --batch 1 --text-tokens 8 --steps 1 --warmup 0 --threads 1";
+  return fmt::format("bench --model {}/tiny --batch {} --text-tokens 8 --steps 1 --warmup 0 --threads 1", dir, batch);
+}
+
+TEST(CommandsCli, BenchLayerListSelectsManual) {
+  const std::string dir = vr::test::temp_dir("commands_cli_bench");
+  const std::string run = tiny_bench(dir, 1);
   vr::test::CliResult r = run_vrtrain(run + " --selection.layers 1,3", dir);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "sft manual [1,3]")) << r.output;
@@ -126,11 +131,7 @@ TEST(CommandsCli, BenchLayerListSelectsManual) {
 // times: B samples of text + images x (F - 1) merged tokens, layers 1 and 3 and the projector trained.
 TEST(CommandsCli, BenchModelFlopsAreTheTrainersCount) {
   const std::string dir = vr::test::temp_dir("commands_cli_bench_flops");
-  vr::model::TinyModelOptions o;
-  o.num_layers = 4;
-  vr::model::make_tiny_model(dir + "/tiny", o);
-  const vr::test::CliResult r = run_vrtrain("bench --model " + dir + "/tiny --batch 2 --text-tokens 8 --steps 1 "
-                                            "--warmup 0 --threads 1 --selection.layers 1,3", dir);
+  const vr::test::CliResult r = run_vrtrain(tiny_bench(dir, 2) + " --selection.layers 1,3", dir);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string key = "(model FLOPs ";
   const auto at = r.output.find(key);

@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 
 #include "support/fixtures.h"
+#include "support/tiny_models.h"
 #include "vr/core/file_io.h"
 #include "vr/core/safetensors.h"
 #include "vr/core/torch_compat.h"
@@ -27,17 +28,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // A tiny llava model shared by the tests of this file (created once per process).
-const std::string& tiny_model() {
-  static std::string dir = [] {
-    std::string d = vr::test::temp_dir("e2e_tiny_model") + "/tiny";
-    vr::model::TinyModelOptions o;
-    o.family = "llava";
-    o.seed = 3;
-    vr::model::make_tiny_model(d, o);
-    return d;
-  }();
-  return dir;
-}
+const std::string& tiny_model() { return vr::test::shared_tiny_model("llava", 3); }
 
 std::string base_args(const std::string& out) {
   return fmt::format(

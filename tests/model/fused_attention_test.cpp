@@ -27,13 +27,7 @@ using namespace vr::model;
 namespace {
 
 LlamaConfig gqa_config() {
-  LlamaConfig c;
-  c.vocab_size = 40;
-  c.hidden_size = 32;
-  c.intermediate_size = 48;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;  // GQA: 2 query heads per key/value head
+  LlamaConfig c = llama_shape(40, 32, 48, 2, 4, 2);  // GQA: 2 query heads per key/value head
   c.max_position_embeddings = 64;
   c.rms_norm_eps = 1e-5;
   return c;

@@ -19,9 +19,7 @@ namespace {
 
 constexpr double kLossRtol = 1e-5, kGradNormRtol = 1e-4, kGradAtol = 1e-5, kGradRtol = 1e-4;
 
-std::map<std::string, at::Tensor> read(const std::string& rel) {
-  return vr::load_safetensors(vr::test::fixtures_dir() + "/" + rel);
-}
+const auto read = vr::test::read_fixture_tensors;
 
 LlamaInputs fixture_inputs(const std::map<std::string, at::Tensor>& t) {
   LlamaInputs in;

@@ -18,13 +18,7 @@ using namespace vr::model;
 namespace {
 
 LlamaConfig tiny_config(bool tied = false) {
-  LlamaConfig c;
-  c.vocab_size = 40;
-  c.hidden_size = 16;
-  c.intermediate_size = 24;
-  c.num_hidden_layers = 3;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
+  LlamaConfig c = llama_shape(40, 16, 24, 3, 4, 2);
   c.max_position_embeddings = 32;
   c.rms_norm_eps = 1e-5;
   c.rope_theta = 500000.0;

@@ -21,13 +21,7 @@ using namespace vr::model;
 namespace {
 
 LlamaConfig small_config(bool tied) {
-  LlamaConfig c;
-  c.vocab_size = 50;
-  c.hidden_size = 16;
-  c.intermediate_size = 24;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
+  LlamaConfig c = llama_shape(50, 16, 24, 2, 4, 2);
   c.max_position_embeddings = 32;
   c.rms_norm_eps = 1e-5;
   c.tie_word_embeddings = tied;

@@ -17,13 +17,7 @@ using vr::test::all_close;
 using vr::test::kModelAtol;
 using vr::test::kModelRtol;
 
-namespace {
-
-std::map<std::string, at::Tensor> read(const std::string& rel) {
-  return vr::load_safetensors(vr::test::fixtures_dir() + "/" + rel);
-}
-
-}  // namespace
+const auto read = vr::test::read_fixture_tensors;
 
 TEST(LvlmGenerate, LegacyImagePromptMatchesHfOverTheMergedSequence) {
   VR_REQUIRE_FIXTURE("generation/llava");

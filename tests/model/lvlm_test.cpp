@@ -27,40 +27,59 @@ namespace {
 // Rows of `t` [B,M,...] at positions where mask [B,M] is 1, flattened: compares valid positions only.
 at::Tensor valid_rows(const at::Tensor& t, const at::Tensor& mask) { return t.index({mask.to(torch::kBool)}); }
 
+// The fixture's inputs under `prefix` ("" or "expanded."), with the images and hidden states requested.
+LvlmInputs fixture_inputs(const std::map<std::string, at::Tensor>& in, const std::string& prefix = "") {
+  LvlmInputs x;
+  x.input_ids = in.at(prefix + "input_ids");
+  x.attention_mask = in.at(prefix + "attention_mask");
+  x.labels = in.at(prefix + "labels");
+  x.pixel_values = in.at("pixel_values");
+  x.output_hidden_states = true;
+  return x;
+}
+
+// Vision features, projected image features, the merged embeddings and the merged mask, labels and positions.
+void expect_merge_matches(const LvlmOutput& out, const std::map<std::string, at::Tensor>& exp) {
+  EXPECT_TRUE(all_close(out.vision_selected_features, exp.at("vision_selected_features"), kModelAtol, kModelRtol,
+                        "vision_selected_features"));
+  EXPECT_TRUE(all_close(out.image_features, exp.at("image_features"), kModelAtol, kModelRtol, "image_features"));
+  EXPECT_TRUE(all_close(out.merged_inputs_embeds, exp.at("merged.inputs_embeds"), kModelAtol, kModelRtol,
+                        "merged.inputs_embeds"));
+  for (const char* name : {"merged.attention_mask", "merged.labels", "merged.position_ids"}) {
+    const std::string field = name;
+    const at::Tensor& got = field == "merged.labels"         ? out.merged_labels
+                            : field == "merged.position_ids" ? out.merged_position_ids
+                                                             : out.merged_attention_mask;
+    EXPECT_TRUE(exact(got, exp.at(field), field));
+  }
+}
+
+// out.<field>[i] against exp "<field>.<i>" for every i (hidden_states / attentions), `count` of them.
+void expect_all_layers(const std::vector<at::Tensor>& got, const std::map<std::string, at::Tensor>& exp,
+                       const std::string& field, size_t count, const std::string& note = "") {
+  ASSERT_EQ(got.size(), count) << field;
+  for (size_t i = 0; i < count; ++i) {
+    const std::string name = field + "." + std::to_string(i);
+    EXPECT_TRUE(all_close(got[i], exp.at(name), kModelAtol, kModelRtol, name + note));
+  }
+}
+
 }  // namespace
 
 TEST(Lvlm, LegacyPlaceholderMatchesHuggingFace) {
   VR_REQUIRE_FIXTURE("llava");
-  const auto dir = vr::test::fixtures_dir() + "/llava";
-  auto model = load_lvlm(dir);
-  auto in = vr::load_safetensors(dir + "/inputs.safetensors");
-  auto exp = vr::load_safetensors(dir + "/expected_legacy.safetensors");
+  auto model = load_lvlm(vr::test::fixtures_dir() + "/llava");
+  auto in = vr::test::read_fixture_tensors("llava/inputs.safetensors");
+  auto exp = vr::test::read_fixture_tensors("llava/expected_legacy.safetensors");
   EXPECT_EQ(model->config().image_seq_length(), 16);
   EXPECT_EQ(model->config().num_parameters(), 269008);  // fixture README num_params
 
-  LvlmInputs x;
-  x.input_ids = in.at("input_ids");
-  x.attention_mask = in.at("attention_mask");
-  x.labels = in.at("labels");
-  x.pixel_values = in.at("pixel_values");
-  x.output_hidden_states = true;
   torch::NoGradGuard no_grad;
-  auto out = model->forward(x);
+  auto out = model->forward(fixture_inputs(in));
 
-  EXPECT_TRUE(all_close(out.vision_selected_features, exp.at("vision_selected_features"), kModelAtol, kModelRtol,
-                        "vision_selected_features"));
-  EXPECT_TRUE(all_close(out.image_features, exp.at("image_features"), kModelAtol, kModelRtol, "image_features"));
   EXPECT_EQ(out.logits.size(1), exp.at("merged_seq_len").item<int64_t>());
-  EXPECT_TRUE(all_close(out.merged_inputs_embeds, exp.at("merged.inputs_embeds"), kModelAtol, kModelRtol,
-                        "merged.inputs_embeds"));
-  EXPECT_TRUE(exact(out.merged_attention_mask, exp.at("merged.attention_mask"), "merged.attention_mask"));
-  EXPECT_TRUE(exact(out.merged_labels, exp.at("merged.labels"), "merged.labels"));
-  EXPECT_TRUE(exact(out.merged_position_ids, exp.at("merged.position_ids"), "merged.position_ids"));
-  ASSERT_EQ(out.hidden_states.size(), 4u);
-  for (size_t i = 0; i < out.hidden_states.size(); ++i) {
-    auto name = "hidden_states." + std::to_string(i);
-    EXPECT_TRUE(all_close(out.hidden_states[i], exp.at(name), kModelAtol, kModelRtol, name));
-  }
+  expect_merge_matches(out, exp);
+  expect_all_layers(out.hidden_states, exp, "hidden_states", 4);
   EXPECT_TRUE(all_close(out.logits, exp.at("logits"), kModelAtol, kModelRtol, "logits (all positions)"));
   EXPECT_TRUE(all_close(out.loss, exp.at("loss"), 0, 1e-5, "loss"));
   ASSERT_EQ(out.vision_hidden_states.size(), 4u);  // tower: embeddings + 3 layers
@@ -77,29 +96,18 @@ TEST(Lvlm, LegacyPlaceholderMatchesHuggingFace) {
 // token's embedding at position id t), equals expected_expanded; valid positions equal the legacy merge.
 TEST(Lvlm, ExpandedImageTokensMatchHuggingFaceIncludingPaddedPositions) {
   VR_REQUIRE_FIXTURE("llava");
-  const auto dir = vr::test::fixtures_dir() + "/llava";
-  auto model = load_lvlm(dir);
-  auto in = vr::load_safetensors(dir + "/inputs.safetensors");
-  auto exp = vr::load_safetensors(dir + "/expected_expanded.safetensors");
-  auto legacy = vr::load_safetensors(dir + "/expected_legacy.safetensors");
-  LvlmInputs x;
-  x.input_ids = in.at("expanded.input_ids");
-  x.attention_mask = in.at("expanded.attention_mask");
-  x.labels = in.at("expanded.labels");
-  x.pixel_values = in.at("pixel_values");
-  x.output_hidden_states = true;
+  auto model = load_lvlm(vr::test::fixtures_dir() + "/llava");
+  auto in = vr::test::read_fixture_tensors("llava/inputs.safetensors");
+  auto exp = vr::test::read_fixture_tensors("llava/expected_expanded.safetensors");
+  auto legacy = vr::test::read_fixture_tensors("llava/expected_legacy.safetensors");
   torch::NoGradGuard no_grad;
-  auto out = model->forward(x);
+  auto out = model->forward(fixture_inputs(in, "expanded."));
   const auto& m = in.at("expanded.attention_mask");
   ASSERT_LT(m.sum().item<int64_t>(), m.numel());  // the fixture has padded positions
   EXPECT_EQ(out.logits.size(1), exp.at("merged_seq_len").item<int64_t>());
   EXPECT_TRUE(exact(out.merged_attention_mask, m, "merged mask vs expanded mask"));
   EXPECT_TRUE(all_close(out.logits, exp.at("logits"), kModelAtol, kModelRtol, "logits (all positions)"));
-  ASSERT_EQ(out.hidden_states.size(), 4u);
-  for (size_t i = 0; i < out.hidden_states.size(); ++i) {
-    auto name = "hidden_states." + std::to_string(i);
-    EXPECT_TRUE(all_close(out.hidden_states[i], exp.at(name), kModelAtol, kModelRtol, name + " (all positions)"));
-  }
+  expect_all_layers(out.hidden_states, exp, "hidden_states", 4, " (all positions)");
   EXPECT_TRUE(all_close(out.loss, exp.at("loss"), 0, 1e-5, "loss"));
   EXPECT_TRUE(all_close(valid_rows(out.merged_inputs_embeds, m), valid_rows(legacy.at("merged.inputs_embeds"), m),
                         kModelAtol, kModelRtol, "merged embeddings (valid positions) as legacy"));
@@ -115,34 +123,14 @@ TEST(Lvlm, SiglipBunnyStyleMatchesLayerScoresFixture) {
   EXPECT_EQ(model->config().num_parameters(), 196272);
   auto in = vr::load_safetensors(dir + "/inputs.safetensors");
   auto exp = vr::load_safetensors(dir + "/expected.safetensors");
-  LvlmInputs x;
-  x.input_ids = in.at("input_ids");
-  x.attention_mask = in.at("attention_mask");
-  x.labels = in.at("labels");
-  x.pixel_values = in.at("pixel_values");
-  x.output_hidden_states = true;
+  LvlmInputs x = fixture_inputs(in);
   x.output_attentions = true;
   torch::NoGradGuard no_grad;
   auto out = model->forward(x);
-  EXPECT_TRUE(all_close(out.vision_selected_features, exp.at("vision_selected_features"), kModelAtol, kModelRtol,
-                        "vision_selected_features"));
-  EXPECT_TRUE(all_close(out.image_features, exp.at("image_features"), kModelAtol, kModelRtol, "image_features"));
-  EXPECT_TRUE(all_close(out.merged_inputs_embeds, exp.at("merged.inputs_embeds"), kModelAtol, kModelRtol,
-                        "merged.inputs_embeds"));
-  EXPECT_TRUE(exact(out.merged_attention_mask, exp.at("merged.attention_mask"), "merged.attention_mask"));
-  EXPECT_TRUE(exact(out.merged_labels, exp.at("merged.labels"), "merged.labels"));
-  EXPECT_TRUE(exact(out.merged_position_ids, exp.at("merged.position_ids"), "merged.position_ids"));
+  expect_merge_matches(out, exp);
   EXPECT_TRUE(exact(out.image_token_mask, exp.at("image_mask"), "image_mask"));
-  ASSERT_EQ(out.hidden_states.size(), 6u);
-  for (size_t i = 0; i < 6; ++i) {
-    auto name = "hidden_states." + std::to_string(i);
-    EXPECT_TRUE(all_close(out.hidden_states[i], exp.at(name), kModelAtol, kModelRtol, name));
-  }
-  ASSERT_EQ(out.attentions.size(), 5u);
-  for (size_t i = 0; i < 5; ++i) {
-    auto name = "attentions." + std::to_string(i);
-    EXPECT_TRUE(all_close(out.attentions[i], exp.at(name), kModelAtol, kModelRtol, name));
-  }
+  expect_all_layers(out.hidden_states, exp, "hidden_states", 6);
+  expect_all_layers(out.attentions, exp, "attentions", 5);
   EXPECT_TRUE(all_close(out.logits, exp.at("logits"), kModelAtol, kModelRtol, "logits"));
   EXPECT_TRUE(all_close(out.loss, exp.at("loss"), 0, 1e-5, "loss"));
 }
@@ -152,11 +140,8 @@ TEST(Lvlm, FrozenTowerKeepsNoGraphButProjectorGetsGradients) {
   const auto dir = vr::test::fixtures_dir() + "/llava";
   auto model = load_lvlm(dir);
   auto in = vr::load_safetensors(dir + "/inputs.safetensors");
-  LvlmInputs x;
-  x.input_ids = in.at("input_ids");
-  x.attention_mask = in.at("attention_mask");
-  x.labels = in.at("labels");
-  x.pixel_values = in.at("pixel_values");
+  LvlmInputs x = fixture_inputs(in);
+  x.output_hidden_states = false;
   auto out = model->forward(x);
   EXPECT_FALSE(out.vision_selected_features.requires_grad());
   out.loss.backward();

@@ -16,6 +16,7 @@
 #include "vr/model/layouts.h"
 #include "vr/model/lora.h"
 #include "vr/model/lvlm.h"
+#include "vr/train/lvlm_task.h"
 #include "vr/model/tiny_model.h"
 
 namespace model_packed_forward_test {
@@ -52,13 +53,10 @@ LvlmInputs alone(const PreparedSample& s) {
   return in;
 }
 
+// As training runs the model, but with the logits returned (the test compares them).
 LvlmInputs inputs_of(const vr::data::Batch& b) {
-  LvlmInputs in;
-  in.input_ids = b.input_ids;
-  in.labels = b.labels;
-  in.attention_mask = b.attention_mask;
-  in.pixel_values = b.pixel_values;
-  in.segment_ids = b.segment_ids;
+  LvlmInputs in = vr::train::model_inputs(b);
+  in.return_logits = true;
   return in;
 }
 

@@ -26,6 +26,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The LLM's depth and widths: layers, hidden, intermediate, heads, key-value heads.
+std::vector<int64_t> text_shape(const vr::model::LvlmConfig& c) {
+  return {c.text.num_hidden_layers, c.text.hidden_size, c.text.intermediate_size, c.text.num_attention_heads,
+          c.text.num_key_value_heads};
+}
+
 std::string read_bytes(const std::string& path) {
   return vr::read_file(path);
 }
@@ -46,11 +52,7 @@ TEST(TinyModel, SizeOptionsReachTheConfigAndTheModelRuns) {
 
   vr::model::Lvlm m = vr::model::load_lvlm(dir);
   const auto& c = m->config();
-  EXPECT_EQ(c.text.num_hidden_layers, 3);
-  EXPECT_EQ(c.text.hidden_size, 96);
-  EXPECT_EQ(c.text.intermediate_size, 100);
-  EXPECT_EQ(c.text.num_attention_heads, 6);
-  EXPECT_EQ(c.text.num_key_value_heads, 3);
+  EXPECT_EQ(text_shape(c), (std::vector<int64_t>{3, 96, 100, 6, 3}));
   EXPECT_EQ(c.vision.image_size, 28);
 
   // One image (28 px / patch 14 = 4 image tokens) behind a -200 placeholder, as the data pipeline emits it.
@@ -87,12 +89,8 @@ TEST(TinyModel, ShapesGiveTheNamedWidthsWithTinyTokenizerIds) {
   o.shapes = "bunny-llama-3-8b-v";
   o.num_layers = 4;
   const auto c = vr::model::tiny_model_config(o);
-  EXPECT_EQ(c.text.hidden_size, 4096);
-  EXPECT_EQ(c.text.intermediate_size, 14336);
-  EXPECT_EQ(c.text.num_attention_heads, 32);
-  EXPECT_EQ(c.text.num_key_value_heads, 8);
+  EXPECT_EQ(text_shape(c), (std::vector<int64_t>{4, 4096, 14336, 32, 8}));
   EXPECT_EQ(c.text.vocab_size, 128256);
-  EXPECT_EQ(c.text.num_hidden_layers, 4);
   EXPECT_EQ(c.vision.hidden_size, 1152);
   EXPECT_EQ(c.vision.num_hidden_layers, 27);
   EXPECT_EQ(c.vision.image_size, 384);

@@ -1,6 +1,7 @@
 #include "support/fixtures.h"
 
 #include "vr/core/error.h"
+#include "vr/core/safetensors.h"
 
 #include <atomic>
 #include <cstdlib>
@@ -44,6 +45,10 @@ std::string temp_dir(const std::string& tag) {
   return ::testing::AssertionFailure() << fmt::format(
              "{}: flat index {} got {:.8g} expected {:.8g} (max |diff| {:.3g}, atol {:g}, rtol {:g})", name, worst,
              got.flatten()[worst].item<double>(), exp.flatten()[worst].item<double>(), max_diff, atol, rtol);
+}
+
+std::map<std::string, at::Tensor> read_fixture_tensors(const std::string& rel) {
+  return vr::load_safetensors(fixtures_dir() + "/" + rel);
 }
 
 std::string error_of(const std::function<void()>& f) {

@@ -1,6 +1,7 @@
 // Test helpers: where the golden fixtures are, and tensor comparison with stated tolerances.
 #pragma once
 #include <functional>
+#include <map>
 #include <string>
 
 #include <ATen/ATen.h>
@@ -14,6 +15,8 @@ std::string fixtures_dir();
 bool have_fixture(const std::string& sub);
 // A fresh empty directory under the system temp dir, unique per call.
 std::string temp_dir(const std::string& tag);
+// The tensors of fixtures_dir()/rel (a .safetensors file), by name.
+std::map<std::string, at::Tensor> read_fixture_tensors(const std::string& rel);
 // The message of the vr::Error that f throws; "" when it throws none.
 std::string error_of(const std::function<void()>& f);
 

@@ -41,21 +41,9 @@ const std::vector<std::string> kPlanTestTargets{"q_proj", "k_proj", "v_proj", "o
 // 4 layers, H 128, I 344, 8 heads / 4 KV heads (GQA), vocab 2048, a 56 px CLIP tower (16 image features).
 vr::model::LvlmConfig plan_test_lvlm() {
   vr::model::LvlmConfig c;
-  auto& t = c.text;
-  t.vocab_size = 2048;
-  t.hidden_size = 128;
-  t.intermediate_size = 344;
-  t.num_hidden_layers = 4;
-  t.num_attention_heads = 8;
-  t.num_key_value_heads = 4;
-  t.max_position_embeddings = 1024;
-  c.vision = vr::model::VisionConfig::clip_defaults();
-  c.vision.hidden_size = 32;
-  c.vision.intermediate_size = 64;
-  c.vision.num_hidden_layers = 2;
-  c.vision.num_attention_heads = 2;
-  c.vision.image_size = 56;
-  c.vision.patch_size = 14;
+  c.text = vr::model::llama_shape(2048, 128, 344, 4, 8, 4);
+  c.text.max_position_embeddings = 1024;
+  c.vision = vr::model::vision_shape(vr::model::VisionConfig::clip_defaults(), 32, 64, 2, 2, 56, 14);
   c.vision.projection_dim = 32;
   c.vision_feature_select = "patch";
   c.image_token_index = vr::model::kLlavaImageTokenIndex;

@@ -45,6 +45,11 @@ struct LlamaConfig {
   int64_t num_parameters() const;  // exact count, without allocating
 };
 
+// A config of the given shape (vocabulary, widths, depth, heads); every other field keeps the defaults above.
+// The named configurations (model_configs.cpp) and tests start from it and set what differs.
+LlamaConfig llama_shape(int64_t vocab, int64_t hidden, int64_t intermediate, int64_t layers, int64_t heads,
+                        int64_t kv_heads);
+
 // KV cache for incremental decoding. One slot per *physical* decoder layer: after pruning (keep_layers) slot j
 // belongs to the j-th remaining layer, never to its old index.
 struct KVSlot {

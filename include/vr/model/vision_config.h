@@ -43,4 +43,8 @@ struct VisionConfig {
   int64_t num_parameters() const;  // every vision_model.* parameter, computed from shapes only
 };
 
+// `base` (a family's defaults) with the given widths, depth, heads, input size and patch size.
+VisionConfig vision_shape(VisionConfig base, int64_t hidden, int64_t intermediate, int64_t layers, int64_t heads,
+                          int64_t image_size, int64_t patch_size);
+
 }  // namespace vr::model

@@ -16,13 +16,21 @@
 namespace vr::model {
 class Lvlm;
 }
+namespace vr::model {
+struct LvlmInputs;
+}
 namespace vr::data {
 class DataLoader;
+struct Batch;
 }
 
 namespace vr::train {
 
 struct RunContext;
+
+// The model inputs of a collated batch (ids, labels, mask, images, packed segments), on the batch's device, the
+// loss computed on supervised positions only (return_logits false), as training runs the model.
+model::LvlmInputs model_inputs(const data::Batch& b);
 
 class LvlmTask : public TrainTask {
  public:
