@@ -96,7 +96,7 @@ std::string encode_session_start_event(int64_t step, double wall_time) {
   put_key(session_log, 1, kVarint);
   put_varint(session_log, 1);  // SessionLog.START
   std::string e = event_head(wall_time, step);
-  put_bytes(e, 6, session_log);
+  put_bytes(e, 7, session_log);  // field 6 is the deprecated log_message
   return e;
 }
 

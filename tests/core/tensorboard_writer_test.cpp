@@ -44,7 +44,7 @@ TEST(TensorBoardEvent, EncodesAsProtobufDoes) {
   using namespace vr::tensorboard;
   //   09 <double 2.0>  10 03 (step 3)  2a 0a (summary, 10 bytes)  0a 08 (value, 8 bytes)  0a 01 'a'  15 <float 1.0>
   EXPECT_EQ(hex(encode_scalars_event(3, {{"a", 1.0}}, 2.0)), "0900000000000000401003" "2a0a" "0a08" "0a0161" "150000803f");
-  EXPECT_EQ(hex(encode_session_start_event(7, 2.0)), "09000000000000004010073a020801");
+  EXPECT_EQ(hex(encode_session_start_event(7, 2.0)), "0900000000000000401007" "3a02" "0801");
   EXPECT_EQ(hex(encode_file_version_event(2.0)), "0900000000000000401a0d627261696e2e4576656e743a32");
   // A negative int64 is a 10-byte varint.
   EXPECT_EQ(hex(encode_scalars_event(-1, {}, 1.5)).substr(0, 40), "09000000000000f83f10ffffffffffffffffff01");

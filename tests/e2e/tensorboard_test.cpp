@@ -14,6 +14,7 @@
 #include "support/fixtures.h"
 #include "support/python_oracle.h"
 #include "vr/core/jsonl.h"
+#include "vr/core/tensorboard_writer.h"
 
 namespace e2e_tensorboard_test {
 
@@ -77,6 +78,29 @@ TEST(TensorBoardOracle, TinyRunCurvesEqualMetricsJsonlAndResumeShowsEachStepOnce
   for (size_t i = 2; i < 4; ++i)
     EXPECT_NE(static_cast<float>(first_session[i].at("step_time_s").get<double>()), times[i][1].get<float>())
         << "step " << i + 1 << " still shows the first session's value";
+}
+
+// Without the trimming a resume does, TensorBoard's reader alone must drop a killed session's later steps at the
+// next session's SessionLog START (files kept from before a resume, copied elsewhere, still read right).
+TEST(TensorBoardOracle, SessionStartMakesTheReaderDropALaterSessionsOrphans) {
+  VR_REQUIRE_ORACLE();
+  const std::string dir = vr::test::temp_dir("tb_oracle_start") + "/run";
+  {
+    vr::TensorBoardWriter killed(dir);  // steps 1-4; the checkpoint was at 2
+    for (int64_t step = 1; step <= 4; ++step) killed.add_scalar("train/loss", step, step, 100.0 + step);
+    fs::rename(killed.path(), dir + "/events.out.tfevents.0000000001.host.1");  // an earlier session's name
+  }
+  {
+    vr::TensorBoardWriter resumed(dir);
+    resumed.add_session_start(3, 200.0);
+    for (int64_t step = 3; step <= 4; ++step) resumed.add_scalar("train/loss", step, 10.0 * step, 200.0 + step);
+  }
+  auto py = vr::test::run_oracle_python(fmt::format("{}/tests/e2e/tensorboard_read.py {}", VR_SOURCE_DIR, dir),
+                                        dir + "/../python");
+  if (py.exit_code == 77) GTEST_SKIP() << py.output;
+  ASSERT_EQ(py.exit_code, 0) << py.output;
+  const auto read = nlohmann::json::parse(py.output.substr(py.output.rfind("\n{") + 1));
+  EXPECT_EQ(read.at("tags").at("train/loss").dump(), "[[1,1.0],[2,2.0],[3,30.0],[4,40.0]]") << py.output;
 }
 
 }  // namespace e2e_tensorboard_test

@@ -9,7 +9,7 @@
 // The messages are hand-encoded protobuf (field numbers from tensorflow/core/util/event.proto and
 // framework/summary.proto):
 //   Event      { double wall_time = 1; int64 step = 2; string file_version = 3; Summary summary = 5;
-//                SessionLog session_log = 6; }
+//                SessionLog session_log = 7; }
 //   Summary    { repeated Value value = 1; }    Value { string tag = 1; float simple_value = 2; }
 //   SessionLog { enum status = 1 (START = 1); }
 // Why by hand rather than libprotobuf (Debian's libprotobuf-dev is even installed, as a LibTorch dependency):
