@@ -29,7 +29,8 @@ nlohmann::json StepMetrics::to_json() const {
           {"allreduce_bytes", allreduce_bytes},
           {"comm_wait_s", comm_wait_s},
           {"optimizer_state_bytes", optimizer_state_bytes},
-          {"tokens_per_s_per_rank", tokens_per_s_per_rank()}};
+          {"tokens_per_s_per_rank", tokens_per_s_per_rank()},
+          {"host_peak_rss_bytes", host_peak_rss_bytes}};
   if (gpu_peak_allocated_bytes) j["gpu_peak_allocated_bytes"] = *gpu_peak_allocated_bytes;
   if (gpu_peak_reserved_bytes) j["gpu_peak_reserved_bytes"] = *gpu_peak_reserved_bytes;
   if (mfu) j["mfu"] = *mfu;

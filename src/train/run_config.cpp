@@ -141,6 +141,10 @@ void RunConfig::bind(vr::ConfigBinder& b) {
   b.field("dist.master_addr", dist.master_addr, "host of rank 0's TCPStore (empty: MASTER_ADDR / Slurm nodelist)");
   b.field("dist.master_port", dist.master_port, "port of rank 0's TCPStore (-1: MASTER_PORT / from SLURM_JOB_ID)");
 
+  b.field("log.tensorboard", log.tensorboard,
+          "write TensorBoard scalars (loss, lr, grad norm, throughput, memory) to "
+          "<output_dir>/events.out.tfevents.* on rank 0, one file per session");
+
   b.field("lora.r", lora.r, "LoRA rank");
   b.field("lora.alpha", lora.alpha, "LoRA alpha (scale alpha / r)");
   b.field("lora.dropout", lora.dropout, "dropout on the LoRA branch input");

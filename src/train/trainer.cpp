@@ -8,12 +8,14 @@
 #include <torch/torch.h>
 
 #include "vr/core/logging.h"
+#include "vr/core/process_memory.h"
 #include "vr/core/torch_compat.h"
 #include "vr/distributed/communicator.h"
 #include "vr/distributed/gradient_reducer.h"
 #include "vr/train/checkpointer.h"
 #include "vr/train/lr_schedule.h"
 #include "vr/train/metrics.h"
+#include "vr/train/metrics_tensorboard.h"
 #include "vr/train/optimizer.h"
 #include "vr/train/run_context.h"
 #include "vr/train/train_step.h"
@@ -130,8 +132,11 @@ TrainResult Trainer::run() {
   if (resumed) impl_->say(fmt::format("resumed from {} at step {}/{}", *resumed, r.start_step, total));
   impl_->attach_data_parallel(trainable, opt);
   std::optional<MetricsWriter> metrics;
-  if (impl_->comm->rank() == 0)
+  std::optional<TensorBoardMetrics> board;  // the same lines as TensorBoard scalars (log.tensorboard)
+  if (impl_->comm->rank() == 0) {
     metrics.emplace((fs::path(cfg.output_dir) / "metrics.jsonl").string(), resumed ? r.start_step : -1);
+    if (cfg.log.tensorboard) board.emplace(cfg.output_dir, resumed ? r.start_step : -1);
+  }
 
   StepParts parts{task, opt, *impl_->reducer, *impl_->comm, t, schedule, {}};
   for (const auto& [name, p] : trainable) parts.trainable.push_back(p);
@@ -160,6 +165,7 @@ TrainResult Trainer::run() {
     }
     m.elapsed_s = std::chrono::duration<double>(clock::now() - run_start).count();
     m.epoch = task.epoch();
+    m.host_peak_rss_bytes = vr::peak_rss_bytes();
     step_seconds_sum += m.step_time_s;
     if (r.first_loss == 0 && step == 1) r.first_loss = m.loss;
     r.last_loss = m.loss;
@@ -169,6 +175,7 @@ TrainResult Trainer::run() {
     nlohmann::json line = m.to_json();
     line.update(task.take_step_metrics());  // every rank resets its task's figures; rank 0 writes its own
     if (metrics) metrics->write(line);
+    if (board) board->write(line);
     if (step % t.log_every == 0 || step == total)
       impl_->say(format_progress(m, step_seconds_sum / static_cast<double>(step - r.start_step),
                                    figure_log.figures()));

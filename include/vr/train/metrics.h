@@ -28,6 +28,7 @@ struct StepMetrics {
   double comm_wait_s = 0;       // time the step waited for communication after backward
   int64_t optimizer_state_bytes = 0;  // this rank's AdamW state (dist.shard_optimizer: its 1/W partition)
   int64_t world_size = 1;             // ranks the step's tokens were spread over
+  int64_t host_peak_rss_bytes = 0;    // this process's peak resident set size since it started (VmHWM)
   // CUDA runs only (absent from the JSON on the CPU, never 0): the caching allocator's peaks on this rank's
   // device during the step: allocated = live tensors (what the memory plan predicts), reserved = its pool.
   std::optional<int64_t> gpu_peak_allocated_bytes, gpu_peak_reserved_bytes;

@@ -88,6 +88,11 @@ struct LoraSection {
   std::vector<std::string> targets{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
 };
 
+// What a run writes about itself besides metrics.jsonl and the progress lines.
+struct LogSection {
+  bool tensorboard = true;  // TensorBoard event file in output_dir (train/metrics_tensorboard.h)
+};
+
 struct RunConfig : vr::Bindable {
   ModelSection model;
   std::string output_dir = "runs/run";
@@ -97,6 +102,7 @@ struct RunConfig : vr::Bindable {
   LoraSection lora;
   vr::selection::SelectionConfig selection;
   DistSection dist;
+  LogSection log;
 
   void bind(vr::ConfigBinder& b) override;
   // Cross-field checks (ranges, combinations); throws vr::Error naming the key and the problem.
