@@ -10,6 +10,7 @@
 #include "vr/core/config.h"
 #include "vr/core/error.h"
 #include "vr/core/file_io.h"
+#include "vr/data/loader.h"
 #include "vr/prune/prune_checkpoint.h"
 #include "vr/train/lvlm_task.h"
 #include "vr/train/prepare_run.h"

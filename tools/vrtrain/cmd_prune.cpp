@@ -244,6 +244,7 @@ vr::prune::LayerChoice choose(const PruneArgs& a, const std::string& method_text
 void write_healed(const PruneArgs& a, const vr::prune::LayerChoice& choice, nlohmann::json extra) {
   const std::string work = a.heal_dir.empty() ? a.output + ".heal" : a.heal_dir;
   const std::string pruned = work + "/pruned";
+  fs::create_directories(work);
   auto report = vr::prune::write_pruned_checkpoint(a.model, pruned, choice, extra);
   vr::train::HealOptions o;
   o.run = load_run_config(a.config, {});
