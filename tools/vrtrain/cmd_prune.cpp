@@ -59,7 +59,8 @@ Importance-based regions and scores computed here run on the model being pruned.
 
 Output: OUT is a complete checkpoint (llava-hf for vision-language models, HF Llama for a Llama), written
 atomically: decoder layers renumbered by position, num_hidden_layers updated, every other file of the source
-copied byte for byte, and OUT/pruning.json with the removed and kept layers, the scores and the parameter counts.
+copied byte for byte, and OUT/pruning.json with the removed and kept layers (original indices, base 0), where
+each kept layer went (kept_new_index: {"<original>": <new>}), the scores and the parameter counts.
 
 Examples:
   vrtrain prune --model ckpt --output ckpt-pruned --remove-layers 1,3
