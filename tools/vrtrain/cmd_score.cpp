@@ -89,7 +89,8 @@ void print_table(const vr::selection::SelectionResult& r) {
   std::printf("%5s  %12s  %-40s  %s\n", "layer", r.scores.empty() ? "" : "score", r.scores.empty() ? "" : "bar",
               "selected");
   for (int64_t l = 0; l < r.num_layers; ++l) {
-    std::string score = r.scores.empty() ? "" : fmt::format("{:12.6g}", r.scores[l]);
+    // A layer without a score (triplet's last layers) shows "-", as null in the JSON.
+    std::string score = r.scores.empty() ? "" : std::isnan(r.scores[l]) ? "-" : fmt::format("{:12.6g}", r.scores[l]);
     std::string b = r.scores.empty() ? "" : bar(r.scores[l], max_abs, 40);
     std::printf("%5lld  %12s  %-40s  %s\n", static_cast<long long>(l), score.c_str(), b.c_str(),
                 selected[l] ? "*" : "");
