@@ -1,9 +1,10 @@
 """Reference values for tests/selection/criteria_oracle_test.cpp, computed independently of vrtrain.
 
-  criteria_oracle.py angular EXPECTED.safetensors OUT.json
+  criteria_oracle.py angular EXPECTED.safetensors OUT.json [HIDDEN.safetensors]
       NumPy: angular distances d_n(l) = mean over valid merged positions of arccos(clip(cos(h_l, h_end), -1, 1)) / pi,
       end = min(l + n, L), for n = 1, 2, 3, from the fixture's hidden states (float32 -> float64); and the INTERLACE
-      similarities s_k(i) = mean cos(h_i, h_{i+k}) for i + k <= L - 1 (None elsewhere).
+      similarities s_k(i) = mean cos(h_i, h_{i+k}) for i + k <= L - 1 (None elsewhere). The hidden states come from
+      HIDDEN when given (layer_scores/llava_clip keeps them in llava/expected_legacy.safetensors), else EXPECTED.
   criteria_oracle.py lc MODEL_DIR INPUTS.safetensors EXPECTED.safetensors OUT.json
       transformers 4.44.2: ShortV layer contribution LC_i = mean KL(P_M || P_{M_i^V}) over the positions t with
       merged_labels[t + 1] != -100, where M_i^V is the model with a forward hook on decoder layer i that puts the
@@ -17,11 +18,12 @@ import numpy as np
 from safetensors.numpy import load_file
 
 
-def angular(expected, out):
+def angular(expected, out, hidden=None):
     e = load_file(expected)
+    h = load_file(hidden) if hidden else e
     hs = []
-    while f"hidden_states.{len(hs)}" in e:
-        hs.append(e[f"hidden_states.{len(hs)}"].astype(np.float64))
+    while f"hidden_states.{len(hs)}" in h:
+        hs.append(h[f"hidden_states.{len(hs)}"].astype(np.float64))
     L = len(hs) - 1
     valid = e["merged.attention_mask"].astype(bool)
 
@@ -75,7 +77,7 @@ def layer_contribution(model_dir, inputs, expected, out):
 
 if __name__ == "__main__":
     if sys.argv[1] == "angular":
-        angular(*sys.argv[2:4])
+        angular(*sys.argv[2:5])
     elif sys.argv[1] == "lc":
         layer_contribution(*sys.argv[2:6])
     else:
