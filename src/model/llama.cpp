@@ -268,7 +268,8 @@ LlamaOutput LlamaForCausalLMImpl::forward_cached(const LlamaInputs& in, KVCache*
     }
     // Frozen positions: output = input ([B,T,1] mask broadcast over H). Text positions already read the layer
     // input's keys/values at those positions, so nothing else changes.
-    if (i == in.freeze_layer) h = at::where(in.freeze_positions.to(h.device()).to(at::kBool).unsqueeze(-1), layer_input, h);
+    if (i == in.freeze_layer)
+      h = at::where(in.freeze_positions.to(h.device()).to(at::kBool).unsqueeze(-1), layer_input, h);
   }
   h = model->norm(h);
   if (in.output_hidden_states) out.hidden_states.push_back(h);

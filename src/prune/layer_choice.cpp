@@ -174,8 +174,8 @@ LayerChoice choose_layers(Method method, const ChoiceInputs& in) {
       c.region = in.region;
       std::sort(c.region.begin(), c.region.end());
       auto in_region = [&](int64_t l) { return std::binary_search(c.region.begin(), c.region.end(), l); };
-      const std::string where = c.region.empty() ? std::string()
-                                                 : fmt::format(" outside the visual region [{}]", fmt::join(c.region, ", "));
+      const std::string where =
+          c.region.empty() ? std::string() : fmt::format(" outside the visual region [{}]", fmt::join(c.region, ", "));
       if (in.angular_single) {
         VR_CHECK(in.scores_block == 1, "method angular (single layers) needs per-layer distances (angular_block 1), "
                  "got scores of blocks of {}", in.scores_block);
@@ -187,7 +187,8 @@ LayerChoice choose_layers(Method method, const ChoiceInputs& in) {
                  outside.size(), L);
         c.removed = lowest(outside, in.scores, N);
         c.block = 1;
-        c.rationale = fmt::format("the {} layers{} with the lowest angular distance between input and output", N, where);
+        c.rationale =
+            fmt::format("the {} layers{} with the lowest angular distance between input and output", N, where);
         break;
       }
       VR_CHECK(in.scores_block == N, "method angular removes one block of {} layers and needs the block distances "

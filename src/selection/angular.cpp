@@ -42,7 +42,8 @@ class Angular : public LayerSelector {
 };
 
 SelectorRegistration registration_angular{
-    "angular", "layers (or blocks of selection.angular_block layers) that turn the hidden state most (calibration data)",
+    "angular",
+    "layers (or blocks of selection.angular_block layers) that turn the hidden state most (calibration data)",
     [] { return std::make_unique<Angular>(); }};
 
 }  // namespace

@@ -29,7 +29,8 @@ at::Tensor contribution_positions(const at::Tensor& labels, const at::Tensor& at
     VR_CHECK(labels.sizes() == attention_mask.sizes(), "layer contribution: labels {} must be [B, M] like the mask {}",
              vr::shape_string(labels.sizes()), vr::shape_string(attention_mask.sizes()));
     const int64_t M = labels.size(1);
-    // Position t predicts token t + 1: supervised[b, t] = labels[b, t + 1] != −100; the last position predicts nothing.
+    // Position t predicts token t + 1: supervised[b, t] = labels[b, t + 1] != −100; the last position predicts
+    // nothing.
     at::Tensor supervised = at::zeros(labels.sizes(), at::kBool);
     if (M > 1) supervised.narrow(1, 0, M - 1).copy_(labels.cpu().narrow(1, 1, M - 1).ne(-100));
     if (supervised.any().item<bool>()) return supervised;
