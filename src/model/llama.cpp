@@ -241,8 +241,13 @@ LlamaOutput LlamaForCausalLMImpl::forward_cached(const LlamaInputs& in, KVCache*
 
   LlamaOutput out;
   const bool use_checkpoint = gradient_checkpointing_ && !cache && !in.output_attentions && at::GradMode::is_enabled();
+  if (in.freeze_layer >= 0)
+    VR_CHECK(in.freeze_layer < L && in.freeze_positions.defined() && in.freeze_positions.dim() == 2 &&
+                 in.freeze_positions.size(0) == B && in.freeze_positions.size(1) == T,
+             "freeze_layer {} needs a layer index below {} and freeze_positions [{}, {}]", in.freeze_layer, L, B, T);
   for (int64_t i = 0; i < L; ++i) {
     if (in.output_hidden_states) out.hidden_states.push_back(h);
+    const at::Tensor layer_input = h;
     auto layer_i = layer(i);
     if (use_checkpoint) {
       std::vector<at::Tensor> params;
@@ -261,6 +266,10 @@ LlamaOutput LlamaForCausalLMImpl::forward_cached(const LlamaInputs& in, KVCache*
                                   in.output_attentions ? &probs : nullptr, allow_fused, segments);
       if (in.output_attentions) out.attentions.push_back(probs);
     }
+    // Frozen positions: output = input ([B,T,1] mask broadcast over H). Text positions already read the layer
+    // input's keys/values at those positions, so nothing else changes.
+    if (i == in.freeze_layer)
+      h = at::where(in.freeze_positions.to(h.device()).to(at::kBool).unsqueeze(-1), layer_input, h);
   }
   h = model->norm(h);
   if (in.output_hidden_states) out.hidden_states.push_back(h);

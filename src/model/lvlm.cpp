@@ -177,6 +177,10 @@ LvlmOutput LvlmImpl::forward(const LvlmInputs& in) {
   li.output_hidden_states = in.output_hidden_states;
   li.output_attentions = in.output_attentions;
   li.return_logits = in.return_logits;
+  if (in.freeze_image_tokens_in_layer >= 0) {
+    li.freeze_layer = in.freeze_image_tokens_in_layer;
+    li.freeze_positions = merged.image_token_mask;
+  }
   auto lo = language_model->forward(li);
 
   out.logits = lo.logits;

@@ -20,7 +20,9 @@ Method parse_method(const std::string& name) {
   if (name == "bi") return Method::kBlockInfluence;
   if (name == "last") return Method::kLast;
   if (name == "random") return Method::kRandom;
-  VR_FAIL("unknown pruning method '{}' (region, bi, last, random)", name);
+  if (name == "angular") return Method::kAngular;
+  if (name == "triplet") return Method::kTriplet;
+  VR_FAIL("unknown pruning method '{}' (region, bi, last, random, angular, triplet)", name);
 }
 
 const char* method_name(Method m) {
@@ -29,11 +31,17 @@ const char* method_name(Method m) {
     case Method::kBlockInfluence: return "bi";
     case Method::kLast: return "last";
     case Method::kRandom: return "random";
+    case Method::kAngular: return "angular";
+    case Method::kTriplet: return "triplet";
   }
   return "?";
 }
 
-bool method_needs_scores(Method m) { return m == Method::kRegion || m == Method::kBlockInfluence; }
+bool method_needs_scores(Method m) {
+  return m == Method::kRegion || m == Method::kBlockInfluence || m == Method::kAngular;
+}
+
+bool method_uses_region(Method m) { return m == Method::kRegion || m == Method::kAngular; }
 
 nlohmann::json LayerChoice::to_json() const {
   nlohmann::json j{{"method", method}, {"num_layers_before", num_layers},
@@ -47,6 +55,18 @@ nlohmann::json LayerChoice::to_json() const {
   }
   if (!region.empty()) j["region"] = region;
   if (method == "random") j["seed"] = seed;
+  if (method == "angular") j["angular_block"] = block;
+  for (const auto& [name, list] : layer_sets) {
+    j[name + "_layers"] = list;  // original indices
+    nlohmann::json now = nlohmann::json::array();
+    for (int64_t l : list) now.push_back(std::lower_bound(kept.begin(), kept.end(), l) - kept.begin());
+    j[name + "_layers_new_index"] = now;  // the same layers in the pruned model
+  }
+  // Where every kept layer went: old index (as a JSON key, base 0) → its index in the pruned model.
+  j["index_base"] = 0;
+  nlohmann::json new_index = nlohmann::json::object();
+  for (size_t n = 0; n < kept.size(); ++n) new_index[std::to_string(kept[n])] = static_cast<int64_t>(n);
+  j["kept_new_index"] = new_index;
   return j;
 }
 
@@ -149,6 +169,59 @@ LayerChoice choose_layers(Method method, const ChoiceInputs& in) {
       c.removed.assign(all.end() - N, all.end());
       c.rationale = fmt::format("the last {} of {} layers", N, L);
       break;
+    case Method::kAngular: {
+      check_region(in.region, L);
+      c.region = in.region;
+      std::sort(c.region.begin(), c.region.end());
+      auto in_region = [&](int64_t l) { return std::binary_search(c.region.begin(), c.region.end(), l); };
+      const std::string where =
+          c.region.empty() ? std::string() : fmt::format(" outside the visual region [{}]", fmt::join(c.region, ", "));
+      if (in.angular_single) {
+        VR_CHECK(in.scores_block == 1, "method angular (single layers) needs per-layer distances (angular_block 1), "
+                 "got scores of blocks of {}", in.scores_block);
+        std::vector<int64_t> outside;
+        for (int64_t l : all)
+          if (!in_region(l)) outside.push_back(l);
+        VR_CHECK(N <= static_cast<int64_t>(outside.size()),
+                 "cannot remove {} layers outside the visual region: only {} of {} layers are outside it", N,
+                 outside.size(), L);
+        c.removed = lowest(outside, in.scores, N);
+        c.block = 1;
+        c.rationale =
+            fmt::format("the {} layers{} with the lowest angular distance between input and output", N, where);
+        break;
+      }
+      VR_CHECK(in.scores_block == N, "method angular removes one block of {} layers and needs the block distances "
+               "d(h_l, h_l+{}) (angular_block {}), got scores of blocks of {}", N, N, N, in.scores_block);
+      // Blocks l .. l+N−1 for l = 0 .. L−N that hold no region layer; the lowest d(h_l, h_{l+N}), ties: lower l.
+      int64_t best = -1;
+      for (int64_t l = 0; l + N <= L; ++l) {
+        bool clear = true;
+        for (int64_t j = l; j < l + N; ++j) clear = clear && !in_region(j);
+        if (clear && (best < 0 || in.scores[l] < in.scores[best])) best = l;
+      }
+      VR_CHECK(best >= 0, "no block of {} consecutive layers lies outside the visual region [{}] ({} layers)", N,
+               fmt::join(c.region, ", "), L);
+      for (int64_t j = best; j < best + N; ++j) c.removed.push_back(j);
+      c.block = N;
+      c.rationale = fmt::format("the block of {} consecutive layers{} with the lowest angular distance between its "
+                                "input and output (layers {}..{}, d = {:.4g})", N, where, best, best + N - 1,
+                                in.scores[best]);
+      break;
+    }
+    case Method::kTriplet: {
+      const vr::selection::TripletPlan plan = vr::selection::interlace_assignment(in.triplet, N);
+      VR_CHECK(static_cast<int64_t>(in.triplet.s1.size()) == L, "method triplet: similarities for {} layers, the model "
+               "has {}", in.triplet.s1.size(), L);
+      c.removed = plan.drop;
+      c.layer_sets = {{"tune", plan.tune}, {"anchor", plan.anchor}};
+      c.scores = in.triplet.s3;
+      c.scores_strategy = "triplet (s3)";
+      c.rationale = fmt::format("INTERLACE: in the {} most similar layer triplets, the more redundant of the first two "
+                                "layers (fine-tune [{}], freeze the anchors [{}])", N, fmt::join(plan.tune, ", "),
+                                fmt::join(plan.anchor, ", "));
+      break;
+    }
     case Method::kRandom: {
       // std::mt19937_64 + a Fisher-Yates shuffle written out (std::shuffle's result is implementation-defined).
       std::mt19937_64 gen(in.seed);

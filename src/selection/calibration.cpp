@@ -8,8 +8,8 @@
 
 namespace vr::selection {
 
-int64_t run_calibration(const SelectionConfig& cfg, SelectionContext& ctx, const std::string& strategy,
-                        bool output_attentions, const std::function<void(const vr::model::LvlmOutput&)>& visit) {
+int64_t for_each_calibration_batch(const SelectionConfig& cfg, SelectionContext& ctx, const std::string& strategy,
+                                   const std::function<void(vr::model::LvlmImpl&, vr::model::LvlmInputs&)>& visit) {
   VR_CHECK(ctx.model && *ctx.model, "selection.strategy '{}' runs the model on calibration data, but no model was "
            "given (use `vrtrain score --config run.yaml` with model.path and data.*, or selection.scores_file)",
            strategy);
@@ -28,16 +28,25 @@ int64_t run_calibration(const SelectionConfig& cfg, SelectionContext& ctx, const
     vr::model::LvlmInputs in;
     in.input_ids = batch->input_ids.to(device);
     in.attention_mask = batch->attention_mask.to(device);
+    if (batch->labels.defined()) in.labels = batch->labels.to(device);
     if (batch->pixel_values.defined() && batch->pixel_values.numel() > 0)
       in.pixel_values = batch->pixel_values.to(device);
-    in.output_hidden_states = !output_attentions;
-    in.output_attentions = output_attentions;
-    visit(model.forward(in));
+    visit(model, in);
     seen += batch->input_ids.size(0);
   }
   model.train(was_training);
   VR_CHECK(seen > 0, "selection.strategy '{}': the calibration data gave no sample", strategy);
   return seen;
+}
+
+int64_t run_calibration(const SelectionConfig& cfg, SelectionContext& ctx, const std::string& strategy,
+                        bool output_attentions, const std::function<void(const vr::model::LvlmOutput&)>& visit) {
+  return for_each_calibration_batch(cfg, ctx, strategy, [&](vr::model::LvlmImpl& model, vr::model::LvlmInputs& in) {
+    in.labels = at::Tensor();  // hidden states and attention maps need no loss
+    in.output_hidden_states = !output_attentions;
+    in.output_attentions = output_attentions;
+    visit(model.forward(in));
+  });
 }
 
 }  // namespace vr::selection

@@ -13,4 +13,9 @@ namespace vr::selection {
 int64_t run_calibration(const SelectionConfig& cfg, SelectionContext& ctx, const std::string& strategy,
                         bool output_attentions, const std::function<void(const vr::model::LvlmOutput&)>& visit);
 
+// The loop under run_calibration, for strategies that run the model themselves (layer_contribution runs it L + 1
+// times per batch): visit(model, inputs) per batch, inputs on the model's device with the batch's labels.
+int64_t for_each_calibration_batch(const SelectionConfig& cfg, SelectionContext& ctx, const std::string& strategy,
+                                   const std::function<void(vr::model::LvlmImpl&, vr::model::LvlmInputs&)>& visit);
+
 }  // namespace vr::selection

@@ -18,7 +18,7 @@ namespace vr::selection {
 void SelectionConfig::bind(vr::ConfigBinder& b) {
   b.field("selection.strategy", strategy,
           "layer-selection strategy: uniform | consecutive | manual | random | attention | param_change | "
-          "block_influence (see docs/selection.md)");
+          "block_influence | angular | layer_contribution | triplet (see docs/selection.md)");
   b.field("selection.fraction", fraction, "fraction of decoder layers to tune: k = round(fraction * L)");
   b.field("selection.count", count, "number of layers k (> 0 overrides fraction)");
   b.field("selection.layers", layers,
@@ -35,7 +35,10 @@ void SelectionConfig::bind(vr::ConfigBinder& b) {
   b.choice("selection.metric", metric, {"frob", "frob_rel", "angular"},
            "param_change: per-matrix distance summed over the 7 projections of a layer");
   b.field("selection.calibration_samples", calibration_samples,
-          "attention / block_influence: calibration samples to run through the model");
+          "attention / block_influence / angular / layer_contribution / triplet: calibration samples to run "
+          "through the model");
+  b.field("selection.angular_block", angular_block,
+          "angular: block size n; layer l is scored by the angular distance d(h_l, h_{l+n}) (1: per layer)");
 }
 
 int64_t SelectionConfig::resolve_count(int64_t num_layers) const {
@@ -61,6 +64,13 @@ nlohmann::json SelectionResult::to_json() const {
   nlohmann::json s = nlohmann::json::array();
   for (double v : scores) s.push_back(std::isfinite(v) ? nlohmann::json(v) : nlohmann::json());
   j["scores"] = s;
+  auto json_values = [](const std::vector<double>& v) {
+    nlohmann::json a = nlohmann::json::array();
+    for (double x : v) a.push_back(std::isfinite(x) ? nlohmann::json(x) : nlohmann::json());
+    return a;
+  };
+  for (const auto& [name, values] : series) j["series"][name] = json_values(values);
+  for (const auto& [name, list] : layer_sets) j["layer_sets"][name] = list;
   return j;
 }
 
@@ -73,6 +83,11 @@ SelectionResult SelectionResult::from_json(const nlohmann::json& j, const std::s
     if (j.contains("rationale")) r.rationale = j["rationale"].get<std::string>();
     if (j.contains("scores"))
       for (const auto& v : j["scores"]) r.scores.push_back(v.is_null() ? NAN : v.get<double>());
+    if (j.contains("series"))
+      for (const auto& [name, values] : j["series"].items())
+        for (const auto& v : values) r.series[name].push_back(v.is_null() ? NAN : v.get<double>());
+    if (j.contains("layer_sets"))
+      for (const auto& [name, list] : j["layer_sets"].items()) r.layer_sets[name] = list.get<std::vector<int64_t>>();
   } catch (const nlohmann::json::exception& e) {
     VR_FAIL("{}: not a layer-selection file ({})", source, e.what());
   }

@@ -78,7 +78,10 @@ ShapeOnlyPlanInputs memory_plan_inputs_from_shapes(const RunConfig& cfg, const m
   // RMSNorm weights only with train_norms; or their LoRA adapters); embeddings with stage full +
   // train_embeddings; the vision tower when not frozen.
   TrainableSummary ts;
-  ts.trainable_numel = model::projector_num_parameters(model.projector_type, model.vision.hidden_size, H);
+  ts.trainable_numel =
+      cfg.train.train_projector
+          ? model::projector_num_parameters(model.projector_type, model.vision.hidden_size, H)
+          : 0;
   const int64_t embeddings = V * H * (t.tie_word_embeddings ? 1 : 2);
   const int64_t layer_total = (t.num_parameters() - embeddings - H) / std::max<int64_t>(L, 1);  // minus final norm
   int64_t per_layer = 0;
@@ -92,6 +95,8 @@ ShapeOnlyPlanInputs memory_plan_inputs_from_shapes(const RunConfig& cfg, const m
   }
   if (cfg.train.stage != "pretrain") ts.trainable_numel += per_layer * static_cast<int64_t>(layers.size());
   if (cfg.train.stage == "full" && cfg.train.train_embeddings) ts.trainable_numel += embeddings + H;
+  else if (cfg.train.stage != "pretrain" && cfg.train.train_lm_head && !t.tie_word_embeddings)
+    ts.trainable_numel += V * H;
   if (!cfg.train.freeze_vision_tower) ts.trainable_numel += model.vision.num_parameters();
   if (cfg.train.stage != "pretrain") ts.tuned_layers = layers;
   out.inputs = memory_plan_inputs(cfg, model, ts, 0);

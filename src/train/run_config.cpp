@@ -107,6 +107,11 @@ void RunConfig::bind(vr::ConfigBinder& b) {
           "method full: also train the two RMSNorm weights of each tuned layer");
   b.field("train.train_embeddings", train.train_embeddings,
           "stage full: also train embed_tokens, the final norm and lm_head (as LLaVA's full fine-tuning does)");
+  b.field("train.train_lm_head", train.train_lm_head,
+          "sft/full: also train lm_head (as healing a pruned model does; a tied lm_head is embed_tokens and stays "
+          "frozen)");
+  b.field("train.train_projector", train.train_projector,
+          "train the multimodal projector (every stage does by default; healing a pruned model turns it off)");
   b.field("train.save_every", train.save_every, "write a resumable checkpoint every N steps (0: only at the end)");
   b.field("train.keep_last", train.keep_last, "keep this many most recent checkpoints");
   b.field("train.log_every", train.log_every, "print a progress line every N steps");

@@ -44,6 +44,8 @@ FreezeSpec freeze_spec(const RunConfig& cfg, std::vector<int64_t> layers) {
   spec.layers = std::move(layers);
   spec.train_norms = cfg.train.train_norms;
   spec.train_embeddings = cfg.train.train_embeddings;
+  spec.train_lm_head = cfg.train.train_lm_head;
+  spec.train_projector = cfg.train.train_projector;
   spec.freeze_vision_tower = cfg.train.freeze_vision_tower;
   return spec;
 }
@@ -64,8 +66,9 @@ MemoryPlanInputs memory_plan_inputs(const RunConfig& cfg, const model::LvlmConfi
   mi.model = model;
   mi.tuned_layers = trainable.tuned_layers;
   mi.trainable_params = trainable.trainable_numel;
-  mi.projector_trainable = true;  // every stage trains the projector
-  mi.lm_head_trainable = cfg.train.stage == "full" && cfg.train.train_embeddings;
+  mi.projector_trainable = cfg.train.train_projector;
+  mi.lm_head_trainable = (cfg.train.stage == "full" && cfg.train.train_embeddings) ||
+                         (cfg.train.stage != "pretrain" && cfg.train.train_lm_head && !model.text.tie_word_embeddings);
   mi.lora = cfg.train.method == "lora";
   mi.lora_rank = cfg.lora.r;
   mi.lora_dropout = cfg.lora.dropout > 0;

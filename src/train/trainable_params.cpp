@@ -37,12 +37,13 @@ ParamInfo classify_param(const std::string& name) {
 
 bool is_trainable(const std::string& name, const FreezeSpec& spec) {
   const ParamInfo info = classify_param(name);
+  if (info.role == ParamRole::LmHead && spec.train_lm_head && spec.stage != "pretrain") return true;
   switch (info.role) {
-    case ParamRole::Projector: return true;
+    case ParamRole::Projector: return spec.train_projector;
     case ParamRole::VisionTower: return !spec.freeze_vision_tower && !info.is_lora;
     case ParamRole::Embeddings:
     case ParamRole::FinalNorm:
-    case ParamRole::LmHead: return spec.stage == "full" && spec.train_embeddings;
+    case ParamRole::LmHead: return spec.stage == "full" && spec.train_embeddings;  // (train_lm_head: below)
     case ParamRole::Other: return false;
     case ParamRole::Layer: break;
   }

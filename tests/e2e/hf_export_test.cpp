@@ -141,6 +141,42 @@ TEST(HfExport, TrainedPrunedAndAdapterCheckpointsLoadInTransformersWithTheSameOu
   EXPECT_EQ(pj["num_layers_after"], 6);
   for (const auto& l : pj["removed_layers"])  // never a layer the run trained
     for (const auto& k : pj["region"]) EXPECT_NE(l, k);
+  // Gromov et al.: the block of 2 consecutive layers outside the region with the lowest angular distance.
+  r = run_vrtrain(fmt::format("prune --model {0}/run/final --output {0}/angular --remove 2 --method angular --region "
+                              "{0}/run --config {1}/configs/tiny_synthetic.yaml --set selection.calibration_samples=4",
+                              dir, src),
+                  dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto pa = vr::read_json_file(dir + "/angular/pruning.json");
+  EXPECT_EQ(pa["method"], "angular");
+  EXPECT_EQ(pa["angular_block"], 2);
+  ASSERT_EQ(pa["removed_layers"].size(), 2u);
+  EXPECT_EQ(pa["removed_layers"][1].get<int64_t>(), pa["removed_layers"][0].get<int64_t>() + 1);  // one block
+  for (const auto& l : pa["removed_layers"])
+    for (const auto& k : pa["region"]) EXPECT_NE(l, k);
+  EXPECT_EQ(pa["kept_new_index"].size(), 6u);
+  // Healing: prune the last 2 layers, then train lm_head + the last 2 remaining layers for 2 steps.
+  r = run_vrtrain(fmt::format("prune --model {0}/run/final --output {0}/healed --remove 2 --method heal --heal-method "
+                              "last --heal-layers 2 --heal-steps 2 --config {1}/configs/tiny_synthetic.yaml --set "
+                              "train.batch_size=2 --set train.num_threads=1 --set data.num_workers=1",
+                              dir, src),
+                  dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto ph = vr::read_json_file(dir + "/healed/pruning.json");
+  EXPECT_EQ(ph["method"], "heal");
+  EXPECT_EQ(ph["removed_layers"], nlohmann::json::array({6, 7}));
+  EXPECT_EQ(ph["heal"]["prune_method"], "last");
+  EXPECT_EQ(ph["heal"]["steps"], 2);
+  EXPECT_EQ(ph["heal"]["tuned_layers_new_index"], nlohmann::json::array({4, 5}));
+  {  // what trained changed, nothing else did
+    auto healed = vr::load_tensors(dir + "/healed"), unhealed = vr::load_tensors(dir + "/healed.heal/pruned");
+    for (const char* n : {"language_model.lm_head.weight", "language_model.model.layers.5.mlp.down_proj.weight",
+                          "language_model.model.layers.4.self_attn.q_proj.weight"})
+      EXPECT_FALSE(torch::equal(healed.at(n), unhealed.at(n))) << n << " did not train";
+    for (const char* n : {"language_model.model.layers.3.mlp.down_proj.weight", "multi_modal_projector.linear_1.weight",
+                          "language_model.model.embed_tokens.weight"})
+      EXPECT_TRUE(torch::equal(healed.at(n), unhealed.at(n))) << n << " changed";
+  }
   r = run_vrtrain(fmt::format("prune --model {} --output {}/llama --remove-layers 1",
                               vr::test::fixtures_dir() + "/llama_gqa", dir),
                   dir);
@@ -160,6 +196,7 @@ TEST(HfExport, TrainedPrunedAndAdapterCheckpointsLoadInTransformersWithTheSameOu
   };
   std::vector<HfExportCase> cases{same(dir + "/run/final", lvlm_in, 5), same(dir + "/full/final", lvlm_in, 0),
                                   same(dir + "/lora/final", lvlm_in, 5), same(dir + "/pruned", lvlm_in, 5),
+                                  same(dir + "/angular", lvlm_in, 5), same(dir + "/healed", lvlm_in, 5),
                                   same(dir + "/llama", llama_in, 5)};
   // PEFT: the adapter on the base model the run started from runs the merged final/'s model.
   HfExportCase peft{dir + "/model", lvlm_in, dir + "/lora/final", lvlm_in};

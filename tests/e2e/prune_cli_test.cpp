@@ -90,7 +90,63 @@ TEST(PruneCli, MethodsWithSavedScoresAndARegion) {
   EXPECT_EQ(pj["removed_layers"], nlohmann::json::array({3, 4}));
   EXPECT_EQ(pj["region"], nlohmann::json::array({1, 2}));
   EXPECT_EQ(pj["scores"].size(), 5u);
+  EXPECT_EQ(pj["kept_new_index"], (nlohmann::json{{"0", 0}, {"1", 1}, {"2", 2}}));
   EXPECT_LT(pj["parameters_after"].get<int64_t>(), pj["parameters_before"].get<int64_t>());
+}
+
+// angular (Gromov et al.) and triplet (INTERLACE) with scores as `vrtrain score` writes them; pruning.json maps
+// every kept layer to its new index.
+TEST(PruneCli, AngularAndTripletWithSavedScores) {
+  VR_REQUIRE_FIXTURE("layer_scores/llava_siglip");
+  const std::string dir = vr::test::temp_dir("prune_angular");
+  const std::string model = fx("layer_scores/llava_siglip");
+  const std::vector<double> d = {0.3, 0.1, 0.05, 0.2, 0.4};  // d(h_l, h_l+n), l = 0..4
+  for (int n : {1, 2})
+    vr::atomic_write_file(dir + "/angular" + std::to_string(n) + ".json",
+                          nlohmann::json{{"strategy", "angular"}, {"num_layers", 5}, {"layers", {0}}, {"scores", d},
+                                         {"angular_block", n}}.dump());
+  auto run = [&](const std::string& extra) {
+    return run_vrtrain("prune --model " + model + " --output " + dir + "/out --dry-run " + extra, dir);
+  };
+  // Block of 2, anywhere: blocks start at 0..3, the lowest d is at 2 → layers 2, 3.
+  auto r = run("--remove 2 --method angular --region none --scores " + dir + "/angular2.json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("remove [2,3]"), std::string::npos) << r.output;
+  // Region {1, 2}: the only block of 2 that avoids it starts at 3.
+  r = run("--remove 2 --method angular --region 1,2 --scores " + dir + "/angular2.json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("remove [3,4]"), std::string::npos) << r.output;
+  // Single layers: the two lowest per-layer distances.
+  r = run("--remove 2 --method angular --angular-layers --region none --scores " + dir + "/angular1.json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("remove [1,2]"), std::string::npos) << r.output;
+  // Block scores of the wrong size are refused; so is a region that leaves no block.
+  r = run("--remove 2 --method angular --region none --scores " + dir + "/angular1.json");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("selection.angular_block=2"), std::string::npos) << r.output;
+  r = run("--remove 3 --method angular --region 2 --scores " + dir + "/angular2.json");
+  EXPECT_EQ(r.exit_code, 1);
+
+  // triplet: s3 puts triplet (1, 2, 3) first; s1(1) = 0.7 < s1(2) = 0.8, so 2 is dropped, 1 tuned, 3 the anchor.
+  nlohmann::json null;
+  nlohmann::json triplet{{"strategy", "triplet"}, {"num_layers", 5}, {"layers", {1}}, {"scores", {0.6, 0.5, null, null, null}},
+                         {"series", {{"s1", {0.6, 0.7, 0.8, 0.9, null}}, {"s2", {0.5, 0.6, 0.7, null, null}},
+                                     {"s3", {0.4, 0.5, null, null, null}}}}};
+  vr::atomic_write_file(dir + "/triplet.json", triplet.dump());
+  r = run_vrtrain("prune --model " + model + " --output " + dir + "/triplet --remove 1 --method triplet --scores " +
+                  dir + "/triplet.json", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto pj = vr::read_json_file(dir + "/triplet/pruning.json");
+  EXPECT_EQ(pj["method"], "triplet");
+  EXPECT_EQ(pj["removed_layers"], nlohmann::json::array({2}));
+  EXPECT_EQ(pj["kept_layers"], nlohmann::json::array({0, 1, 3, 4}));
+  EXPECT_EQ(pj["index_base"], 0);
+  EXPECT_EQ(pj["kept_new_index"], (nlohmann::json{{"0", 0}, {"1", 1}, {"3", 2}, {"4", 3}}));
+  EXPECT_EQ(pj["tune_layers"], nlohmann::json::array({1}));
+  EXPECT_EQ(pj["tune_layers_new_index"], nlohmann::json::array({1}));
+  EXPECT_EQ(pj["anchor_layers"], nlohmann::json::array({3}));
+  EXPECT_EQ(pj["anchor_layers_new_index"], nlohmann::json::array({2}));
+  EXPECT_EQ(vr::read_json_file(dir + "/triplet/config.json")["text_config"]["num_hidden_layers"], 4);
 }
 
 TEST(PruneCli, ImpossibleRequestsAreClearErrors) {

@@ -105,4 +105,52 @@ TEST(PruneChoice, LayerLists) {
   EXPECT_THROW(parse_layer_list("", "x"), vr::Error);
 }
 
+// Gromov et al.: one block of N with the lowest d(h_l, h_l+N) among the blocks that avoid the region; ties: lower l.
+TEST(PruneChoice, AngularRemovesTheClosestBlockOutsideTheRegion) {
+  auto in = inputs(8, 3);
+  in.scores_block = 3;
+  // d(h_l, h_l+3) for l = 0..5 (blocks), then the cut blocks of l = 6, 7 (never candidates).
+  in.scores = {0.40, 0.30, 0.10, 0.20, 0.10, 0.35, 0.01, 0.01};
+  auto c = choose_layers(Method::kAngular, in);
+  EXPECT_EQ(c.removed, (V{2, 3, 4}));  // l = 2 and 4 tie at 0.10: the lower wins; 6, 7 are no full blocks
+  EXPECT_EQ(c.kept, (V{0, 1, 5, 6, 7}));
+  EXPECT_EQ(c.block, 3);
+  in.region = {3};  // blocks through layer 3 (l = 1, 2, 3) are out: l = 4 (0.10)
+  c = choose_layers(Method::kAngular, in);
+  EXPECT_EQ(c.removed, (V{4, 5, 6}));
+  auto j = c.to_json();
+  EXPECT_EQ(j["angular_block"], 3);
+  EXPECT_EQ(j["index_base"], 0);
+  EXPECT_EQ(j["kept_new_index"], (nlohmann::json{{"0", 0}, {"1", 1}, {"2", 2}, {"3", 3}, {"7", 4}}));
+  in.region = {2, 5};  // every block of 3 meets 2 or 5
+  EXPECT_THROW(choose_layers(Method::kAngular, in), vr::Error);
+  in.region = {};
+  in.scores_block = 1;  // per-layer distances cannot rank blocks of 3
+  EXPECT_THROW(choose_layers(Method::kAngular, in), vr::Error);
+  // Single layers: the N lowest per-layer distances outside the region.
+  in.angular_single = true;
+  in.region = {2};
+  c = choose_layers(Method::kAngular, in);
+  EXPECT_EQ(c.removed, (V{4, 6, 7}));
+  EXPECT_EQ(c.block, 1);
+}
+
+TEST(PruneChoice, TripletDropsInterlacesLayersAndRecordsTuneAndAnchor) {
+  auto in = inputs(6, 1);
+  const double nan = NAN;
+  in.triplet.s1 = {0.5, 0.9, 0.6, 0.7, 0.8, nan};
+  in.triplet.s2 = {0.4, 0.5, 0.6, 0.7, nan, nan};
+  in.triplet.s3 = {0.3, 0.2, 0.6, nan, nan, nan};
+  // Triplet 2 (s3 0.6): s1(2) = 0.6 < s1(3) = 0.7 → drop 3, tune 2, anchor 4.
+  auto c = choose_layers(Method::kTriplet, in);
+  EXPECT_EQ(c.removed, (V{3}));
+  EXPECT_EQ(c.layer_sets.at("tune"), (V{2}));
+  EXPECT_EQ(c.layer_sets.at("anchor"), (V{4}));
+  auto j = c.to_json();
+  EXPECT_EQ(j["tune_layers_new_index"], nlohmann::json::array({2}));
+  EXPECT_EQ(j["anchor_layers_new_index"], nlohmann::json::array({3}));
+  EXPECT_EQ(parse_method("triplet"), Method::kTriplet);
+  EXPECT_EQ(parse_method("angular"), Method::kAngular);
+}
+
 }  // namespace prune_layer_choice_test

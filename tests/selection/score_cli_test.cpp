@@ -44,7 +44,8 @@ TEST(SelectionScoreCli, HelpTeaches) {
   CliRun r = vrtrain("--help");
   EXPECT_EQ(r.code, 0);
   for (const char* s : {"Usage:", "--strategy", "selection.scores_file", "uniform", "param_change", "consecutive",
-                        "selection.min_spacing", "Examples:"})
+                        "selection.min_spacing", "Examples:", "angular", "layer_contribution", "triplet",
+                        "selection.angular_block"})
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
 }
 
@@ -139,6 +140,52 @@ TEST(SelectionScoreCli, ModelStrategiesOnTheTinyRunThenReuseInTraining) {
     ASSERT_EQ(t.code, 0) << t.out;
     EXPECT_NE(t.out.find("picked 2 of 8 layers: " + picked), std::string::npos) << picked << "\n" << t.out;
   }
+}
+
+// angular, layer_contribution and triplet print, plot and save like the others; their saved scores are reused.
+TEST(SelectionScoreCli, NewCriteriaOnTheTinyRunThenReuse) {
+  const std::string dir = vr::test::temp_dir("score_criteria");
+  vr::model::make_tiny_model(dir + "/tiny", vr::model::TinyModelOptions{});
+  const std::string run = std::string("--config ") + VR_SOURCE_DIR + "/configs/tiny_synthetic.yaml --set model.path=" +
+                          dir + "/tiny --set selection.calibration_samples=2 --set data.num_workers=1";
+  for (const std::string strategy : {"angular", "layer_contribution", "triplet"}) {
+    const std::string extra = strategy == "angular" ? " --set selection.angular_block=2" : "";
+    CliRun r = vrtrain(run + " --strategy " + strategy + extra + " --output-dir " + dir + "/" + strategy);
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("selected layers: "), std::string::npos) << r.out;
+    const std::string json = dir + "/" + strategy + "/selection_" + strategy + ".json";
+    auto j = nlohmann::json::parse(slurp(json));
+    ASSERT_EQ(j["scores"].size(), 8u) << strategy;
+    ASSERT_EQ(j["layers"].size(), 2u) << strategy;  // fraction 0.25 of 8
+    EXPECT_NE(slurp(dir + "/" + strategy + "/selection_" + strategy + ".svg").find("<rect"), std::string::npos);
+    for (size_t l = 0; l < 8; ++l) {
+      if (strategy == "triplet" && l > 4) {  // 1 − s3(i) exists for i + 3 <= L − 1 = 7
+        EXPECT_TRUE(j["scores"][l].is_null()) << l;
+        continue;
+      }
+      const double v = j["scores"][l].get<double>();
+      EXPECT_GE(v, 0.0) << strategy << " layer " << l;  // distance / KL / 1 − cos are >= 0 ...
+      EXPECT_LE(v, strategy == "layer_contribution" ? 100.0 : (strategy == "triplet" ? 2.0 : 1.0)) << strategy;
+    }
+    if (strategy == "angular") EXPECT_EQ(j["angular_block"], 2);
+    if (strategy == "triplet") {
+      EXPECT_NE(r.out.find("drop layers: "), std::string::npos) << r.out;
+      EXPECT_EQ(j["layer_sets"]["tune"], j["layers"]);
+      EXPECT_EQ(j["layer_sets"]["drop"].size(), 2u);
+      EXPECT_EQ(j["series"]["s1"].size(), 8u);
+    }
+    // Reuse without a model pass gives the same layers.
+    CliRun again = vrtrain("--num-layers 8 --strategy " + strategy + extra + " --set selection.scores_file=" + json +
+                           " --output-dir " + dir + "/reuse_" + strategy);
+    ASSERT_EQ(again.code, 0) << again.out;
+    auto k = nlohmann::json::parse(slurp(dir + "/reuse_" + strategy + "/selection_" + strategy + ".json"));
+    EXPECT_EQ(k["layers"], j["layers"]) << strategy;
+  }
+  // Angular scores of another block size are refused.
+  CliRun bad = vrtrain("--num-layers 8 --strategy angular --set selection.scores_file=" + dir +
+                       "/angular/selection_angular.json --output-dir " + dir + "/bad");
+  EXPECT_EQ(bad.code, 1) << bad.out;
+  EXPECT_NE(bad.out.find("blocks of 2"), std::string::npos) << bad.out;
 }
 
 }  // namespace

@@ -52,6 +52,16 @@ TEST(TrainableParams, StageRules) {
   full.train_embeddings = true;
   EXPECT_TRUE(is_trainable("language_model.model.embed_tokens.weight", full));
   EXPECT_TRUE(is_trainable("language_model.lm_head.weight", full));
+
+  // Healing a pruned model: lm_head + the listed layers, projector frozen.
+  FreezeSpec heal{"sft", "full", {4, 5}, true, false, true, /*train_lm_head=*/true, /*train_projector=*/false};
+  EXPECT_TRUE(is_trainable("language_model.lm_head.weight", heal));
+  EXPECT_TRUE(is_trainable("language_model.model.layers.5.mlp.down_proj.weight", heal));
+  EXPECT_FALSE(is_trainable("language_model.model.layers.3.mlp.down_proj.weight", heal));
+  EXPECT_FALSE(is_trainable("multi_modal_projector.linear_1.weight", heal));
+  EXPECT_FALSE(is_trainable("language_model.model.embed_tokens.weight", heal));
+  heal.stage = "pretrain";  // pretrain trains the projector only, whatever train_lm_head says
+  EXPECT_FALSE(is_trainable("language_model.lm_head.weight", heal));
 }
 
 TEST(TrainableParams, ApplyFreezeSetsRequiresGradAndReportsLayers) {

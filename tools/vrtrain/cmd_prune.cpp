@@ -1,5 +1,6 @@
 // `vrtrain prune`: remove decoder layers from a checkpoint — listed ones, or N chosen by the visual region and block
-// influence (the paper), by block influence alone (ShortGPT), the last N, or N at random — and write a checkpoint
+// influence (the paper), by block influence alone (ShortGPT), by angular distance (Gromov et al.), by INTERLACE
+// triplets, the last N, or N at random; optionally heal (a short fine-tune) — and write a checkpoint
 // that vrtrain and Hugging Face transformers load. The library parts: vr/prune/layer_choice.h (which layers),
 // vr/prune/prune_checkpoint.h (the files).
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include "vr/prune/layer_choice.h"
 #include "vr/prune/prune_checkpoint.h"
 #include "vr/selection/selection.h"
+#include "vr/train/heal.h"
 #include "vr/train/prepare_run.h"
 #include "vr/train/run_config.h"
 #include "vr/train/run_context.h"
@@ -37,6 +39,16 @@ const char* kFooter = R"(Methods for --remove N:
   bi       remove the N layers with the lowest block influence over all layers (ShortGPT)
   last     remove the last N layers
   random   remove N layers drawn with --seed
+  angular  Gromov et al.: remove the block of N consecutive layers outside the visual region whose input and
+           output are closest in angle, d(h_l, h_l+N) = arccos(cos)/pi (--region none: anywhere);
+           --angular-layers: the N single layers outside the region with the lowest d(h_l, h_l+1) instead
+  triplet  INTERLACE: in the N most similar layer triplets, drop the more redundant of the first two layers
+           (pruning.json lists the layers to fine-tune and the frozen anchors)
+  heal     prune by --heal-method (any method above; or --remove-layers LIST), then train lm_head and the last
+           --heal-layers layers for --heal-steps steps on the data of --config/--set (train.* apply:
+           lr, batch_size, seed, device ...); OUT is the healed checkpoint, the run stays in --heal-dir
+Angular distances, triplet similarities: --scores FILE (selection_angular.json / selection_triplet.json of
+`vrtrain score`; angular needs selection.angular_block = N for a block, 1 for --angular-layers), or computed here.
 Block influence: --scores FILE (the selection_block_influence.json of `vrtrain score`), or computed here on
 calibration data named as for `vrtrain score` (--config FILE / --set data.*=..., selection.calibration_samples).
 The visual region (--region):
@@ -47,13 +59,18 @@ Importance-based regions and scores computed here run on the model being pruned.
 
 Output: OUT is a complete checkpoint (llava-hf for vision-language models, HF Llama for a Llama), written
 atomically: decoder layers renumbered by position, num_hidden_layers updated, every other file of the source
-copied byte for byte, and OUT/pruning.json with the removed and kept layers, the scores and the parameter counts.
+copied byte for byte, and OUT/pruning.json with the removed and kept layers (original indices, base 0), where
+each kept layer went (kept_new_index: {"<original>": <new>}), the scores and the parameter counts.
 
 Examples:
   vrtrain prune --model ckpt --output ckpt-pruned --remove-layers 1,3
   vrtrain prune --model runs/tiny/final --output runs/tiny/pruned --remove 2 --method region --region runs/tiny \
       --scores runs/score/selection_block_influence.json
   vrtrain prune --model runs/tiny/final --output pruned-bi --remove 2 --method bi --config configs/tiny_synthetic.yaml
+  vrtrain prune --model runs/tiny/final --output pruned-ang --remove 2 --method angular --region runs/tiny \
+      --config configs/tiny_synthetic.yaml
+  vrtrain prune --model runs/tiny/final --output healed --remove 2 --method heal --heal-method angular \
+      --region runs/tiny --config configs/tiny_synthetic.yaml --heal-steps 20 --heal-layers 3
 )";
 
 struct PruneArgs {
@@ -61,6 +78,9 @@ struct PruneArgs {
   std::optional<int64_t> remove;
   uint64_t seed = 0;
   bool dry_run = false;
+  bool angular_layers = false;
+  std::string heal_method = "last", heal_dir;
+  int64_t heal_layers = 3, heal_steps = 20;
   ConfigFlags config;
 };
 
@@ -89,21 +109,40 @@ vr::selection::SelectionResult run_selection(const vr::train::RunConfig& cfg, in
   return vr::selection::select_layers(cfg.selection, ctx);
 }
 
-// Block influence (or other importance) scores, higher = more important.
-vr::selection::SelectionResult load_scores(const PruneArgs& a, int64_t L) {
+// Per-layer scores, higher = more important: block influence for region / bi, angular distances (blocks of
+// `angular_block`) for angular, the triplet similarities (series s1, s2, s3) for triplet.
+vr::selection::SelectionResult load_scores(const PruneArgs& a, int64_t L, const std::string& strategy,
+                                           int64_t angular_block = 1) {
   if (!a.scores.empty()) {
-    auto r = vr::selection::SelectionResult::from_json(vr::read_json_file(a.scores), a.scores);
+    const nlohmann::json j = vr::read_json_file(a.scores);
+    auto r = vr::selection::SelectionResult::from_json(j, a.scores);
     VR_CHECK(!r.scores.empty(), "{}: holds no per-layer scores (strategy '{}' is a heuristic)", a.scores, r.strategy);
     VR_CHECK(r.num_layers == L && static_cast<int64_t>(r.scores.size()) == L,
              "{}: scores for {} layers, but {} has {} decoder layers", a.scores, r.scores.size(), a.model, L);
+    if (strategy != "block_influence")  // region / bi accept any importance scores; angular and triplet their own
+      VR_CHECK(r.strategy == strategy, "{}: '{}' scores, but this method needs '{}' (from `vrtrain score --strategy "
+               "{}`)", a.scores, r.strategy, strategy, strategy);
+    if (strategy == "angular") {
+      const int64_t n = j.value("angular_block", int64_t{1});
+      VR_CHECK(n == angular_block, "{}: angular distances of blocks of {} layers, this needs blocks of {} "
+               "(vrtrain score --strategy angular --set selection.angular_block={})", a.scores, n, angular_block,
+               angular_block);
+    }
     return r;
   }
-  std::printf("computing block influence on calibration data (no --scores given)...\n");
-  return run_selection(config_for(a, {"selection.strategy=block_influence"}), L, a.model);
+  std::printf("computing %s on calibration data (no --scores given)...\n", strategy.c_str());
+  std::vector<std::string> sets{"selection.strategy=" + strategy, "selection.scores_file="};
+  if (strategy == "angular") sets.push_back("selection.angular_block=" + std::to_string(angular_block));
+  if (strategy == "triplet") sets.push_back("selection.count=1");  // one triplet always fits; only s1..s3 are used
+  return run_selection(config_for(a, sets), L, a.model);
 }
 
 std::vector<int64_t> load_region(const PruneArgs& a, int64_t L, std::string* origin) {
   const std::string& r = a.region;
+  if (r == "none") {
+    *origin = "none (--region none)";
+    return {};
+  }
   if (r.empty()) {
     auto cfg = config_for(a, {});
     auto sel = run_selection(cfg, L, a.model);
@@ -154,6 +193,87 @@ void print_choice(const vr::prune::LayerChoice& c) {
   std::printf("why: %s\n", c.rationale.c_str());
 }
 
+// Which layers go: listed, or N by `method` (region | bi | last | random | angular | triplet).
+vr::prune::LayerChoice choose(const PruneArgs& a, const std::string& method_text, int64_t L, std::string* region_origin) {
+  if (!a.remove_layers.empty()) {
+    VR_CHECK((a.method.empty() || a.method == "heal") && a.region.empty() && a.scores.empty(),
+             "--remove-layers names the layers itself: --method (other than heal), --region and --scores apply to "
+             "--remove N");
+    return vr::prune::choose_explicit(vr::prune::parse_layer_list(a.remove_layers, "--remove-layers"), L);
+  }
+  VR_CHECK(a.remove.has_value(), "give --remove-layers LIST, or --remove N with --method (see `vrtrain prune --help`)");
+  VR_CHECK(!method_text.empty(), "--remove {} needs --method region|bi|last|random|angular|triplet|heal", *a.remove);
+  const auto method = vr::prune::parse_method(method_text);
+  vr::prune::ChoiceInputs in;
+  in.num_layers = L;
+  in.remove = *a.remove;
+  in.seed = a.seed;
+  VR_CHECK(*a.remove >= 1 && *a.remove < L, "--remove {}: the model has {} decoder layers; remove between 1 and {}",
+           *a.remove, L, L - 1);
+  VR_CHECK(!a.angular_layers || method == vr::prune::Method::kAngular, "--angular-layers goes with method angular");
+  if (vr::prune::method_uses_region(method)) {
+    in.region = load_region(a, L, region_origin);
+    std::printf("visual region [%s] from %s\n", fmt::format("{}", fmt::join(in.region, ",")).c_str(),
+                region_origin->c_str());
+  } else {
+    VR_CHECK(a.region.empty(), "--region is used by methods region and angular only");
+  }
+  if (method == vr::prune::Method::kAngular) {
+    in.angular_single = a.angular_layers;
+    in.scores_block = a.angular_layers ? 1 : *a.remove;
+    auto s = load_scores(a, L, "angular", in.scores_block);
+    in.scores = s.scores;
+    in.scores_strategy = s.strategy;
+  } else if (method == vr::prune::Method::kTriplet) {
+    auto s = load_scores(a, L, "triplet");
+    for (const char* k : {"s1", "s2", "s3"})
+      VR_CHECK(s.series.count(k) && static_cast<int64_t>(s.series[k].size()) == L,
+               "the triplet scores have no series '{}' of {} values", k, L);
+    in.triplet = vr::selection::TripletSimilarity{s.series["s1"], s.series["s2"], s.series["s3"]};
+  } else if (vr::prune::method_needs_scores(method)) {
+    auto s = load_scores(a, L, "block_influence");
+    in.scores = s.scores;
+    in.scores_strategy = s.strategy;
+  } else {
+    VR_CHECK(a.scores.empty(), "--scores is used by methods region, bi, angular and triplet only");
+  }
+  return vr::prune::choose_layers(method, in);
+}
+
+// --method heal: the pruned checkpoint and the healing run go to --heal-dir; OUT receives the run's final/ with
+// pruning.json (the choice, the source's parameters and a "heal" section).
+void write_healed(const PruneArgs& a, const vr::prune::LayerChoice& choice, nlohmann::json extra) {
+  const std::string work = a.heal_dir.empty() ? a.output + ".heal" : a.heal_dir;
+  const std::string pruned = work + "/pruned";
+  fs::create_directories(work);
+  auto report = vr::prune::write_pruned_checkpoint(a.model, pruned, choice, extra);
+  vr::train::HealOptions o;
+  o.run = load_run_config(a.config, {});
+  o.tune_last_layers = a.heal_layers;
+  o.steps = a.heal_steps;
+  o.work_dir = work + "/run";
+  std::printf("healing %s: lm_head + the last %lld layers, %lld steps (run in %s)\n", pruned.c_str(),
+              static_cast<long long>(a.heal_layers), static_cast<long long>(a.heal_steps), o.work_dir.c_str());
+  auto healed = vr::train::heal_pruned_checkpoint(pruned, o, [](const std::string& line) {
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+  });
+  nlohmann::json pj = report.pruning_json;
+  pj["method"] = "heal";
+  pj["heal"] = {{"prune_method", choice.method}, {"tuned_layers_new_index", healed.tuned_layers},
+                {"tuned", "lm_head + the last " + std::to_string(healed.tuned_layers.size()) + " layers"},
+                {"steps", healed.train.steps_done}, {"loss_first", healed.train.first_loss},
+                {"loss_last", healed.train.last_loss}, {"run_dir", o.work_dir}, {"unhealed_checkpoint", pruned}};
+  vr::write_directory_atomically(a.output, [&](const std::string& tmp) {
+    for (const auto& e : fs::directory_iterator(healed.final_dir))
+      fs::copy(e.path(), fs::path(tmp) / e.path().filename(), fs::copy_options::recursive);
+    vr::atomic_write_file((fs::path(tmp) / "pruning.json").string(), pj.dump(2) + "\n");
+  });
+  std::printf("healed: loss %.4f -> %.4f over %lld steps; wrote %s and %s/pruning.json\n", healed.train.first_loss,
+              healed.train.last_loss, static_cast<long long>(healed.train.steps_done), a.output.c_str(),
+              a.output.c_str());
+}
+
 int run_prune(const std::vector<std::string>& args) {
   CLI::App app = make_app("prune", "Remove decoder layers from a checkpoint; write one that vrtrain and transformers "
                                    "load.", kFooter);
@@ -164,56 +284,42 @@ int run_prune(const std::vector<std::string>& args) {
   app.add_option("--output", a.output, "directory to write (replaced atomically)")->required();
   auto* listed = app.add_option("--remove-layers", a.remove_layers, "layers to remove, e.g. 1,3");
   auto* count = app.add_option("--remove", a.remove, "number of layers to remove (with --method)");
-  app.add_option("--method", a.method, "region | bi | last | random (with --remove)")
-      ->check(CLI::IsMember({"region", "bi", "last", "random"}));
-  app.add_option("--region", a.region, "visual region: run directory, selection file, or layer list");
-  app.add_option("--scores", a.scores, "per-layer scores JSON of `vrtrain score` (block_influence)")
+  app.add_option("--method", a.method, "region | bi | last | random | angular | triplet | heal (with --remove)")
+      ->check(CLI::IsMember({"region", "bi", "last", "random", "angular", "triplet", "heal"}));
+  app.add_option("--region", a.region, "visual region: run directory, selection file, layer list, or none (angular)");
+  app.add_option("--scores", a.scores,
+                 "per-layer scores JSON of `vrtrain score` (block_influence; angular; triplet)")
       ->check(CLI::ExistingFile);
   app.add_option("--seed", a.seed, "seed of --method random (default 0)");
+  app.add_flag("--angular-layers", a.angular_layers,
+               "method angular: remove the N single layers with the lowest distance instead of one block of N");
+  app.add_option("--heal-method", a.heal_method, "method heal: how to choose the layers (default last)")
+      ->check(CLI::IsMember({"region", "bi", "last", "random", "angular", "triplet"}));
+  app.add_option("--heal-layers", a.heal_layers, "method heal: train lm_head and the last K layers (default 3)")
+      ->type_name("K");
+  app.add_option("--heal-steps", a.heal_steps, "method heal: optimizer steps of the healing run (default 20)")
+      ->type_name("S");
+  app.add_option("--heal-dir", a.heal_dir, "method heal: where the pruned checkpoint and the run go (OUT.heal)")
+      ->type_name("DIR");
   app.add_flag("--dry-run", a.dry_run, "print the choice, write nothing");
   add_config_flags(app, a.config);
   listed->excludes(count);
   if (auto code = parse(app, args)) return *code;
 
   const int64_t L = vr::prune::checkpoint_num_layers(a.model);
-  vr::prune::LayerChoice choice;
+  const bool heal = a.method == "heal";
   std::string region_origin;
-  if (!a.remove_layers.empty()) {
-    VR_CHECK(a.method.empty() && a.region.empty() && a.scores.empty(),
-             "--remove-layers names the layers itself: --method, --region and --scores apply to --remove N");
-    choice = vr::prune::choose_explicit(vr::prune::parse_layer_list(a.remove_layers, "--remove-layers"), L);
-  } else {
-    VR_CHECK(a.remove.has_value(), "give --remove-layers LIST, or --remove N with --method (see `vrtrain prune --help`)");
-    VR_CHECK(!a.method.empty(), "--remove {} needs --method region|bi|last|random", *a.remove);
-    const auto method = vr::prune::parse_method(a.method);
-    vr::prune::ChoiceInputs in;
-    in.num_layers = L;
-    in.remove = *a.remove;
-    in.seed = a.seed;
-    VR_CHECK(*a.remove >= 1 && *a.remove < L, "--remove {}: the model has {} decoder layers; remove between 1 and {}",
-             *a.remove, L, L - 1);
-    if (method == vr::prune::Method::kRegion) {
-      in.region = load_region(a, L, &region_origin);
-      std::printf("visual region [%s] from %s\n", fmt::format("{}", fmt::join(in.region, ",")).c_str(),
-                  region_origin.c_str());
-    } else {
-      VR_CHECK(a.region.empty(), "--region is used by --method region only");
-    }
-    if (vr::prune::method_needs_scores(method)) {
-      auto s = load_scores(a, L);
-      in.scores = s.scores;
-      in.scores_strategy = s.strategy;
-    } else {
-      VR_CHECK(a.scores.empty(), "--scores is used by --method region and bi only");
-    }
-    choice = vr::prune::choose_layers(method, in);
-  }
+  vr::prune::LayerChoice choice = choose(a, heal ? a.heal_method : a.method, L, &region_origin);
   print_choice(choice);
   if (a.dry_run) return 0;
 
   nlohmann::json extra{{"command", "vrtrain prune " + fmt::format("{}", fmt::join(args, " "))}};
   if (!region_origin.empty()) extra["region_from"] = region_origin;
   if (!a.scores.empty()) extra["scores_file"] = a.scores;
+  if (heal) {
+    write_healed(a, choice, extra);
+    return 0;
+  }
   auto report = vr::prune::write_pruned_checkpoint(a.model, a.output, choice, extra);
   const double frac = report.parameters_before > 0
                           ? 100.0 * static_cast<double>(report.parameters_before - report.parameters_after) /
@@ -229,7 +335,7 @@ int run_prune(const std::vector<std::string>& args) {
   return 0;
 }
 
-Registration registration_prune{"prune", "remove decoder layers (listed, or by visual region / block influence / last / random)",
+Registration registration_prune{"prune", "remove decoder layers (listed, or by visual region / block influence / angular distance / triplets / last / random; optionally heal)",
                  &run_prune};
 
 }  // namespace cmd_prune

@@ -47,6 +47,12 @@ Examples:
   # layers whose weights moved most between the base LLM and a fully tuned LVLM
   vrtrain score --strategy param_change --set selection.base_model=vicuna-7b-v1.5 \
       --set selection.tuned_model=llava-v1.5-7b --set selection.metric=angular --output-dir runs/pc
+  # model-based strategies run model.path on selection.calibration_samples samples of the run's data
+  vrtrain score --config run.yaml --strategy angular --set selection.angular_block=2
+  vrtrain score --config run.yaml --strategy layer_contribution     # L + 1 forward passes per sample
+  vrtrain score --config run.yaml --strategy triplet                # also saves s1, s2, s3 and drop/tune/anchor
+Scores are "higher = more important" for every strategy: block_influence and angular (distance) as computed,
+layer_contribution (KL) as computed, triplet as 1 - s3 (similarity across the triplet starting at the layer).
 
 Selection keys (settable in the config file or with --set):
 {keys})";
@@ -83,11 +89,21 @@ void print_table(const vr::selection::SelectionResult& r) {
   std::printf("%5s  %12s  %-40s  %s\n", "layer", r.scores.empty() ? "" : "score", r.scores.empty() ? "" : "bar",
               "selected");
   for (int64_t l = 0; l < r.num_layers; ++l) {
-    std::string score = r.scores.empty() ? "" : fmt::format("{:12.6g}", r.scores[l]);
+    // A layer without a score (triplet's last layers) shows "-", as null in the JSON.
+    std::string score = r.scores.empty() ? "" : std::isnan(r.scores[l]) ? "-" : fmt::format("{:12.6g}", r.scores[l]);
     std::string b = r.scores.empty() ? "" : bar(r.scores[l], max_abs, 40);
     std::printf("%5lld  %12s  %-40s  %s\n", static_cast<long long>(l), score.c_str(), b.c_str(),
                 selected[l] ? "*" : "");
   }
+}
+
+// What the chart's bars measure (higher = more important for every strategy).
+std::string score_label(const std::string& strategy) {
+  if (strategy == "angular") return "angular distance / pi";
+  if (strategy == "layer_contribution") return "KL (nats)";
+  if (strategy == "triplet") return "1 - s3";
+  if (strategy == "block_influence") return "1 - cos";
+  return "score";
 }
 
 int run_score(const std::vector<std::string>& args) {
@@ -149,16 +165,19 @@ int run_score(const std::vector<std::string>& args) {
   std::printf("strategy %s: %s\n", r.strategy.c_str(), r.rationale.c_str());
   print_table(r);
   std::printf("selected layers: %s\n", fmt::format("{}", fmt::join(r.layers, ",")).c_str());
+  for (const auto& [name, list] : r.layer_sets)
+    std::printf("%s layers: %s\n", name.c_str(), fmt::format("{}", fmt::join(list, ",")).c_str());
 
   std::filesystem::create_directories(cfg.output_dir);
   const std::string stem = fmt::format("{}/selection_{}", cfg.output_dir, r.strategy);
   nlohmann::json j = r.to_json();
   if (r.strategy == "param_change") j["metric"] = sel.metric;
+  if (r.strategy == "angular") j["angular_block"] = sel.angular_block;  // scores of other block sizes do not compare
   vr::atomic_write_file(stem + ".json", j.dump(2) + "\n");
 
   vr::report::BarChart chart;
   chart.title = fmt::format("{}: {} of {} layers selected", r.strategy, r.layers.size(), r.num_layers);
-  chart.y_label = r.scores.empty() ? "selected" : (r.strategy == "param_change" ? sel.metric : "score");
+  chart.y_label = r.scores.empty() ? "selected" : (r.strategy == "param_change" ? sel.metric : score_label(r.strategy));
   for (int64_t l = 0; l < r.num_layers; ++l) chart.labels.push_back(std::to_string(l));
   chart.highlighted.assign(static_cast<size_t>(r.num_layers), false);
   for (int64_t l : r.layers) chart.highlighted[static_cast<size_t>(l)] = true;

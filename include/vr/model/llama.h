@@ -140,6 +140,12 @@ struct LlamaInputs {
   // computed per segment), attention_mask is then not used for attention, position_ids should restart per sample
   // (segment_position_ids). Not with a KV cache or output_attentions.
   std::shared_ptr<const PackedSegments> segments;
+  // ShortV's "layer i skips these tokens" (selection strategy layer_contribution): decoder layer `freeze_layer`
+  // returns its input unchanged at the positions set in freeze_positions [B,T] bool — they are not attention
+  // queries and skip the FFN — while every other position is computed as usual (and still attends to the frozen
+  // positions' keys and values, which come from the layer input). -1: off (every normal run).
+  int64_t freeze_layer = -1;
+  at::Tensor freeze_positions;
 };
 
 struct LlamaOutput {

@@ -53,6 +53,9 @@ struct LvlmInputs {
   // merge is per token anyway), RoPE positions restart at its first slot, attention stays within it
   // (segment_attention.h). Undefined: unpacked. Needs one placeholder per image (vrtrain's -200) or text only.
   at::Tensor segment_ids;
+  // ShortV (selection strategy layer_contribution): LLM decoder layer i leaves the image slots' hidden states as
+  // they came in (LlamaInputs::freeze_layer with the merged image mask). -1: off.
+  int64_t freeze_image_tokens_in_layer = -1;
 };
 
 struct LvlmOutput {

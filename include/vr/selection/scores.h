@@ -39,6 +39,56 @@ std::vector<double> block_influence(const at::Tensor& cosines, const at::Tensor&
 // [B, L]: the same mean per row (over that row's positions only).
 at::Tensor block_influence_per_row(const at::Tensor& cosines, const at::Tensor& mask);
 
+// ---- angular distance (Gromov et al., arXiv 2403.17887) ---------------------------------------------------
+// cos_n(l; b, t) = cos(h_l[b,t], h_{l+n}[b,t]) for l = 0 .. L−n (float64, no epsilon; NaN for a zero vector).
+// hidden_states: L + 1 tensors [B, M, D] as for hidden_state_cosines. Returns [L + 1 − n, B, M].
+at::Tensor hidden_state_cosines_at_distance(const std::vector<at::Tensor>& hidden_states, int64_t n);
+
+// d_n(l; b, t) = arccos(clamp(cos(h_l[b,t], h_end[b,t]), −1, 1)) / π ∈ [0, 1] with end = min(l + n, L), for every
+// layer l = 0 .. L−1: the angle the block of n layers starting at l turns a token by (the last n − 1 blocks are cut
+// at the top of the stack). n = 1: the per-layer form. Returns [L, B, M] float64 (NaN where a vector is zero).
+at::Tensor angular_distances(const std::vector<at::Tensor>& hidden_states, int64_t n);
+
+// Mean over the positions where mask [B, M] is set (one pooled mean over all rows) of [L, B, M] values. [L]
+std::vector<double> masked_layer_mean(const at::Tensor& values, const at::Tensor& mask);
+
+// ---- triplet similarity (INTERLACE, arXiv 2511.19676) -------------------------------------------------------
+// s_k(i) = mean over tokens of cos(h_i, h_{i+k}), k = 1, 2, 3. As INTERLACE's get_hidden_states.py, only i with
+// i + k <= L − 1 is scored (the final-norm entry h_L never enters); other entries are NaN. Each [L].
+struct TripletSimilarity {
+  std::vector<double> s1, s2, s3;
+};
+
+// Pooled over calibration batches: add() each batch's hidden states (L + 1 entries) with its valid-position mask
+// [B, M]; similarity() gives s1, s2, s3 ([L] each, NaN where i + k > L − 1).
+struct TripletAccumulator {
+  explicit TripletAccumulator(int64_t num_layers);
+  void add(const std::vector<at::Tensor>& hidden_states, const at::Tensor& mask);
+  TripletSimilarity similarity() const;
+  int64_t num_layers;
+  std::vector<LayerMean> by_distance;  // k = 1, 2, 3: LayerMean over i = 0 .. L − 1 − k
+};
+
+// INTERLACE's assignment (train_interlace.py, select_layers_interlace): triplets (i, i+1, i+2) by descending s3;
+// each whose three layers are still free drops the more redundant of its first two layers (the one with the higher
+// s1; a tie drops i), fine-tunes the other and freezes i+2 as an anchor. When fewer than n_drops triplets fit,
+// pairs (i, i+1) by descending s2 follow (drop/tune as above, no anchor). Ties in s3 / s2: lower i first.
+// Throws when n_drops layers cannot be assigned. Lists ascending.
+struct TripletPlan {
+  std::vector<int64_t> drop, tune, anchor;
+};
+TripletPlan interlace_assignment(const TripletSimilarity& s, int64_t n_drops);
+
+// ---- layer contribution (ShortV, arXiv 2504.00502) ---------------------------------------------------------
+// KL(softmax(p) ‖ softmax(q)) = Σ_v P_v (log P_v − log Q_v) per position, float64. logits [B, M, V] → [B, M].
+at::Tensor kl_divergence_per_position(const at::Tensor& p_logits, const at::Tensor& q_logits);
+
+// Where layer_contribution averages the KL: positions t whose logits the causal-LM loss reads
+// (labels[b, t+1] != −100); when labels is undefined or marks nothing, every valid non-image position
+// (attention_mask = 1 and not image_mask). [B, M] bool.
+at::Tensor contribution_positions(const at::Tensor& labels, const at::Tensor& attention_mask,
+                                  const at::Tensor& image_mask);
+
 // ---- attention mass on image tokens ---------------------------------------------------------------------
 // Text queries after the image: valid (attention_mask = 1), not an image slot, and after the row's last image
 // slot. image_mask, attention_mask [B, M] → [B, M] bool. Rows without an image have no queries.

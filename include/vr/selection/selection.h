@@ -9,6 +9,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,7 +40,8 @@ struct SelectionConfig : vr::Bindable {
   std::string scores_file;           // importance strategies: reuse scores saved by `vrtrain score`
   std::string base_model, tuned_model;  // param_change: two checkpoint directories (or .safetensors files)
   std::string metric = "angular";    // param_change: frob | frob_rel | angular
-  int64_t calibration_samples = 16;  // attention / block_influence: samples drawn from calibration data
+  int64_t calibration_samples = 16;  // model-based strategies: samples drawn from calibration data
+  int64_t angular_block = 1;         // angular: n, the block d(h_l, h_{l+n}) scores layer l (1: per layer)
 
   void bind(vr::ConfigBinder& b) override;
   // k for a model with L layers (see fraction / count).
@@ -52,6 +54,10 @@ struct SelectionResult {
   std::string strategy;
   std::string rationale;        // one sentence: how the layers were chosen
   int64_t num_layers = 0;
+  // Further per-layer series a strategy computed (NaN where undefined), e.g. triplet's s1, s2, s3; saved as "series".
+  std::map<std::string, std::vector<double>> series;
+  // Further named layer lists, e.g. triplet's drop / tune / anchor; saved as "layer_sets".
+  std::map<std::string, std::vector<int64_t>> layer_sets;
   nlohmann::json to_json() const;
   static SelectionResult from_json(const nlohmann::json& j, const std::string& source);
 };

@@ -53,6 +53,8 @@ struct TrainSection {
   std::string dtype = "fp32";        // fp32 | bf16 (bf16 keeps fp32 master weights for trainable tensors)
   bool train_norms = true;           // sft/full, method full: also train the RMSNorm weights of tuned layers
   bool train_embeddings = false;     // stage full: also train embed_tokens, final norm and lm_head (LLaVA full FT)
+  bool train_lm_head = false;        // sft/full: also train lm_head (healing a pruned model; untied lm_head only)
+  bool train_projector = true;       // false: the projector stays frozen (healing a pruned model)
   int64_t save_every = 0;            // checkpoint every N optimizer steps (0: only at the end)
   int64_t keep_last = 2;
   int64_t log_every = 1;

@@ -28,6 +28,8 @@ struct FreezeSpec {
   bool train_norms = true;
   bool train_embeddings = false;
   bool freeze_vision_tower = true;
+  bool train_lm_head = false;          // sft/full: lm_head trains too (healing a pruned model)
+  bool train_projector = true;         // false: the projector stays frozen (healing)
 };
 
 enum class ParamRole { VisionTower, Projector, Embeddings, Layer, FinalNorm, LmHead, Other };
