@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -123,14 +124,14 @@ def make(a):
 
 
 def wait_rss(cmd, env=None, log=None):
-    """Runs cmd; returns (stdout, peak RSS bytes of that process)."""
+    """Runs cmd; returns (stdout, peak RSS bytes of that process, its CPU seconds: user + system)."""
     with open(log or os.devnull, "w") as err:
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
         out = p.stdout.read()
         _, status, usage = os.wait4(p.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"failed ({os.waitstatus_to_exitcode(status)}): {' '.join(cmd)}; see {log}")
-    return out, usage.ru_maxrss * 1024
+    return out, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
 
 
 def selected_layers(run_dir):
@@ -142,29 +143,30 @@ def selected_layers(run_dir):
 def run_vrtrain(a, way, rnd):
     work = os.path.abspath(a.work)
     out_dir = f"{work}/runs/{way}-{rnd}"
+    shutil.rmtree(out_dir, ignore_errors=True)  # a fresh run each time (no checkpoint, no earlier metrics lines)
     cmd = [a.vrtrain, "train", "--config", f"{work}/bench.yaml", "--set", f"output_dir={out_dir}"]
     if way == "packed":
         cmd += ["--set", "data.packing=true", "--set", f"train.batch_size={a.rows}",
                 "--set", "train.loss_normalization=token"]
     else:
         cmd += ["--set", "data.group_by_modality_length=true", "--set", f"train.batch_size={a.batch_size}"]
-    _, rss = wait_rss(cmd, log=f"{out_dir}.log")
+    _, rss, cpu = wait_rss(cmd, log=f"{out_dir}.log")
     with open(f"{out_dir}/metrics.jsonl") as f:
         lines = [json.loads(x) for x in f if x.strip()]
     steps = [{"time_s": m["step_time_s"], "tokens": m["tokens"], "samples": m["samples"],
               "slots": m["tokens"] / (1.0 - m["padding_share"]) if m["padding_share"] < 1 else 0,
               "loss": m["loss"]} for m in lines]
-    return steps, rss, out_dir
+    return steps, rss, cpu, out_dir
 
 
 def run_hf(a, layers):
     work = os.path.abspath(a.work)
-    out, rss = wait_rss([sys.executable, os.path.join(HERE, "packing_hf.py"), "--model", f"{work}/model",
+    out, rss, cpu = wait_rss([sys.executable, os.path.join(HERE, "packing_hf.py"), "--model", f"{work}/model",
                          "--data", f"{work}/data", "--layers", ",".join(map(str, layers)),
                          "--batch-size", str(a.batch_size), "--max-length", str(round(2048 * a.scale)),
                          "--threads", "2"], log=f"{work}/runs/hf.log")
     r = json.loads(out.strip().splitlines()[-1])
-    return r["steps"], rss
+    return r["steps"], rss, cpu
 
 
 def summarise(steps):
@@ -190,12 +192,16 @@ def run(a):
             order.append("hf")
         for way in order:
             if way == "hf":
-                steps, rss = run_hf(a, layers)
+                steps, rss, cpu = run_hf(a, layers)
             else:
-                steps, rss, out_dir = run_vrtrain(a, way, rnd)
+                steps, rss, cpu, out_dir = run_vrtrain(a, way, rnd)
                 layers = layers or selected_layers(out_dir)
             s = summarise(steps)
             s["peak_rss"] = rss
+            # Whole process (start-up, loading, every step): less sensitive than wall time to other load on a
+            # shared machine, since a process preempted by others is not charged for their time.
+            s["process_cpu_s"] = cpu
+            s["useful_tokens_per_cpu_s"] = sum(x["tokens"] for x in steps) / cpu
             results[way].append(s)
             print(json.dumps({"round": rnd, "way": way, **s}), flush=True)
             if a.raw:
@@ -203,13 +209,16 @@ def run(a):
                     f.write(json.dumps({"round": rnd, "way": way, "time": time.time(), **s}) + "\n")
     med = {w: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for w, rs in results.items()}
     print(f"\ntuned layers {layers}; medians over {a.rounds} rounds")
-    print("| way | samples/step | padding share | useful tokens/s | peak RSS | vs unpacked | vs hf |")
-    print("|---|---|---|---|---|---|---|")
+    print("| way | samples/step | padding share | useful tokens/s (wall) | useful tokens / CPU-s | peak RSS "
+          "| vs unpacked (wall, CPU) | vs hf (wall, CPU) |")
+    print("|---|---|---|---|---|---|---|---|")
     for w, m in med.items():
-        vs = {o: f"{m['useful_tokens_per_s'] / med[o]['useful_tokens_per_s']:.2f}x" if o in med else "-"
+        vs = {o: (f"{m['useful_tokens_per_s'] / med[o]['useful_tokens_per_s']:.2f}x, "
+                  f"{m['useful_tokens_per_cpu_s'] / med[o]['useful_tokens_per_cpu_s']:.2f}x") if o in med else "-"
               for o in ("unpacked", "hf")}
         print(f"| {w} | {m['samples_per_step']:.1f} | {100 * m['padding_share']:.1f} % | "
-              f"{m['useful_tokens_per_s']:.0f} | {m['peak_rss'] / 2**20:.0f} MiB | {vs['unpacked']} | {vs['hf']} |")
+              f"{m['useful_tokens_per_s']:.0f} | {m['useful_tokens_per_cpu_s']:.0f} | {m['peak_rss'] / 2**20:.0f} MiB "
+              f"| {vs['unpacked']} | {vs['hf']} |")
 
 
 if __name__ == "__main__":

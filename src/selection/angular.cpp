@@ -14,10 +14,7 @@
 namespace vr::selection {
 namespace {
 
-class Angular : public LayerSelector {
- public:
-  bool uses_scores() const override { return true; }
-  bool needs_model() const override { return true; }
+struct Angular : CalibrationScoredSelector {
   SelectionResult select(const SelectionConfig& cfg, SelectionContext& ctx) override {
     const int64_t L = ctx.num_layers, n = cfg.angular_block;
     VR_CHECK(n >= 1 && n <= L, "selection.angular_block = {} must be in 1..{} (the model has {} layers)", n, L, L);

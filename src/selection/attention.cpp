@@ -8,10 +8,7 @@
 namespace vr::selection {
 namespace {
 
-class Attention : public LayerSelector {
- public:
-  bool uses_scores() const override { return true; }
-  bool needs_model() const override { return true; }
+struct Attention : CalibrationScoredSelector {
   SelectionResult select(const SelectionConfig& cfg, SelectionContext& ctx) override {
     const int64_t L = ctx.num_layers;
     return select_by_scores(cfg, L, "attention", "attention mass on image tokens", [&] {

@@ -8,6 +8,13 @@
 
 namespace vr::selection {
 
+// The strategies that score layers by running the model on calibration data (attention, block_influence, angular,
+// layer_contribution, triplet): they use scores and need the model; each says only how it scores.
+struct CalibrationScoredSelector : LayerSelector {
+  bool uses_scores() const override { return true; }
+  bool needs_model() const override { return true; }
+};
+
 // Calls visit(output) for calibration batches until at least cfg.calibration_samples rows were seen (whole
 // batches) or the data ends. Returns the number of rows seen; throws when the context has no model or data.
 int64_t run_calibration(const SelectionConfig& cfg, SelectionContext& ctx, const std::string& strategy,

@@ -13,10 +13,7 @@
 namespace vr::selection {
 namespace {
 
-class LayerContribution : public LayerSelector {
- public:
-  bool uses_scores() const override { return true; }
-  bool needs_model() const override { return true; }
+struct LayerContribution : CalibrationScoredSelector {
   SelectionResult select(const SelectionConfig& cfg, SelectionContext& ctx) override {
     const int64_t L = ctx.num_layers;
     const std::string what = "KL change of the output when the layer skips image tokens";

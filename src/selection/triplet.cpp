@@ -29,10 +29,7 @@ TripletSimilarity saved_similarity(const std::string& file, int64_t L) {
   return TripletSimilarity{saved.series["s1"], saved.series["s2"], saved.series["s3"]};
 }
 
-class Triplet : public LayerSelector {
- public:
-  bool uses_scores() const override { return true; }
-  bool needs_model() const override { return true; }
+struct Triplet : CalibrationScoredSelector {
   SelectionResult select(const SelectionConfig& cfg, SelectionContext& ctx) override {
     const int64_t L = ctx.num_layers, k = cfg.resolve_count(L);
     TripletSimilarity s;

@@ -134,8 +134,11 @@ TrainResult Trainer::run() {
   std::optional<MetricsWriter> metrics;
   std::optional<TensorBoardMetrics> board;  // the same lines as TensorBoard scalars (log.tensorboard)
   if (impl_->comm->rank() == 0) {
-    metrics.emplace((fs::path(cfg.output_dir) / "metrics.jsonl").string(), resumed ? r.start_step : -1);
-    if (cfg.log.tensorboard) board.emplace(cfg.output_dir, resumed ? r.start_step : -1);
+    // A run that resumed nothing starts at step 0: lines and events an earlier run left in output_dir go, so every
+    // step appears once (a second `resume: never` run into the same folder used to append to the first's curve).
+    const int64_t from_step = resumed ? r.start_step : 0;
+    metrics.emplace((fs::path(cfg.output_dir) / "metrics.jsonl").string(), from_step);
+    if (cfg.log.tensorboard) board.emplace(cfg.output_dir, from_step);
   }
 
   StepParts parts{task, opt, *impl_->reducer, *impl_->comm, t, schedule, {}};

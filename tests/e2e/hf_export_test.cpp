@@ -131,23 +131,21 @@ TEST(HfExport, TrainedPrunedAndAdapterCheckpointsLoadInTransformersWithTheSameOu
 
   // The paper's pruning of the selective run's final/: 2 layers outside its visual region, by block influence on
   // 4 calibration samples; and a bare Llama.
-  auto r = run_vrtrain(fmt::format("prune --model {0}/run/final --output {0}/pruned --remove 2 --method region --region "
-                                   "{0}/run --config {1}/configs/tiny_synthetic.yaml --set selection.calibration_samples=4",
-                                   dir, src),
-                       dir);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  const auto pj = vr::read_json_file(dir + "/pruned/pruning.json");
+  // `vrtrain prune` of the selective run's final/ into dir/<out> with the README's config; its pruning.json.
+  auto prune = [&](const std::string& out, const std::string& flags) {
+    const auto res = run_vrtrain(fmt::format("prune --model {0}/run/final --output {0}/{2} {3} --config "
+                                             "{1}/configs/tiny_synthetic.yaml", dir, src, out, flags), dir);
+    EXPECT_EQ(res.exit_code, 0) << res.output;
+    return vr::read_json_file(dir + "/" + out + "/pruning.json");
+  };
+  const std::string region = "--region " + dir + "/run --set selection.calibration_samples=4";
+  const auto pj = prune("pruned", "--remove 2 --method region " + region);
   EXPECT_EQ(pj["method"], "region");
   EXPECT_EQ(pj["num_layers_after"], 6);
   for (const auto& l : pj["removed_layers"])  // never a layer the run trained
     for (const auto& k : pj["region"]) EXPECT_NE(l, k);
   // Gromov et al.: the block of 2 consecutive layers outside the region with the lowest angular distance.
-  r = run_vrtrain(fmt::format("prune --model {0}/run/final --output {0}/angular --remove 2 --method angular --region "
-                              "{0}/run --config {1}/configs/tiny_synthetic.yaml --set selection.calibration_samples=4",
-                              dir, src),
-                  dir);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  const auto pa = vr::read_json_file(dir + "/angular/pruning.json");
+  const auto pa = prune("angular", "--remove 2 --method angular " + region);
   EXPECT_EQ(pa["method"], "angular");
   EXPECT_EQ(pa["angular_block"], 2);
   ASSERT_EQ(pa["removed_layers"].size(), 2u);
@@ -156,13 +154,8 @@ TEST(HfExport, TrainedPrunedAndAdapterCheckpointsLoadInTransformersWithTheSameOu
     for (const auto& k : pa["region"]) EXPECT_NE(l, k);
   EXPECT_EQ(pa["kept_new_index"].size(), 6u);
   // Healing: prune the last 2 layers, then train lm_head + the last 2 remaining layers for 2 steps.
-  r = run_vrtrain(fmt::format("prune --model {0}/run/final --output {0}/healed --remove 2 --method heal --heal-method "
-                              "last --heal-layers 2 --heal-steps 2 --config {1}/configs/tiny_synthetic.yaml --set "
-                              "train.batch_size=2 --set train.num_threads=1 --set data.num_workers=1",
-                              dir, src),
-                  dir);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  const auto ph = vr::read_json_file(dir + "/healed/pruning.json");
+  const auto ph = prune("healed", "--remove 2 --method heal --heal-method last --heal-layers 2 --heal-steps 2 --set "
+                               "train.batch_size=2 --set train.num_threads=1 --set data.num_workers=1");
   EXPECT_EQ(ph["method"], "heal");
   EXPECT_EQ(ph["removed_layers"], nlohmann::json::array({6, 7}));
   EXPECT_EQ(ph["heal"]["prune_method"], "last");
@@ -177,7 +170,7 @@ TEST(HfExport, TrainedPrunedAndAdapterCheckpointsLoadInTransformersWithTheSameOu
                           "language_model.model.embed_tokens.weight"})
       EXPECT_TRUE(torch::equal(healed.at(n), unhealed.at(n))) << n << " changed";
   }
-  r = run_vrtrain(fmt::format("prune --model {} --output {}/llama --remove-layers 1",
+  auto r = run_vrtrain(fmt::format("prune --model {} --output {}/llama --remove-layers 1",
                               vr::test::fixtures_dir() + "/llama_gqa", dir),
                   dir);
   ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -1,6 +1,7 @@
 // End-to-end: `vrtrain prune` on the pruning fixtures (tensors bit-identical, config.json byte-identical to what HF
 // saves), the --remove N methods with saved scores, and clear errors (exit 1) for impossible requests.
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -27,6 +28,14 @@ bool same_tensors(const std::string& a, const std::string& b) {
   for (const auto& [n, t] : y)
     if (!x.count(n) || !torch::equal(x.at(n), t)) return false;
   return true;
+}
+
+// `vrtrain prune ... --dry-run <flags>` (through `run`) succeeds and reports removing `layers`, e.g. "[1,3]".
+void expect_dry_run_removes(const std::function<vr::test::CliResult(const std::string&)>& run, const std::string& flags,
+                            const std::string& layers) {
+  const vr::test::CliResult r = run(flags);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("remove " + layers), std::string::npos) << r.output;
 }
 
 TEST(PruneCli, RemoveLayersGivesTheFixtureCheckpoints) {
@@ -66,22 +75,14 @@ TEST(PruneCli, MethodsWithSavedScoresAndARegion) {
   auto run = [&](const std::string& extra) {
     return run_vrtrain("prune --model " + model + " --output " + dir + "/out --dry-run " + extra, dir);
   };
-  auto r = run("--remove 2 --method bi --scores " + dir + "/scores.json");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("remove [1,3]"), std::string::npos) << r.output;
-  r = run("--remove 2 --method region --region 1,2 --scores " + dir + "/scores.json");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("remove [3,4]"), std::string::npos) << r.output;
-  r = run("--remove 2 --method last");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("remove [3,4]"), std::string::npos) << r.output;
+  expect_dry_run_removes(run, "--remove 2 --method bi --scores " + dir + "/scores.json", "[1,3]");
+  expect_dry_run_removes(run, "--remove 2 --method region --region 1,2 --scores " + dir + "/scores.json", "[3,4]");
+  expect_dry_run_removes(run, "--remove 2 --method last", "[3,4]");
   // A selection file as the region (its "layers").
-  r = run("--remove 1 --method region --region " + dir + "/scores.json --scores " + dir + "/scores.json");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("remove [1]"), std::string::npos) << r.output;
+  expect_dry_run_removes(run, "--remove 1 --method region --region " + dir + "/scores.json --scores " + dir + "/scores.json", "[1]");
 
   // Written for real: pruning.json records scores and region.
-  r = run_vrtrain("prune --model " + model + " --output " + dir + "/region --remove 2 --method region --region 1,2 "
+  auto r = run_vrtrain("prune --model " + model + " --output " + dir + "/region --remove 2 --method region --region 1,2 "
                   "--scores " + dir + "/scores.json",
                   dir);
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -109,19 +110,13 @@ TEST(PruneCli, AngularAndTripletWithSavedScores) {
     return run_vrtrain("prune --model " + model + " --output " + dir + "/out --dry-run " + extra, dir);
   };
   // Block of 2, anywhere: blocks start at 0..3, the lowest d is at 2 → layers 2, 3.
-  auto r = run("--remove 2 --method angular --region none --scores " + dir + "/angular2.json");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("remove [2,3]"), std::string::npos) << r.output;
+  expect_dry_run_removes(run, "--remove 2 --method angular --region none --scores " + dir + "/angular2.json", "[2,3]");
   // Region {1, 2}: the only block of 2 that avoids it starts at 3.
-  r = run("--remove 2 --method angular --region 1,2 --scores " + dir + "/angular2.json");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("remove [3,4]"), std::string::npos) << r.output;
+  expect_dry_run_removes(run, "--remove 2 --method angular --region 1,2 --scores " + dir + "/angular2.json", "[3,4]");
   // Single layers: the two lowest per-layer distances.
-  r = run("--remove 2 --method angular --angular-layers --region none --scores " + dir + "/angular1.json");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("remove [1,2]"), std::string::npos) << r.output;
+  expect_dry_run_removes(run, "--remove 2 --method angular --angular-layers --region none --scores " + dir + "/angular1.json", "[1,2]");
   // Block scores of the wrong size are refused; so is a region that leaves no block.
-  r = run("--remove 2 --method angular --region none --scores " + dir + "/angular1.json");
+  auto r = run("--remove 2 --method angular --region none --scores " + dir + "/angular1.json");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("selection.angular_block=2"), std::string::npos) << r.output;
   r = run("--remove 3 --method angular --region 2 --scores " + dir + "/angular2.json");

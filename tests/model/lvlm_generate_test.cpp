@@ -32,21 +32,8 @@ TEST(LvlmGenerate, LegacyImagePromptMatchesHfOverTheMergedSequence) {
   opt.pad_token_id = ex.at("pad_token_id").item<int64_t>();
   auto r = generate_lvlm(*model, in.at("input_ids"), in.at("attention_mask"), in.at("pixel_values"), opt);
 
-  EXPECT_TRUE(torch::equal(r.sequences, ex.at("sequences"))) << r.sequences;
-  EXPECT_TRUE(torch::equal(r.generated_ids, ex.at("generated_ids")));
-  EXPECT_TRUE(torch::equal(r.unfinished, ex.at("unfinished")));
+  vr::test::expect_generation_matches(r, ex, 3, "llava");
   EXPECT_EQ(r.prompt_length, ex.at("merged_prompt_len").item<int64_t>());  // 23 = 8 + 16 - 1
-  EXPECT_TRUE(all_close(r.step_logits, ex.at("step_logits"), kModelAtol, kModelRtol, "step_logits"));
-  auto chosen = r.step_logits.gather(2, r.generated_ids.t().unsqueeze(2)).squeeze(2).t();
-  EXPECT_TRUE(all_close(chosen, ex.at("chosen_logits"), kModelAtol, kModelRtol, "chosen_logits"));
-  ASSERT_EQ(r.cache.layers.size(), 3u);
-  for (size_t i = 0; i < 3; ++i) {
-    auto p = "past_key_values." + std::to_string(i);
-    EXPECT_TRUE(all_close(r.cache.layers[i].key, ex.at(p + ".key"), kModelAtol, kModelRtol, p + ".key"));
-    EXPECT_TRUE(all_close(r.cache.layers[i].value, ex.at(p + ".value"), kModelAtol, kModelRtol, p + ".value"));
-  }
-  std::printf("[measured] generate llava: step_logits max|diff| %.3g\n",
-              (r.step_logits - ex.at("step_logits")).abs().max().item<double>());
 
   // The no-cache forward of the whole sequence + image gives the recorded full logits.
   torch::NoGradGuard no_grad;

@@ -132,26 +132,13 @@ TEST(SelectionResultJson, NanScoreIsNull) {
 }
 
 TEST(SelectionConfigKeys, BindListsEveryKey) {
-  // A recording binder: the keys are the public contract of run configs and `--set`.
-  struct Recorder : vr::ConfigBinder {
-    std::vector<std::string> keys;
-    void field(const std::string& p, bool&, const std::string&) override { keys.push_back(p); }
-    void field(const std::string& p, int64_t&, const std::string&) override { keys.push_back(p); }
-    void field(const std::string& p, double&, const std::string&) override { keys.push_back(p); }
-    void field(const std::string& p, std::string&, const std::string&) override { keys.push_back(p); }
-    void field(const std::string& p, std::vector<int64_t>&, const std::string&) override { keys.push_back(p); }
-    void field(const std::string& p, std::vector<std::string>&, const std::string&) override { keys.push_back(p); }
-    void choice(const std::string& p, std::string&, const std::vector<std::string>&, const std::string&) override {
-      keys.push_back(p);
-    }
-  } rec;
   SelectionConfig cfg;
-  cfg.bind(rec);
+  const std::vector<std::string> keys = vr::test::bound_keys(cfg);  // the public contract of configs and `--set`
   for (const char* k : {"selection.strategy", "selection.fraction", "selection.count", "selection.layers",
                         "selection.position", "selection.seed", "selection.min_spacing", "selection.scores_file",
                         "selection.base_model", "selection.tuned_model", "selection.metric",
                         "selection.calibration_samples"})
-    EXPECT_NE(std::find(rec.keys.begin(), rec.keys.end(), k), rec.keys.end()) << k;
+    EXPECT_NE(std::find(keys.begin(), keys.end(), k), keys.end()) << k;
 }
 
 }  // namespace

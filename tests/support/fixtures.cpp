@@ -4,6 +4,7 @@
 #include "vr/core/safetensors.h"
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
@@ -45,6 +46,41 @@ std::string temp_dir(const std::string& tag) {
   return ::testing::AssertionFailure() << fmt::format(
              "{}: flat index {} got {:.8g} expected {:.8g} (max |diff| {:.3g}, atol {:g}, rtol {:g})", name, worst,
              got.flatten()[worst].item<double>(), exp.flatten()[worst].item<double>(), max_diff, atol, rtol);
+}
+
+std::vector<std::string> bound_keys(vr::Bindable& config) {
+  struct Recorder : vr::ConfigBinder {
+    std::vector<std::string> keys;
+    void field(const std::string& p, bool&, const std::string&) override { keys.push_back(p); }
+    void field(const std::string& p, int64_t&, const std::string&) override { keys.push_back(p); }
+    void field(const std::string& p, double&, const std::string&) override { keys.push_back(p); }
+    void field(const std::string& p, std::string&, const std::string&) override { keys.push_back(p); }
+    void field(const std::string& p, std::vector<int64_t>&, const std::string&) override { keys.push_back(p); }
+    void field(const std::string& p, std::vector<std::string>&, const std::string&) override { keys.push_back(p); }
+    void choice(const std::string& p, std::string&, const std::vector<std::string>&, const std::string&) override {
+      keys.push_back(p);
+    }
+  } recorder;
+  config.bind(recorder);
+  return recorder.keys;
+}
+
+void expect_generation_matches(const vr::model::GenerateResult& r, const std::map<std::string, at::Tensor>& ex,
+                               size_t layers, const std::string& name) {
+  EXPECT_TRUE(at::equal(r.sequences, ex.at("sequences"))) << r.sequences;
+  EXPECT_TRUE(at::equal(r.generated_ids, ex.at("generated_ids")));
+  EXPECT_TRUE(at::equal(r.unfinished, ex.at("unfinished")));
+  EXPECT_TRUE(all_close(r.step_logits, ex.at("step_logits"), kModelAtol, kModelRtol, "step_logits"));
+  const at::Tensor chosen = r.step_logits.gather(2, r.generated_ids.t().unsqueeze(2)).squeeze(2).t();  // [B,n]
+  EXPECT_TRUE(all_close(chosen, ex.at("chosen_logits"), kModelAtol, kModelRtol, "chosen_logits"));
+  ASSERT_EQ(r.cache.layers.size(), layers);
+  for (size_t i = 0; i < layers; ++i) {
+    const std::string p = "past_key_values." + std::to_string(i);
+    EXPECT_TRUE(all_close(r.cache.layers[i].key, ex.at(p + ".key"), kModelAtol, kModelRtol, p + ".key"));
+    EXPECT_TRUE(all_close(r.cache.layers[i].value, ex.at(p + ".value"), kModelAtol, kModelRtol, p + ".value"));
+  }
+  std::printf("[measured] generate %s: step_logits max|diff| %.3g\n", name.c_str(),
+              (r.step_logits - ex.at("step_logits")).abs().max().item<double>());
 }
 
 std::map<std::string, at::Tensor> read_fixture_tensors(const std::string& rel) {

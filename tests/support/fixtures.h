@@ -3,9 +3,13 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+
+#include "vr/core/config.h"
+#include "vr/model/generate.h"
 
 namespace vr::test {
 
@@ -15,6 +19,14 @@ std::string fixtures_dir();
 bool have_fixture(const std::string& sub);
 // A fresh empty directory under the system temp dir, unique per call.
 std::string temp_dir(const std::string& tag);
+// Every key `config` binds (ConfigBinder::field / choice), in binding order: the public contract of run configs
+// and `--set`, read without parsing YAML.
+std::vector<std::string> bound_keys(vr::Bindable& config);
+// Greedy generation against a generation fixture's expected tensors: sequences, generated ids, unfinished rows,
+// per-step logits and the chosen tokens' logits, and the KV cache of every layer (`layers` of them), within the
+// model tolerances; prints the largest step-logit difference as "[measured] generate <name>".
+void expect_generation_matches(const vr::model::GenerateResult& r, const std::map<std::string, at::Tensor>& ex,
+                               size_t layers, const std::string& name);
 // The tensors of fixtures_dir()/rel (a .safetensors file), by name.
 std::map<std::string, at::Tensor> read_fixture_tensors(const std::string& rel);
 // The message of the vr::Error that f throws; "" when it throws none.

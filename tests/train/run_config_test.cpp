@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/fixtures.h"
 #include "vr/core/error.h"
 
 namespace train_run_config_test {
@@ -11,28 +12,8 @@ namespace train_run_config_test {
 using vr::train::RunConfig;
 
 namespace {
-// Records every bound key, to check the public contract without parsing YAML.
-struct KeyRecorder : vr::ConfigBinder {
-  std::set<std::string> keys;
-  void field(const std::string& p, bool&, const std::string&) override { keys.insert(p); }
-  void field(const std::string& p, int64_t&, const std::string&) override { keys.insert(p); }
-  void field(const std::string& p, double&, const std::string&) override { keys.insert(p); }
-  void field(const std::string& p, std::string&, const std::string&) override { keys.insert(p); }
-  void field(const std::string& p, std::vector<int64_t>&, const std::string&) override { keys.insert(p); }
-  void field(const std::string& p, std::vector<std::string>&, const std::string&) override { keys.insert(p); }
-  void choice(const std::string& p, std::string&, const std::vector<std::string>&, const std::string&) override {
-    keys.insert(p);
-  }
-};
 
-std::string validation_error(const RunConfig& c) {
-  try {
-    c.validate();
-  } catch (const vr::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+std::string validation_error(const RunConfig& c) { return vr::test::error_of([&] { c.validate(); }); }
 
 RunConfig valid() {
   RunConfig c;
@@ -43,13 +24,13 @@ RunConfig valid() {
 
 TEST(RunConfig, BindsThePublicContractKeys) {
   RunConfig c;
-  KeyRecorder r;
-  c.bind(r);
+  const std::vector<std::string> bound = vr::test::bound_keys(c);
+  const std::set<std::string> keys(bound.begin(), bound.end());
   for (const char* key : {"model.path", "output_dir", "resume", "train.max_steps", "train.seed", "selection.strategy",
                           "selection.layers", "selection.fraction", "train.stage", "train.method", "train.lr",
                           "train.mm_projector_lr", "train.warmup_ratio", "train.grad_accum", "lora.r",
                           "data.path", "data.synthetic.num_samples", "data.template"})
-    EXPECT_TRUE(r.keys.count(key)) << key;
+    EXPECT_TRUE(keys.count(key)) << key;
 }
 
 TEST(RunConfig, ValidationMessagesNameTheKey) {

@@ -89,6 +89,25 @@ TEST(Trainer, LossFallsOnlyTrainableChangeAndMetricsAreWritten) {
   EXPECT_EQ(fs::path(*latest_checkpoint(dir)).filename(), "step_00000040");
 }
 
+// A second run into the same folder that resumes nothing (resume: never) starts the curve afresh: metrics.jsonl
+// holds each step once, not the first run's lines followed by the second's.
+TEST(Trainer, FreshRunIntoAnUsedFolderStartsTheMetricsAfresh) {
+  auto dir = vr::test::temp_dir("trainer_fresh_twice");
+  for (int run = 0; run < 2; ++run) {
+    auto model = std::make_shared<vr::test::ToyLvlm>();
+    apply_freeze(*model, FreezeSpec{"sft", "full", {1, 3}, true, false, true});
+    vr::test::ToyTask task(model, 16, 1024, 0.0);
+    RunConfig cfg = toy_config(dir);
+    cfg.resume = "never";
+    cfg.train.max_steps = 3;
+    cfg.train.save_every = 0;
+    Trainer(cfg, task, "yaml").run();
+  }
+  auto m = read_metrics(dir);
+  ASSERT_EQ(m.size(), 3u);
+  for (int64_t i = 0; i < 3; ++i) EXPECT_EQ(m[i]["step"].get<int64_t>(), i + 1);
+}
+
 // Stop after step 5 (checkpoint at 4 and 5), resume in a fresh process-like setup (new model, new task),
 // finish: weights equal an uninterrupted run bit for bit. Dropout draws from the global generator, so this also
 // checks the RNG state restore.
