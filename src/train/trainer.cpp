@@ -9,6 +9,7 @@
 
 #include "vr/core/logging.h"
 #include "vr/core/process_memory.h"
+#include "vr/core/tensorboard_writer.h"
 #include "vr/core/torch_compat.h"
 #include "vr/distributed/communicator.h"
 #include "vr/distributed/gradient_reducer.h"
@@ -136,9 +137,11 @@ TrainResult Trainer::run() {
   if (impl_->comm->rank() == 0) {
     // A run that resumed nothing starts at step 0: lines and events an earlier run left in output_dir go, so every
     // step appears once (a second `resume: never` run into the same folder used to append to the first's curve).
-    const int64_t from_step = resumed ? r.start_step : 0;
-    metrics.emplace((fs::path(cfg.output_dir) / "metrics.jsonl").string(), from_step);
-    if (cfg.log.tensorboard) board.emplace(cfg.output_dir, from_step);
+    metrics.emplace((fs::path(cfg.output_dir) / "metrics.jsonl").string(), resumed ? r.start_step : 0);
+    if (cfg.log.tensorboard) {
+      if (!resumed) vr::drop_tensorboard_events_after(cfg.output_dir, 0);  // no restart marker: nothing resumed
+      board.emplace(cfg.output_dir, resumed ? r.start_step : -1);
+    }
   }
 
   StepParts parts{task, opt, *impl_->reducer, *impl_->comm, t, schedule, {}};
