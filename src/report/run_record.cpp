@@ -11,6 +11,7 @@
 #include "vr/core/file_io.h"
 #include "vr/core/jsonl.h"
 #include "vr/train/run_summary.h"
+#include "vr/train/step_median.h"
 
 namespace fs = std::filesystem;
 
@@ -125,9 +126,7 @@ RunRecord read_run(const std::string& dir) {
       r.final_loss = r.losses.back();
       r.best_loss = *std::min_element(r.losses.begin(), r.losses.end());
       if (r.steps == 0) r.steps = static_cast<int64_t>(r.loss_steps.back());
-      std::vector<double> t(times.size() >= 3 ? times.begin() + 1 : times.begin(), times.end());
-      std::sort(t.begin(), t.end());
-      r.step_time_s = t.size() % 2 ? t[t.size() / 2] : (t[t.size() / 2 - 1] + t[t.size() / 2]) / 2;
+      r.step_time_s = vr::train::median_after_warmup(times).value_or(kNotRecorded);
       if (time_sum > 0) r.tokens_per_s = tokens / time_sum;
     }
     if (!r.finished) r.figures = figure_log.figures();

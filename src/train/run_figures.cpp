@@ -3,22 +3,11 @@
 #include <algorithm>
 
 #include "vr/train/metrics.h"
+#include "vr/train/step_median.h"
 
 namespace vr::train {
 
 namespace {
-
-// Median of the values after the first when there are >= 3 (the first step warms up), else of all of them.
-std::optional<double> median_after_warmup(std::vector<double> v) {
-  if (v.size() >= 3) v.erase(v.begin());
-  if (v.empty()) return std::nullopt;
-  const size_t mid = v.size() / 2;
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid), v.end());
-  const double upper = v[mid];
-  if (v.size() % 2 == 1) return upper;
-  const double lower = *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid));
-  return (lower + upper) / 2;
-}
 
 void keep_max(std::optional<int64_t>& acc, const std::optional<int64_t>& v) {
   if (v) acc = acc ? std::max(*acc, *v) : *v;
@@ -37,6 +26,17 @@ std::optional<T> get(const nlohmann::json& j, const char* key) {
 }
 
 }  // namespace
+
+std::optional<double> median_after_warmup(std::vector<double> v) {
+  if (v.size() >= 3) v.erase(v.begin());
+  if (v.empty()) return std::nullopt;
+  const size_t mid = v.size() / 2;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid), v.end());
+  const double upper = v[mid];
+  if (v.size() % 2 == 1) return upper;
+  const double lower = *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid));
+  return (lower + upper) / 2;
+}
 
 void RunFigures::add_to_json(nlohmann::json& j) const {
   put(j, "gpu_peak_allocated_bytes_max", gpu_peak_allocated_bytes_max);
