@@ -38,10 +38,19 @@ EvalModel::EvalModel(const std::string& dir, const EvalModelOptions& opt)
       tpl_(&vr::data::conversation_template(opt.template_name)),
       enc_(vr::data::TextEncoder::from_tokenizer(tok_)),
       collate_(vr::data::collate_options_for(tok_, opt.template_name, opt.model_max_length)) {
-  VR_CHECK(!tpl_->is_plain(), "evaluation: template '{}' has no question/answer turns (use the template of "
-                              "instruction tuning, e.g. vicuna_v1 or llama3)", opt.template_name);
   model_->to(vr::default_device());
   model_->eval();
+}
+
+const vr::data::ConversationTemplate& question_answer_template(const std::string& name) {
+  const vr::data::ConversationTemplate& tpl = vr::data::conversation_template(name);
+  VR_CHECK(!tpl.is_plain(), "evaluation: template '{}' has no question/answer turns (use the template of "
+                            "instruction tuning, e.g. vicuna_v1 or llama3)", name);
+  return tpl;
+}
+
+const vr::data::ConversationTemplate& EvalModel::qa_template() const {
+  return question_answer_template(opt_.template_name);
 }
 
 at::Tensor EvalModel::load_image(const std::string& path) const {
@@ -50,7 +59,7 @@ at::Tensor EvalModel::load_image(const std::string& path) const {
 }
 
 std::string EvalModel::prompt_text(const std::string& human) const {
-  return tpl_->render(std::vector<std::optional<std::string>>{human, std::nullopt});
+  return qa_template().render(std::vector<std::optional<std::string>>{human, std::nullopt});
 }
 
 std::vector<double> EvalModel::score_answers(const Prompt& prompt, const std::vector<std::string>& candidates) {
@@ -63,7 +72,7 @@ std::vector<double> EvalModel::score_answers(const Prompt& prompt, const std::ve
     vr::data::PreparedSample row;
     row.id = "candidate-" + std::to_string(c);
     row.index = static_cast<int64_t>(c);
-    row.tokens = vr::data::tokenize_conversation({{"human", prompt.human}, {"gpt", candidates[c]}}, has_image, *tpl_,
+    row.tokens = vr::data::tokenize_conversation({{"human", prompt.human}, {"gpt", candidates[c]}}, has_image, qa_template(),
                                                  enc_, opt_.model_max_length);
     VR_CHECK(!row.tokens.mismatch, "evaluation: the template's label masking failed on candidate '{}'",
              candidates[c]);

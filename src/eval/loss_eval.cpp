@@ -10,7 +10,7 @@
 
 #include "vr/core/error.h"
 #include "vr/data/conversation.h"
-#include "vr/data/json_dataset.h"
+#include "vr/data/dataset.h"
 #include "vr/data/loader.h"
 #include "vr/eval/eval_model.h"
 
@@ -45,17 +45,24 @@ std::string LossReport::table() const {
 LossReport evaluate_loss(EvalModel& em, const LossEvalOptions& opt) {
   VR_CHECK(!opt.data.empty(), "eval --task loss: no --data file given");
   VR_CHECK(opt.batch_size > 0, "eval --task loss: --batch-size must be > 0, got {}", opt.batch_size);
-  std::vector<std::shared_ptr<vr::data::JsonDataset>> sets;
+  const auto& eo = em.options();
+  std::vector<std::shared_ptr<vr::data::Dataset>> sets;
   int64_t total_records = 0;
   for (const auto& path : opt.data) {
-    sets.push_back(std::make_shared<vr::data::JsonDataset>(path, opt.image_folder));
+    vr::data::DatasetOptions d;
+    d.path = path;
+    d.image_folder = opt.image_folder;
+    d.template_name = eo.template_name;
+    d.synthetic_samples = opt.synthetic_samples;
+    d.synthetic_image_size = opt.synthetic_image_size;
+    d.seed = opt.synthetic_seed;
+    sets.push_back(vr::data::open_dataset(d));
     VR_CHECK(sets.back()->size() > 0, "{}: the file holds no record", path);
     total_records += sets.back()->size();
   }
   torch::NoGradGuard no_grad;
   vr::model::LvlmImpl& model = em.model();
   const at::Tensor ref = model.parameters().front();
-  const auto& eo = em.options();
   LossReport report;
   int64_t done = 0;
   for (const auto& ds : sets) {

@@ -11,6 +11,7 @@
 #include "vr/data/label_masking.h"
 #include "vr/data/loader.h"
 #include "vr/data/template.h"
+#include "vr/eval/eval_model.h"
 #include "vr/data/text_encoder.h"
 #include "vr/data/synthetic_shapes.h"
 #include "vr/text/tokenizer.h"
@@ -41,7 +42,7 @@ ShapesVqaReport evaluate_shapes_vqa(vr::model::LvlmImpl& model, const vr::text::
   so.image_size = opt.image_size;
   so.seed = opt.seed;
   vr::data::SyntheticShapesDataset ds(so);
-  const vr::data::ConversationTemplate& tpl = vr::data::conversation_template(opt.template_name);
+  const vr::data::ConversationTemplate& tpl = question_answer_template(opt.template_name);
   const vr::data::TextEncoder enc = vr::data::TextEncoder::from_tokenizer(tok);
   const vr::data::CollateOptions collate_opt = vr::data::collate_options_for(tok, opt.template_name, 2048);
 

@@ -54,6 +54,16 @@ StudyCommand StudyPlan::eval_command(const std::string& model, const std::string
           log(name)};
 }
 
+void StudyPlan::add_evals(StudyJob& job, const std::string& model, bool text) const {
+  if (!has_file(job.eval_dir, "shapes.summary.json")) job.commands.push_back(eval_command(model, job.eval_dir, job.name));
+  if (text && measures_text() && !has_file(job.eval_dir, kTextRetentionSummary))
+    job.commands.push_back({{"eval", "--task", "loss", "--model", model, "--data", "synthetic-shapes", "--template",
+                             "plain", "--samples", std::to_string(sc_.text_samples), "--seed",
+                             std::to_string(kTextRetentionSeed), "--image-size", std::to_string(sc_.image_size),
+                             "--threads", std::to_string(sc_.threads), "--output", job.eval_dir},
+                            log(job.name)});
+}
+
 std::vector<std::string> StudyPlan::make_seed_models() const {
   std::vector<std::string> start;
   for (int64_t seed = 0; seed < sc_.seeds; ++seed) {
@@ -98,8 +108,7 @@ std::vector<StudyJob> StudyPlan::stage1_jobs() const {
     const std::string name = fmt::format("base-s{}", seed), dir = (fs::path(out_) / "base" / name).string();
     StudyJob job{name, "base", seed, dir, dir + "/eval", {}};
     if (!has_file(dir, "run_summary.json")) job.commands.push_back({stage1_train_args(seed, model, dir), log(name)});
-    if (!has_file(job.eval_dir, "shapes.summary.json"))
-      job.commands.push_back(eval_command(dir + "/final", job.eval_dir, name));
+    add_evals(job, dir + "/final", true);
     jobs.push_back(job);
   }
   return jobs;
@@ -119,8 +128,7 @@ std::vector<StudyJob> StudyPlan::arm_jobs(const std::vector<std::string>& start_
         for (const auto& o : arm_overrides(arm)) a.insert(a.end(), {"--set", o});
         job.commands.push_back({a, log(name)});
       }
-      if (!has_file(job.eval_dir, "shapes.summary.json"))
-        job.commands.push_back(eval_command(dir + "/final", job.eval_dir, name));
+      add_evals(job, dir + "/final", true);
       jobs.push_back(job);
     }
   return jobs;
@@ -137,14 +145,20 @@ std::vector<StudyJob> StudyPlan::prune_jobs() const {
         const std::string dir = (fs::path(out_) / "pruned" / name).string();
         StudyJob job{name, arm, seed, dir, dir + "/eval", {}};
         if (!has_file(dir + "/model", "config.json")) {
-          // Block influence (region, bi) is computed by `vrtrain prune` on calibration data of the study's config.
+          // Block influence (region, bi) and angular distances are computed by `vrtrain prune` on calibration data
+          // of the study's config; heal trains on the stage-2 data (the same config).
           std::vector<std::string> a = {"prune",  "--model",      uniform + "/final", "--output", dir + "/model",
-                                        "--remove", std::to_string(n), "--method", method,  "--config", base_yaml()};
-          if (method == "region") a.insert(a.end(), {"--region", fmt::format("{}", fmt::join(ur.layers, ","))});
+                                        "--remove", std::to_string(n), "--method", method,  "--config", base_yaml(),
+                                        "--set", "train.seed=" + std::to_string(42 + seed)};
+          const std::string chooser = method == "heal" ? sc_.heal_method : method;
+          if (chooser == "region" || chooser == "angular")  // both keep the uniform run's region
+            a.insert(a.end(), {"--region", fmt::format("{}", fmt::join(ur.layers, ","))});
+          if (method == "heal")
+            a.insert(a.end(), {"--heal-method", sc_.heal_method, "--heal-steps", std::to_string(sc_.heal_steps),
+                               "--heal-layers", std::to_string(sc_.heal_layers), "--heal-dir", dir + "/heal"});
           job.commands.push_back({a, log(name)});
         }
-        if (!has_file(job.eval_dir, "shapes.summary.json"))
-          job.commands.push_back(eval_command(dir + "/model", job.eval_dir, name));
+        add_evals(job, dir + "/model", false);
         jobs.push_back(job);
       }
   }

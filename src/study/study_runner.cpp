@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -62,6 +63,15 @@ StudyMeasurement shapes_measurement(const StudyJob& job) {
           {}};
 }
 
+// The held-out caption loss of a job's text-retention evaluation; NaN where it was not measured.
+double text_loss_of(const StudyJob& job) {
+  const fs::path f = fs::path(job.eval_dir) / kTextRetentionSummary;
+  if (!fs::exists(f)) return kNaN;
+  return vr::eval::EvalSummary::from_json(vr::read_json_file(f.string())).metrics.at("loss").get<double>();
+}
+
+std::string text_note(double loss) { return std::isfinite(loss) ? fmt::format("  caption loss {:.3f}", loss) : ""; }
+
 // CPU time of every finished child process (user + system): on a loaded machine the wall time says more about the
 // neighbours than about the study; CPU-seconds / parallel estimates the wall time on idle cores.
 double children_cpu_seconds() {
@@ -109,9 +119,10 @@ class StudyRunner {
     base_ms_.resize(jobs.size());
     run_study_jobs(jobs, plan_.config().parallel, options_.exe, [&](size_t j) {
       base_ms_[j] = shapes_measurement(jobs[j]);
+      base_ms_[j].text_loss = text_loss_of(jobs[j]);
       progress(jobs[j].name, base_ms_[j].accuracy,
-               fmt::format("  (stage 1: {} steps on {}, before any arm)", plan_.config().base_steps,
-                           plan_.config().base_data));
+               fmt::format("  (stage 1: {} steps on {}, before any arm){}", plan_.config().base_steps,
+                           plan_.config().base_data, text_note(base_ms_[j].text_loss)));
     });
   }
 
@@ -127,8 +138,10 @@ class StudyRunner {
       arm_ms_[j].peak_rss_bytes = static_cast<double>(r.peak_rss_bytes);
       arm_ms_[j].trainable_share = r.trainable_share();
       arm_ms_[j].layers = r.layers;
+      arm_ms_[j].text_loss = text_loss_of(jobs[j]);
       progress(jobs[j].name, arm_ms_[j].accuracy,
-               fmt::format("  step {:4.0f} ms  layers {}", 1000 * r.step_time_s, fmt::join(r.layers, ",")));
+               fmt::format("  step {:4.0f} ms  layers {}{}", 1000 * r.step_time_s, fmt::join(r.layers, ","),
+                           text_note(arm_ms_[j].text_loss)));
     });
   }
 
@@ -166,6 +179,16 @@ class StudyRunner {
         sc.steps, sc.eval_samples, elapsed(), sc.parallel, sc.threads, child_cpu_s, v.markdown());
     if (plan_.stage1())
       md += "\n`base`: the stage-1 model every arm of its seed started from, evaluated before any arm trained.\n";
+    if (plan_.measures_text())
+      md += fmt::format("\nCaption loss (text retention): loss of {} held-out captions (plain template, images of "
+                        "seed {}) — the stage-1 task, which no arm trains on; Δ vs base is its rise over the seed's "
+                        "stage-1 model (forgetting).\n",
+                        sc.text_samples, kTextRetentionSeed);
+    const bool heal = std::find(sc.prune_methods.begin(), sc.prune_methods.end(), "heal") != sc.prune_methods.end();
+    if (can_prune_ && heal)
+      md += fmt::format("\n`prune-heal-N`: N layers removed by `{}`, then lm_head and the last {} layers trained for {} "
+                        "steps on the stage-2 data (`vrtrain prune --method heal`).\n",
+                        sc.heal_method, sc.heal_layers, sc.heal_steps);
     if (!can_prune_)
       md += "\nPruning arms not run: `vrtrain prune` is not available in this build, or prune.remove / prune.methods "
             "is empty, or the uniform arm is not part of the study.\n";

@@ -129,6 +129,27 @@ TEST(EvalCli, LossOfAUniformModelIsLnVPerTokenInEveryFile) {
   EXPECT_EQ(j["metrics"]["by_dataset"].size(), 2u);
 }
 
+// The study's text-retention loss: held-out synthetic-shapes captions (template plain), no file needed. The
+// uniform model scores every supervised token ln V; the same seed draws the same samples.
+TEST(EvalCli, LossOnGeneratedCaptionsNeedsNoFileAndQuestionTasksRefusePlain) {
+  const std::string model = uniform_model(), out = vr::test::temp_dir("eval_loss_synthetic");
+  auto r = eval(fmt::format("--task loss --model {} --data synthetic-shapes --template plain --samples 6 --seed 7 "
+                            "--output {}", model, out));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = summary(out + "/loss-synthetic-shapes.summary.json");
+  EXPECT_EQ(j["n"], 6);
+  EXPECT_EQ(j["data"].size(), 0u);  // no file to hash: the generator's settings say what was scored
+  EXPECT_EQ(j["metrics"]["synthetic"]["seed"], 7);
+  EXPECT_EQ(j["metrics"]["synthetic"]["template"], "plain");
+  EXPECT_NEAR(j["metrics"]["loss"].get<double>(), std::log(static_cast<double>(vocab_size(model))), 1e-4);
+  // "two red circles.\n": at least 3 supervised tokens per caption, and no image token is supervised.
+  EXPECT_GE(j["metrics"]["tokens"].get<int64_t>(), 18);
+  EXPECT_LE(j["metrics"]["tokens"].get<int64_t>(), 6 * 12);
+  r = eval(fmt::format("--model {} --template plain --samples 2 --output {}", model, out));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("template 'plain' has no question/answer turns"), std::string::npos) << r.output;
+}
+
 TEST(EvalCli, VqaWritesLlavaAnswersResumesAndScoresAForcedAnswer) {
   const std::string model = forced_model("forced_red", single_token(" red"));
   const std::string out = vr::test::temp_dir("eval_vqa"), answers = out + "/answers.jsonl";

@@ -28,7 +28,7 @@ TEST(StudyCli, ReducedStudyProducesRunsReportAndVerdict) {
   const std::string args = fmt::format(
       "study --output {} --seeds 1 --set model.layers=8 --set base.steps=2 --set train.steps=2 --set train.samples=16 "
       "--set train.batch_size=2 --set train.threads=1 --set parallel=2 --set eval.samples=2 --set arms=[full,uniform] "
-      "--set prune.remove=[2] --set prune.methods=[region,last]",
+      "--set prune.remove=[2] --set prune.methods=[region,last,heal] --set prune.heal_steps=2 --set text.samples=4",
       out);
   auto r = vrtrain(args);
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -52,7 +52,16 @@ TEST(StudyCli, ReducedStudyProducesRunsReportAndVerdict) {
   bool has_base_row = false;
   for (const auto& a : v["arms"]) has_base_row = has_base_row || a["arm"] == "base";
   EXPECT_TRUE(has_base_row) << v.dump();
-  bool has_uniform_claim = false;
+  // Text retention: the held-out caption loss of the base model and of every arm, and its rise in the verdict.
+  for (const char* dir : {"base/base-s0", "runs/full-s0", "runs/uniform-s0"}) {
+    const nlohmann::json t = vr::read_json_file(out + "/" + dir + "/eval/loss-synthetic-shapes.summary.json");
+    EXPECT_EQ(t["n"], 4) << dir;
+    EXPECT_GT(t["metrics"]["loss"].get<double>(), 0) << dir;
+    EXPECT_EQ(t["metrics"]["synthetic"]["template"], "plain") << dir;
+  }
+  for (const auto& a : v["arms"])
+    if (a["arm"] == "uniform" || a["arm"] == "full") EXPECT_TRUE(a["text_loss_rise_mean"].is_number()) << a.dump();
+  bool has_uniform_claim = false, has_text_claim = false;
   for (const auto& c : v["claims"]) {
     const std::string verdict = c["verdict"];
     EXPECT_TRUE(verdict == "holds" || verdict == "does not hold" || verdict == "inconclusive" ||
@@ -62,8 +71,13 @@ TEST(StudyCli, ReducedStudyProducesRunsReportAndVerdict) {
       has_uniform_claim = true;
       EXPECT_NE(verdict, "not measured");
     }
+    if (c["claim"].get<std::string>().find("stage-1 language") != std::string::npos) {
+      has_text_claim = true;
+      EXPECT_NE(verdict, "not measured") << c.dump();
+    }
   }
   EXPECT_TRUE(has_uniform_claim);
+  EXPECT_TRUE(has_text_claim);
   // The uniform run trained 2 of 8 layers, full all 8.
   const nlohmann::json cmp = vr::read_json_file(out + "/compare/compare.json");
   ASSERT_EQ(cmp["runs"].size(), 2u);
@@ -75,6 +89,10 @@ TEST(StudyCli, ReducedStudyProducesRunsReportAndVerdict) {
   if (has_prune) {
     EXPECT_TRUE(fs::exists(out + "/pruned/prune-region-2-s0/eval/shapes.summary.json"));
     EXPECT_NE(md.find("| prune-last-2 | 1 |"), std::string::npos) << md;
+    // The healed arm: pruned by `last`, then trained 2 steps (its run kept next to the model), and judged.
+    EXPECT_NE(md.find("| prune-heal-2 | 1 |"), std::string::npos) << md;
+    EXPECT_TRUE(fs::exists(out + "/pruned/prune-heal-2-s0/heal")) << "healing run folder";
+    EXPECT_NE(md.find("healed pruning of 2 layers"), std::string::npos) << md;
   } else {
     EXPECT_NE(md.find("Pruning arms not run"), std::string::npos) << md;
   }

@@ -15,6 +15,7 @@
 #include "vr/core/cpu_threads.h"
 #include "vr/core/error.h"
 #include "vr/core/progress.h"
+#include "vr/data/synthetic_shapes.h"
 #include "vr/eval/eval_model.h"
 #include "vr/eval/eval_summary.h"
 #include "vr/eval/loss_eval.h"
@@ -33,6 +34,8 @@ const char* kFooter = R"(Tasks and their files (small examples: tests/data_files
            every candidate answer scored, accuracy next to chance. No file needed (the CI smoke evaluation).
   loss     --data F.json [--data G.jsonl] [--image-folder D]: loss and perplexity on LLaVA-format
            conversations with the training template and label masking, per file and overall.
+           --data synthetic-shapes: held-out generated samples (--samples, --seed, --image-size), captions
+           with --template plain (the study's text-retention loss), questions otherwise.
   vqa      --questions Q.jsonl --image-folder D --answers A.jsonl: LLaVA's model_vqa. Questions
            {question_id, image, text[, category][, answer]}; answers {question_id, prompt, text, answer_id,
            model_id, metadata} as LLaVA/lmms-eval scorers read them. A rerun skips answered ids (resumable).
@@ -99,7 +102,8 @@ void add_flags(CLI::App& app, Args& a) {
   app.add_option("--output", a.output, "directory for the summary and results (or the summary's .json path)");
   app.add_option("--template", a.template_name, "conversation template of training (vicuna_v1 | llama3 | llava_v1)");
   app.add_option("--aspect", a.aspect, "image_aspect_ratio of training: pad | square");
-  app.add_option("--data", a.data, "loss: LLaVA-format JSON/JSONL conversations (repeatable)")->check(CLI::ExistingFile);
+  app.add_option("--data", a.data, "loss: LLaVA-format JSON/JSONL conversations (repeatable), or synthetic-shapes")
+      ->check(CLI::ExistingFile | CLI::IsMember({std::string(vr::data::kSyntheticShapesName)}));
   app.add_option("--image-folder", a.image_folder, "folder the records' image paths are relative to");
   app.add_option("--questions", a.questions, "vqa / mc / text-mc: the question file (JSONL or JSON list)")
       ->check(CLI::ExistingFile);
@@ -113,9 +117,9 @@ void add_flags(CLI::App& app, Args& a) {
   app.add_option("--batch-size", a.batch_size, "prompts per forward pass (default 4)");
   app.add_option("--max-new-tokens", a.max_new_tokens, "generation limit (default: vqa 128, mc 8)");
   app.add_option("--model-max-length", a.model_max_length, "truncation of the tokenised conversations (default 2048)");
-  app.add_option("--samples", a.samples, "shapes: held-out images (default 64; 3-4 questions each)");
-  app.add_option("--seed", a.seed, "shapes: synthetic-shapes seed of the images (default 1000003)");
-  app.add_option("--image-size", a.image_size, "shapes: drawn image size in pixels (default 56)");
+  app.add_option("--samples", a.samples, "shapes, loss on synthetic-shapes: held-out images (default 64)");
+  app.add_option("--seed", a.seed, "shapes, loss on synthetic-shapes: seed of the images (default 1000003)");
+  app.add_option("--image-size", a.image_size, "shapes, loss on synthetic-shapes: drawn image size in pixels (default 56)");
   app.add_option("--threads", a.threads, "CPU threads (default: LibTorch's)");
 }
 
@@ -145,12 +149,21 @@ std::string eval_loss(const Args& a, vr::eval::EvalModel& em, vr::eval::EvalSumm
   opt.data = a.data;
   opt.image_folder = a.image_folder;
   opt.batch_size = a.batch_size;
+  opt.synthetic_samples = a.samples;
+  opt.synthetic_seed = static_cast<uint64_t>(a.seed);
+  opt.synthetic_image_size = a.image_size;
   opt.progress = progress_printer("record");
   vr::eval::LossReport r = vr::eval::evaluate_loss(em, opt);
   std::printf("%s", r.table().c_str());
-  for (const auto& d : a.data) s.data.push_back(vr::eval::describe_data_file(d));
+  bool synthetic = false;
+  for (const auto& d : a.data) {
+    if (d == vr::data::kSyntheticShapesName) synthetic = true;
+    else s.data.push_back(vr::eval::describe_data_file(d));
+  }
   s.n = r.overall.records;
   s.metrics = r.metrics();
+  if (synthetic) s.metrics["synthetic"] = {{"samples", a.samples}, {"seed", a.seed}, {"image_size", a.image_size},
+                                           {"template", a.template_name}};
   return a.data.size() == 1 ? a.data[0] : "";
 }
 

@@ -248,7 +248,7 @@ void write_healed(const PruneArgs& a, const vr::prune::LayerChoice& choice, nloh
   fs::create_directories(work);
   auto report = vr::prune::write_pruned_checkpoint(a.model, pruned, choice, extra);
   vr::train::HealOptions o;
-  o.run = load_run_config(a.config, {});
+  o.run = config_for(a, {});  // model.path validates here; heal points it at the pruned checkpoint
   o.tune_last_layers = a.heal_layers;
   o.steps = a.heal_steps;
   o.work_dir = work + "/run";

@@ -19,10 +19,13 @@ shared by every arm of the seed, tunes the whole random tiny model (LLM layers, 
 synthetic-shapes captions (base.*), like the pretrained LVLM the paper's arms all start from; then stage 2, one
 `vrtrain train` per arm from that checkpoint on the question data (the arm's LLM layers + projector): full (all
 layers), uniform (25 % evenly spaced: the paper's visual region), consecutive-first, consecutive-middle,
-consecutive-last (25 % in one block), random (25 %), block_influence and attention (25 % by score); then the uniform
-run's model pruned by `vrtrain prune` (region: outside the tuned layers; bi: lowest block influence; last: the top
-layers), --set prune.remove=[2,4] layers. Accuracy: shapes questions on held-out images (arm `base`: the stage-1
-model before any arm). `parallel` processes run at once, `train.threads` threads each.
+consecutive-last (25 % in one block), random (25 %), and 25 % by score: block_influence, attention, angular
+(Gromov et al.), layer_contribution (ShortV), triplet (INTERLACE); then the uniform run's model pruned by `vrtrain
+prune` (region: outside the tuned layers by block influence; angular: outside them by angular distance; bi: lowest
+block influence; last: the top layers; heal: prune.heal_method, then lm_head + the last prune.heal_layers layers
+trained prune.heal_steps steps), --set prune.remove=[2,4] layers. Accuracy: shapes questions on held-out images
+(arm `base`: the stage-1 model before any arm). Text retention: loss of text.samples held-out captions (the stage-1
+task) before and after each arm. `parallel` processes run at once, `train.threads` threads each.
 
 Writes into --output (default runs/study): models/ (random tiny models), base/ (stage-1 runs), runs/<arm>-s<seed>/
 (training runs with eval/), pruned/, logs/, compare/ (`vrtrain compare` of every arm's run), verdict.md,

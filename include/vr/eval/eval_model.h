@@ -55,6 +55,8 @@ class EvalModel {
   const EvalModelOptions& options() const { return opt_; }
 
  private:
+  const vr::data::ConversationTemplate& qa_template() const;  // the template; vr::Error for "plain"
+
   std::string dir_;
   EvalModelOptions opt_;
   vr::model::Lvlm model_;
@@ -64,6 +66,10 @@ class EvalModel {
   vr::data::TextEncoder enc_;
   vr::data::CollateOptions collate_;
 };
+
+// The template `name` for asking questions; vr::Error for "plain" (captions only: no question/answer turns), which
+// only the loss task accepts.
+const vr::data::ConversationTemplate& question_answer_template(const std::string& name);
 
 // Per-row sum of log p(label) at supervised positions; logits [C,M,V] predict position t+1 from t, labels [C,M]
 // (-100 ignored). Also returns the supervised token counts. vr::Error when a row has no supervised token.

@@ -8,6 +8,7 @@
 // vr/study/study_runner.h runs them as processes (`vrtrain study` only parses its flags and calls it).
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -40,10 +41,17 @@ struct StudyConfig : vr::Bindable {
   int64_t eval_samples = 32;
   int64_t seeds = 2;
   std::vector<std::string> arms = {"full",   "uniform",         "consecutive-first", "consecutive-middle",
-                                   "consecutive-last", "random", "block_influence", "attention"};
-  // Pruning of the uniform run's model: layers removed (each count x each method).
+                                   "consecutive-last", "random", "block_influence", "attention",
+                                   "angular", "layer_contribution", "triplet"};
+  // Pruning of the uniform run's model: layers removed (each count x each method). "heal" prunes by heal_method,
+  // then trains lm_head + the last heal_layers layers for heal_steps steps on the stage-2 data (vr/train/heal.h).
   std::vector<int64_t> prune_remove = {2, 4};
-  std::vector<std::string> prune_methods = {"region", "bi", "last"};
+  std::vector<std::string> prune_methods = {"region", "angular", "bi", "last", "heal"};
+  std::string heal_method = "last";
+  int64_t heal_steps = 20, heal_layers = 3;
+  // Text retention: loss of held-out captions (the stage-1 task; plain template, images of another seed) before
+  // (base) and after each training arm. 0 = not measured. Needs stage 1.
+  int64_t text_samples = 64;
 
   void bind(vr::ConfigBinder& b) override;
   void validate() const;
@@ -63,6 +71,7 @@ struct StudyMeasurement {
   double peak_rss_bytes = 0; // training arms
   double trainable_share = 0;
   std::vector<int64_t> layers;  // trained (or, pruning arms, removed) layers
+  double text_loss = std::numeric_limits<double>::quiet_NaN();  // held-out caption loss (NaN: not measured)
 };
 
 struct ArmStats {
@@ -70,6 +79,9 @@ struct ArmStats {
   int64_t n = 0;
   double mean = 0, spread = 0;  // accuracy: mean and sample standard deviation over seeds (0 for one seed)
   double step_time_s = 0, peak_rss_bytes = 0, trainable_share = 0;  // means
+  // Held-out caption loss: mean and sd over seeds; its rise over the seed's base model (paired by seed), mean and
+  // sd. NaN where not measured.
+  double text_loss = 0, text_loss_spread = 0, text_rise = 0, text_rise_spread = 0;
 };
 
 struct Claim {
@@ -91,7 +103,10 @@ struct StudyVerdict {
 //      when uniform's mean is within the larger spread of 95 % of full's;
 //   2. uniform beats each consecutive 25 % (first, middle, last) — "inconclusive" when the means differ by less
 //      than the larger spread;
-//   3. for each removed-layer count, pruning outside the region (region) loses less accuracy than bi and last.
+//   3. for each removed-layer count and each method that keeps the region (region, angular), pruning loses less
+//      accuracy than bi and last;
+//   4. healing: removing the layers by heal_method and healing loses less than region pruning without healing;
+//   5. text retention: uniform's held-out caption loss rises less over the base model than full tuning's.
 // When full tuning itself stays within 5 points of chance, every claim is "inconclusive" (nothing was learnt).
 StudyVerdict study_verdict(const std::vector<StudyMeasurement>& m);
 

@@ -27,9 +27,14 @@ struct StudyJob {
   std::string arm;
   int64_t seed = 0;
   std::string dir;      // the run (stage 1, 2) or the pruned model's folder (pruning)
-  std::string eval_dir; // where its shapes.summary.json lands
+  std::string eval_dir; // where its shapes.summary.json (and, measured, the text-retention summary) land
   std::vector<StudyCommand> commands;
 };
+
+// The text-retention loss: `vrtrain eval --task loss --data synthetic-shapes --template plain` on captions of images
+// drawn with this seed (stage 1 draws with 1, stage 2 with 0, the shapes evaluation with 1000003).
+constexpr uint64_t kTextRetentionSeed = 2000003;
+constexpr const char* kTextRetentionSummary = "loss-synthetic-shapes.summary.json";
 
 // The training config every run shares (stage, arm and seed differ by --set).
 vr::train::RunConfig study_run_config(const StudyConfig& sc);
@@ -52,9 +57,14 @@ class StudyPlan {
   // Pruning of each seed's uniform run (reads its run_summary.json for the region), seed-major.
   std::vector<StudyJob> prune_jobs() const;
   size_t prunes_per_seed() const { return sc_.prune_remove.size() * sc_.prune_methods.size(); }
+  // Text retention is measured (text.samples > 0) only after a stage 1: it is the stage-1 task.
+  bool measures_text() const { return stage1() && sc_.text_samples > 0; }
 
  private:
   StudyCommand eval_command(const std::string& model, const std::string& eval_dir, const std::string& name) const;
+  // Appends the evaluations of `model` that `job.eval_dir` lacks: shapes accuracy, and with `text` the
+  // text-retention loss (when the study measures it).
+  void add_evals(StudyJob& job, const std::string& model, bool text) const;
   std::vector<std::string> stage1_train_args(int64_t seed, const std::string& model, const std::string& dir) const;
 
   StudyConfig sc_;
