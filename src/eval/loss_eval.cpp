@@ -10,7 +10,6 @@
 
 #include "vr/core/error.h"
 #include "vr/data/conversation.h"
-#include "vr/data/dataset.h"
 #include "vr/data/loader.h"
 #include "vr/eval/eval_model.h"
 
@@ -49,13 +48,9 @@ LossReport evaluate_loss(EvalModel& em, const LossEvalOptions& opt) {
   std::vector<std::shared_ptr<vr::data::Dataset>> sets;
   int64_t total_records = 0;
   for (const auto& path : opt.data) {
-    vr::data::DatasetOptions d;
+    vr::data::DatasetOptions d = opt.dataset;
     d.path = path;
-    d.image_folder = opt.image_folder;
     d.template_name = eo.template_name;
-    d.synthetic_samples = opt.synthetic_samples;
-    d.synthetic_image_size = opt.synthetic_image_size;
-    d.seed = opt.synthetic_seed;
     sets.push_back(vr::data::open_dataset(d));
     VR_CHECK(sets.back()->size() > 0, "{}: the file holds no record", path);
     total_records += sets.back()->size();

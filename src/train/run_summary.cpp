@@ -1,5 +1,7 @@
 #include "vr/train/run_summary.h"
 
+#include <limits>
+
 #include "vr/core/process_memory.h"
 #include "vr/model/lvlm.h"
 #include "vr/train/prepare_run.h"
@@ -27,6 +29,15 @@ T summary_field(const nlohmann::json& j, const char* key, const T& fallback) {
   return it == j.end() || it->is_null() ? fallback : it->get<T>();
 }
 
+// A list of numbers whose NaNs were written as null (per-layer scores: triplet has none for the last layers).
+std::vector<double> numbers_field(const nlohmann::json& j, const char* key, const std::vector<double>& fallback) {
+  const auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  std::vector<double> v;
+  for (const auto& x : *it) v.push_back(x.is_null() ? std::numeric_limits<double>::quiet_NaN() : x.get<double>());
+  return v;
+}
+
 }  // namespace
 
 RunSummary RunSummary::from_json(const nlohmann::json& j) {
@@ -36,7 +47,7 @@ RunSummary RunSummary::from_json(const nlohmann::json& j) {
   s.method = summary_field(j, "method", s.method);
   s.layers = summary_field(j, "layers", s.layers);
   s.num_layers = summary_field(j, "num_layers", s.num_layers);
-  s.selection_scores = summary_field(j, "selection_scores", s.selection_scores);
+  s.selection_scores = numbers_field(j, "selection_scores", s.selection_scores);
   s.selection_rationale = summary_field(j, "selection_rationale", s.selection_rationale);
   s.trainable_params = summary_field(j, "trainable_params", s.trainable_params);
   s.total_params = summary_field(j, "total_params", s.total_params);

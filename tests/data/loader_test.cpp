@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "data/fake_encoder.h"
+#include "data/solid_image.h"
 #include "vr/core/error.h"
 #include "vr/data/loader.h"
 #include "vr/data/sampler.h"
@@ -31,12 +32,7 @@ class VectorDataset : public Dataset {
     bool image = i % 3 != 2;
     s.conversations = {{"human", (image ? "<image>\nq" : "q") + std::to_string(i)},
                        {"gpt", "answer " + std::string(static_cast<size_t>(i % 5), 'x')}};
-    if (image) {
-      Image img;
-      img.width = img.height = 2;
-      img.pixels.assign(12, static_cast<uint8_t>(i % 256));
-      s.images.push_back(img);
-    }
+    if (image) s.images.push_back(vr::test::solid_image(2, static_cast<uint8_t>(i % 256)));
     return s;
   }
 

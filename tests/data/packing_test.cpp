@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "data/solid_image.h"
 #include "vr/core/error.h"
 #include "vr/data/loader.h"
 #include "vr/data/packing.h"
@@ -27,12 +28,7 @@ class LengthDataset : public Dataset {
     Sample s;
     s.id = std::to_string(i);
     s.conversations = {{"human", "q"}, {"gpt", "a"}};
-    if (i % 4 != 3) {
-      vr::image::Image img;
-      img.width = img.height = 1;
-      img.pixels.assign(3, static_cast<uint8_t>(i % 256));
-      s.images.push_back(img);
-    }
+    if (i % 4 != 3) s.images.push_back(vr::test::solid_image(1, static_cast<uint8_t>(i % 256)));
     return s;
   }
 

@@ -3,6 +3,7 @@
 // (the source's with only num_hidden_layers changed), generation_config.json the source's bytes; the pruned
 // model's forward in the model_fp32 class (atol 1e-4, rtol 1e-4) and its loss in the loss class (rtol 1e-5).
 #include <filesystem>
+#include <type_traits>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -14,6 +15,7 @@
 #include "vr/core/safetensors.h"
 #include "vr/model/layouts.h"
 #include "vr/model/llama.h"
+#include "vr/model/lvlm.h"
 #include "vr/prune/prune_checkpoint.h"
 
 namespace prune_prune_checkpoint_test {
@@ -35,6 +37,23 @@ void expect_same_tensors(const std::string& got_file, const std::string& want_fi
   }
   std::printf("[measured] %s: file bytes %s the fixture's\n", fs::path(got_file).parent_path().filename().c_str(),
               vr::read_file(got_file) == vr::read_file(want_file) ? "identical to" : "differ from (tensors equal)");
+}
+
+// The pruned model's forward on a fixture's inputs (ids, mask, labels; pixel_values for an LVLM) against the pruning
+// fixture's forward.logits (model tolerances) and forward.loss (1e-5 relative).
+template <class Inputs, class Model>
+void expect_forward_matches(Model model, const std::string& inputs, const std::string& expected) {
+  auto in = vr::load_safetensors(fx(inputs)), ex = vr::load_safetensors(fx(expected));
+  Inputs li;
+  li.input_ids = in.at("input_ids");
+  li.attention_mask = in.at("attention_mask");
+  li.labels = in.at("labels");
+  if constexpr (std::is_same_v<Inputs, vr::model::LvlmInputs>) li.pixel_values = in.at("pixel_values");
+  torch::NoGradGuard ng;
+  auto o = model->forward(li);
+  EXPECT_TRUE(vr::test::all_close(o.logits, ex.at("forward.logits"), vr::test::kModelAtol, vr::test::kModelRtol,
+                                  "forward.logits"));
+  EXPECT_TRUE(vr::test::all_close(o.loss, ex.at("forward.loss"), 0, 1e-5, "forward.loss"));
 }
 
 }  // namespace
@@ -60,18 +79,8 @@ TEST(PruneCheckpoint, LlamaMatchesWhatHfSaves) {
 
   // The pruned model's forward = HF's.
   torch::set_num_threads(1);
-  auto model = vr::model::load_llama(out);
-  auto in = vr::load_safetensors(fx("llama_gqa/inputs.safetensors"));
-  auto ex = vr::load_safetensors(fx("pruning/llama_gqa/expected.safetensors"));
-  vr::model::LlamaInputs li;
-  li.input_ids = in.at("input_ids");
-  li.attention_mask = in.at("attention_mask");
-  li.labels = in.at("labels");
-  torch::NoGradGuard ng;
-  auto o = model->forward(li);
-  EXPECT_TRUE(vr::test::all_close(o.logits, ex.at("forward.logits"), vr::test::kModelAtol, vr::test::kModelRtol,
-                                  "forward.logits"));
-  EXPECT_TRUE(vr::test::all_close(o.loss, ex.at("forward.loss"), 0, 1e-5, "forward.loss"));
+  expect_forward_matches<vr::model::LlamaInputs>(vr::model::load_llama(out), "llama_gqa/inputs.safetensors",
+                                                 "pruning/llama_gqa/expected.safetensors");
 }
 
 TEST(PruneCheckpoint, LlavaMatchesWhatHfSaves) {
@@ -89,19 +98,9 @@ TEST(PruneCheckpoint, LlavaMatchesWhatHfSaves) {
   EXPECT_EQ(cfg["vision_config"]["num_hidden_layers"], 3);
 
   torch::set_num_threads(1);
-  auto model = vr::model::load_lvlm(out);
-  auto in = vr::load_safetensors(fx("layer_scores/llava_siglip/inputs.safetensors"));
-  auto ex = vr::load_safetensors(fx("pruning/llava_siglip/expected.safetensors"));
-  vr::model::LvlmInputs li;
-  li.input_ids = in.at("input_ids");
-  li.attention_mask = in.at("attention_mask");
-  li.labels = in.at("labels");
-  li.pixel_values = in.at("pixel_values");
-  torch::NoGradGuard ng;
-  auto o = model->forward(li);
-  EXPECT_TRUE(vr::test::all_close(o.logits, ex.at("forward.logits"), vr::test::kModelAtol, vr::test::kModelRtol,
-                                  "forward.logits"));
-  EXPECT_TRUE(vr::test::all_close(o.loss, ex.at("forward.loss"), 0, 1e-5, "forward.loss"));
+  expect_forward_matches<vr::model::LvlmInputs>(vr::model::load_lvlm(out),
+                                                "layer_scores/llava_siglip/inputs.safetensors",
+                                                "pruning/llava_siglip/expected.safetensors");
 }
 
 TEST(PruneCheckpoint, ShardedWeightsStayShardedAndFailuresLeaveNoOutput) {

@@ -147,11 +147,11 @@ std::string eval_loss(const Args& a, vr::eval::EvalModel& em, vr::eval::EvalSumm
   VR_CHECK(!a.data.empty(), "eval --task loss needs --data FILE (LLaVA-format conversations)");
   vr::eval::LossEvalOptions opt;
   opt.data = a.data;
-  opt.image_folder = a.image_folder;
+  opt.dataset.image_folder = a.image_folder;
+  opt.dataset.synthetic_samples = a.samples;
+  opt.dataset.synthetic_image_size = a.image_size;
+  opt.dataset.seed = static_cast<uint64_t>(a.seed);
   opt.batch_size = a.batch_size;
-  opt.synthetic_samples = a.samples;
-  opt.synthetic_seed = static_cast<uint64_t>(a.seed);
-  opt.synthetic_image_size = a.image_size;
   opt.progress = progress_printer("record");
   vr::eval::LossReport r = vr::eval::evaluate_loss(em, opt);
   std::printf("%s", r.table().c_str());

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "vr/data/dataset.h"
+
 namespace vr::eval {
 
 class EvalModel;
@@ -33,13 +35,12 @@ struct LossReport {
 
 struct LossEvalOptions {
   std::vector<std::string> data;  // JSON / JSONL files in LLaVA format, or "synthetic-shapes" (below)
-  std::string image_folder;       // joined with each record's "image"
-  // "synthetic-shapes": the built-in dataset (vr/data/synthetic_shapes.h), `synthetic_samples` images drawn with
-  // `synthetic_seed` at `synthetic_image_size` px: captions under the template "plain", questions under the others.
-  // Held-out when the seed differs from training's (the study's text-retention loss uses it).
-  int64_t synthetic_samples = 64;
-  uint64_t synthetic_seed = 1000003;
-  int64_t synthetic_image_size = 56;
+  // How each entry of `data` opens (path and template are set per entry, the template from the model's options):
+  // image_folder, joined with each record's "image"; for "synthetic-shapes", the built-in dataset
+  // (vr/data/synthetic_shapes.h), synthetic_samples images drawn with `seed` at synthetic_image_size px: captions
+  // under the template "plain", questions under the others. Held-out when the seed differs from training's (the
+  // study's text-retention loss uses it).
+  vr::data::DatasetOptions dataset;
   int64_t batch_size = 4;
   // Called after every batch with (records done, records in all files).
   std::function<void(int64_t, int64_t)> progress;
