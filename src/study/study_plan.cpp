@@ -2,13 +2,16 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <utility>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "vr/core/file_io.h"
 #include "vr/model/tiny_model.h"
 #include "vr/report/run_record.h"
+#include "vr/selection/selection.h"
 
 namespace fs = std::filesystem;
 
@@ -106,7 +109,7 @@ std::vector<StudyJob> StudyPlan::stage1_jobs() const {
   for (int64_t seed = 0; seed < sc_.seeds; ++seed) {
     const std::string model = (fs::path(out_) / "models" / fmt::format("seed{}", seed)).string();
     const std::string name = fmt::format("base-s{}", seed), dir = (fs::path(out_) / "base" / name).string();
-    StudyJob job{name, "base", seed, dir, dir + "/eval", {}};
+    StudyJob job{name, "base", seed, dir, dir + "/eval", "", {}};
     if (!has_file(dir, "run_summary.json")) job.commands.push_back({stage1_train_args(seed, model, dir), log(name)});
     add_evals(job, dir + "/final", true);
     jobs.push_back(job);
@@ -114,23 +117,89 @@ std::vector<StudyJob> StudyPlan::stage1_jobs() const {
   return jobs;
 }
 
-std::vector<StudyJob> StudyPlan::arm_jobs(const std::vector<std::string>& start_models) const {
+namespace {
+
+// The `--set` assignments of an arm's run at a seed (its stage and selection, and the seeds).
+std::vector<std::string> arm_sets(const std::string& arm, int64_t seed) {
+  std::vector<std::string> sets = arm_overrides(arm);
+  sets.push_back("train.seed=" + std::to_string(42 + seed));
+  sets.push_back("selection.seed=" + std::to_string(seed));
+  return sets;
+}
+
+bool scores_on_model(const std::string& arm) {
+  return arm != "full" && arm.rfind("consecutive-", 0) != 0 && vr::selection::make_selector(arm)->needs_model();
+}
+
+}  // namespace
+
+std::string StudyPlan::selection_file(const std::string& arm, int64_t seed) const {
+  if (!scores_on_model(arm)) return "";
+  return (fs::path(out_) / "selection" / fmt::format("s{}", seed) / ("selection_" + arm + ".json")).string();
+}
+
+std::vector<StudyJob> StudyPlan::selection_jobs(const std::vector<std::string>& start_models) const {
   std::vector<StudyJob> jobs;
   for (int64_t seed = 0; seed < sc_.seeds; ++seed)
     for (const auto& arm : sc_.arms) {
+      const std::string file = selection_file(arm, seed);
+      if (file.empty()) continue;
+      const std::string name = fmt::format("select-{}-s{}", arm, seed), dir = fs::path(file).parent_path().string();
+      StudyJob job{name, arm, seed, dir, "", "", {}};
+      if (!fs::exists(file)) {
+        std::vector<std::string> a = {"score", "--config", base_yaml(), "--output-dir", dir, "--set",
+                                      "model.path=" + start_models[static_cast<size_t>(seed)]};
+        for (const auto& o : arm_sets(arm, seed)) a.insert(a.end(), {"--set", o});
+        job.commands.push_back({a, log(name)});
+      }
+      jobs.push_back(job);
+    }
+  return jobs;
+}
+
+std::vector<int64_t> StudyPlan::arm_layers(const std::string& arm, int64_t seed) const {
+  std::vector<int64_t> layers;
+  if (arm == "full") {
+    for (int64_t l = 0; l < sc_.layers; ++l) layers.push_back(l);
+    return layers;
+  }
+  const std::string file = selection_file(arm, seed);
+  if (!file.empty()) return vr::selection::SelectionResult::from_json(vr::read_json_file(file), file).layers;
+  vr::train::RunConfig rc = study_run_config(sc_);
+  vr::train::apply_run_overrides(rc, arm_sets(arm, seed));
+  vr::selection::SelectionContext ctx;
+  ctx.num_layers = sc_.layers;
+  return vr::selection::select_layers(rc.selection, ctx).layers;
+}
+
+std::vector<StudyJob> StudyPlan::arm_jobs(const std::vector<std::string>& start_models) const {
+  std::vector<StudyJob> jobs;
+  for (int64_t seed = 0; seed < sc_.seeds; ++seed) {
+    std::map<std::vector<int64_t>, std::string> trained;  // layers -> the first arm of this seed that trains them
+    for (const auto& arm : sc_.arms) {
       const std::string name = fmt::format("{}-s{}", arm, seed), dir = (fs::path(out_) / "runs" / name).string();
-      StudyJob job{name, arm, seed, dir, dir + "/eval", {}};
+      StudyJob job{name, arm, seed, dir, dir + "/eval", "", {}};
+      std::vector<int64_t> key = arm_layers(arm, seed);
+      if (arm == "full") key.push_back(-1);  // stage full also trains what sft leaves frozen: never the same run
+      const auto [first, fresh] = trained.emplace(key, name);
+      if (!fresh) {
+        job.same_as = first->second, job.dir = job.eval_dir = "";
+        jobs.push_back(job);
+        continue;
+      }
       if (!has_file(dir, "run_summary.json")) {
         std::vector<std::string> a = {"train", "--config", base_yaml(), "--set",
-                                      "model.path=" + start_models[static_cast<size_t>(seed)],
-                                      "--set", "output_dir=" + dir, "--set", "train.seed=" + std::to_string(42 + seed),
-                                      "--set", "selection.seed=" + std::to_string(seed)};
-        for (const auto& o : arm_overrides(arm)) a.insert(a.end(), {"--set", o});
+                                      "model.path=" + start_models[static_cast<size_t>(seed)], "--set",
+                                      "output_dir=" + dir};
+        for (const auto& o : arm_sets(arm, seed)) a.insert(a.end(), {"--set", o});
+        if (const std::string file = selection_file(arm, seed); !file.empty())
+          a.insert(a.end(), {"--set", "selection.scores_file=" + file});  // scored once, by selection_jobs
         job.commands.push_back({a, log(name)});
       }
       add_evals(job, dir + "/final", true);
       jobs.push_back(job);
     }
+  }
   return jobs;
 }
 
@@ -143,7 +212,7 @@ std::vector<StudyJob> StudyPlan::prune_jobs() const {
       for (const auto& method : sc_.prune_methods) {
         const std::string arm = fmt::format("prune-{}-{}", method, n), name = fmt::format("{}-s{}", arm, seed);
         const std::string dir = (fs::path(out_) / "pruned" / name).string();
-        StudyJob job{name, arm, seed, dir, dir + "/eval", {}};
+        StudyJob job{name, arm, seed, dir, dir + "/eval", "", {}};
         if (!has_file(dir + "/model", "config.json")) {
           // Block influence (region, bi) and angular distances are computed by `vrtrain prune` on calibration data
           // of the study's config; heal trains on the stage-2 data (the same config).

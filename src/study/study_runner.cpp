@@ -99,6 +99,7 @@ class StudyRunner {
              sc.seeds;
     start_models_ = plan_.make_seed_models();
     run_stage1();
+    run_selections();
     run_arms();
     if (can_prune_) run_prunes();
     return finish();
@@ -126,12 +127,26 @@ class StudyRunner {
     });
   }
 
-  // Stage 2: every arm of every seed from that seed's stage-1 model.
+  // The layers of the arms that score them on the model, before any of them trains (StudyPlan::selection_jobs).
+  void run_selections() {
+    const auto jobs = plan_.selection_jobs(start_models_);
+    if (jobs.empty()) return;
+    run_study_jobs(jobs, plan_.config().parallel, options_.exe, [](size_t) {});
+    if (options_.say)
+      options_.say(fmt::format("[{}] layers selected for {} scoring arm(s) x {} seed(s) (selection/)",
+                               vr::format_duration(elapsed()), jobs.size() / static_cast<size_t>(plan_.config().seeds),
+                               plan_.config().seeds));
+  }
+
+  // Stage 2: every arm of every seed from that seed's stage-1 model; an arm with the same layers as an earlier arm
+  // of its seed takes that arm's measurement once all have run.
   void run_arms() {
     const auto jobs = plan_.arm_jobs(start_models_);
     arm_ms_.resize(jobs.size());
-    for (const auto& j : jobs) run_dirs_.push_back(j.dir);
+    for (const auto& j : jobs)
+      if (j.same_as.empty()) run_dirs_.push_back(j.dir);
     run_study_jobs(jobs, plan_.config().parallel, options_.exe, [&](size_t j) {
+      if (!jobs[j].same_as.empty()) return;
       const vr::report::RunRecord r = vr::report::read_run(jobs[j].dir);
       arm_ms_[j] = shapes_measurement(jobs[j]);
       arm_ms_[j].step_time_s = r.step_time_s;
@@ -143,6 +158,16 @@ class StudyRunner {
                fmt::format("  step {:4.0f} ms  layers {}{}", 1000 * r.step_time_s, fmt::join(r.layers, ","),
                            text_note(arm_ms_[j].text_loss)));
     });
+    for (size_t j = 0; j < jobs.size(); ++j) {
+      if (jobs[j].same_as.empty()) continue;
+      size_t k = 0;
+      while (jobs[k].name != jobs[j].same_as) ++k;  // an earlier job of the list (StudyPlan::arm_jobs)
+      arm_ms_[j] = arm_ms_[k];
+      arm_ms_[j].arm = jobs[j].arm;
+      reused_.push_back(fmt::format("`{}` = `{}`", jobs[j].name, jobs[k].name));
+      progress(jobs[j].name, arm_ms_[j].accuracy,
+               fmt::format("  layers {}: the run of {} (same layers)", fmt::join(arm_ms_[j].layers, ","), jobs[k].name));
+    }
   }
 
   // Pruning of each seed's uniform model.
@@ -179,6 +204,10 @@ class StudyRunner {
         sc.steps, sc.eval_samples, elapsed(), sc.parallel, sc.threads, child_cpu_s, v.markdown());
     if (plan_.stage1())
       md += "\n`base`: the stage-1 model every arm of its seed started from, evaluated before any arm trained.\n";
+    if (!reused_.empty())
+      md += fmt::format("\nSame layers, same run: these arms selected the layers of an earlier arm of their seed and "
+                        "reuse its run (training is seeded where it starts, so it would repeat it bit for bit): {}.\n",
+                        fmt::join(reused_, ", "));
     if (plan_.measures_text())
       md += fmt::format("\nCaption loss (text retention): loss of {} held-out captions (plain template, images of "
                         "seed {}) — the stage-1 task, which no arm trains on; Δ vs base is its rise over the seed's "
@@ -221,6 +250,7 @@ class StudyRunner {
   bool can_prune_ = false;
   int64_t total_ = 0, done_ = 0;
   std::vector<std::string> start_models_, run_dirs_;
+  std::vector<std::string> reused_;  // "`angular-s0` = `consecutive-first-s0`": arms that reused a run
   std::vector<StudyMeasurement> base_ms_, arm_ms_, prune_ms_;
 };
 

@@ -27,12 +27,14 @@ TEST(StudyCli, ReducedStudyProducesRunsReportAndVerdict) {
   const std::string out = vr::test::temp_dir("study_cli") + "/study";
   const std::string args = fmt::format(
       "study --output {} --seeds 1 --set model.layers=8 --set base.steps=2 --set train.steps=2 --set train.samples=16 "
-      "--set train.batch_size=2 --set train.threads=1 --set parallel=2 --set eval.samples=2 --set arms=[full,uniform] "
+      "--set train.batch_size=2 --set train.threads=1 --set parallel=2 --set eval.samples=2 "
+      "--set arms=[full,uniform,block_influence] "
       "--set prune.remove=[2] --set prune.methods=[region,last,heal] --set prune.heal_steps=2 --set text.samples=4",
       out);
   auto r = vrtrain(args);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* p : {"base/base-s0/run_summary.json", "base/base-s0/eval/shapes.summary.json",
+                        "selection/s0/selection_block_influence.json",
                         "runs/full-s0/run_summary.json", "runs/uniform-s0/eval/shapes.summary.json", "compare/compare.md",
                         "compare/compare.json", "compare/loss_curves.svg", "compare/layer_selection.png", "verdict.md",
                         "verdict.json", "study.yaml", "base.yaml"})
@@ -80,9 +82,19 @@ TEST(StudyCli, ReducedStudyProducesRunsReportAndVerdict) {
   EXPECT_TRUE(has_text_claim);
   // The uniform run trained 2 of 8 layers, full all 8.
   const nlohmann::json cmp = vr::read_json_file(out + "/compare/compare.json");
-  ASSERT_EQ(cmp["runs"].size(), 2u);
+  // block_influence was selected ahead of training (selection/) and trained those layers, or, when it picked the
+  // uniform run's layers, reused that run (no folder of its own, named in the verdict).
+  const bool reused = !fs::exists(out + "/runs/block_influence-s0");
+  ASSERT_EQ(cmp["runs"].size(), reused ? 2u : 3u);
   EXPECT_EQ(cmp["runs"][1]["layers"].size(), 2u);
   EXPECT_EQ(cmp["runs"][0]["layers"].size(), 8u);
+  const nlohmann::json picked = vr::read_json_file(out + "/selection/s0/selection_block_influence.json");
+  if (reused) {
+    EXPECT_EQ(cmp["runs"][1]["layers"], picked["layers"]);
+    EXPECT_NE(vr::read_file(out + "/verdict.md").find("`block_influence-s0` = `uniform-s0`"), std::string::npos);
+  } else {
+    EXPECT_EQ(cmp["runs"][2]["layers"], picked["layers"]);
+  }
   // Pruning arms ran when this build has `vrtrain prune`, else the verdict says they did not.
   const bool has_prune = vrtrain("prune --help").exit_code == 0;
   const std::string md = vr::read_file(out + "/verdict.md");

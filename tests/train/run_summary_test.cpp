@@ -16,9 +16,9 @@ TEST(RunSummary, RoundTripsNanScoresWrittenAsNull) {
   s.layers = {2, 6};
   s.num_layers = 4;
   s.selection_scores = {0.5, 0.25, std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN()};
-  const nlohmann::json j = s.to_json();
-  EXPECT_TRUE(j["selection_scores"][2].is_null());
-  const RunSummary back = RunSummary::from_json(nlohmann::json::parse(j.dump()));
+  const nlohmann::json written = nlohmann::json::parse(s.to_json().dump());  // as run_summary.json holds it
+  EXPECT_TRUE(written["selection_scores"][2].is_null());
+  const RunSummary back = RunSummary::from_json(written);
   ASSERT_EQ(back.selection_scores.size(), 4u);
   EXPECT_EQ(back.selection_scores[0], 0.5);
   EXPECT_EQ(back.selection_scores[1], 0.25);

@@ -5,6 +5,7 @@
 // <out>/models/seed<K>  random tiny models             <out>/base/base-s<K>       stage-1 runs (+ eval/)
 // <out>/runs/<arm>-s<K>  stage-2 runs (+ eval/)         <out>/pruned/<arm>-s<K>    model/ and eval/ of a pruning arm
 // <out>/logs/<name>.log  every command's output         <out>/base.yaml            the training config they share
+// <out>/selection/s<K>   `vrtrain score` of the arms that score layers on the model (selection_<arm>.json)
 #pragma once
 #include <cstdint>
 #include <string>
@@ -28,6 +29,8 @@ struct StudyJob {
   int64_t seed = 0;
   std::string dir;      // the run (stage 1, 2) or the pruned model's folder (pruning)
   std::string eval_dir; // where its shapes.summary.json (and, measured, the text-retention summary) land
+  std::string same_as;  // stage 2: the earlier job of the seed that trains the same layers; this one reuses its run
+                        // (no commands, no folder of its own)
   std::vector<StudyCommand> commands;
 };
 
@@ -53,7 +56,16 @@ class StudyPlan {
   // run's final/ when there is a stage 1).
   std::vector<std::string> make_seed_models() const;
   std::vector<StudyJob> stage1_jobs() const;                                        // one per seed
-  std::vector<StudyJob> arm_jobs(const std::vector<std::string>& start_models) const;  // seed-major, arms in order
+  // Layer selection ahead of training for the arms that score layers on the model (block_influence, attention,
+  // angular, layer_contribution, triplet): `vrtrain score` per arm and seed, on the seed's start model with the
+  // arm's seeds, exactly as its training run would select. With every arm's layers known before training, an arm
+  // that picks the same layers as an earlier arm of its seed reuses that arm's run (training is seeded where it
+  // starts: the same layers give the same run, bit for bit).
+  std::vector<StudyJob> selection_jobs(const std::vector<std::string>& start_models) const;
+  // The layers `arm` trains at `seed`: all for full, the heuristic's choice, or the score file of selection_jobs.
+  std::vector<int64_t> arm_layers(const std::string& arm, int64_t seed) const;
+  // Seed-major, arms in order; needs selection_jobs' files. A repeated layer set gets `same_as` and no commands.
+  std::vector<StudyJob> arm_jobs(const std::vector<std::string>& start_models) const;
   // Pruning of each seed's uniform run (reads its run_summary.json for the region), seed-major.
   std::vector<StudyJob> prune_jobs() const;
   size_t prunes_per_seed() const { return sc_.prune_remove.size() * sc_.prune_methods.size(); }
@@ -66,6 +78,7 @@ class StudyPlan {
   // text-retention loss (when the study measures it).
   void add_evals(StudyJob& job, const std::string& model, bool text) const;
   std::vector<std::string> stage1_train_args(int64_t seed, const std::string& model, const std::string& dir) const;
+  std::string selection_file(const std::string& arm, int64_t seed) const;  // "" for arms that do not score
 
   StudyConfig sc_;
   std::string out_;
