@@ -237,7 +237,7 @@ void AdamW::load_state_dict(const std::map<std::string, at::Tensor>& state, cons
 
 bool is_no_decay_param(const std::string& name, int64_t dim) {
   if (dim <= 1) return true;  // biases and norm weights are 1-d
-  return name.find("norm") != std::string::npos || name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
+  return name.find("norm") != std::string::npos || (name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0);
 }
 
 double clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm) {
