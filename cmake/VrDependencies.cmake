@@ -25,15 +25,14 @@ if(VR_LIBTORCH_DIR)
   # unresolved internals): bound to them, std::filesystem::remove_all jumps to address 0. Listing libstdc++
   # first among an executable's DT_NEEDED makes the dynamic linker bind these symbols to the system libstdc++.
   set(CMAKE_EXE_LINKER_FLAGS "${CMAKE_EXE_LINKER_FLAGS} -Wl,--push-state,--no-as-needed -lstdc++ -Wl,--pop-state")
-  # A CUDA LibTorch's CMake config enables the CUDA language, which needs nvcc. NVIDIA's toolkit packages install
-  # it in /usr/local/cuda/bin, which is on no default PATH: look there (and in $CUDA_HOME / $CUDA_PATH) before
-  # CMake gives up with "Failed to detect a default CUDA architecture" (measured in a bare Debian 12 chroot).
+  # A CUDA LibTorch's config needs nvcc, which may sit off PATH (cmake/VrNvcc.cmake).
   if(EXISTS "${VR_LIBTORCH_DIR}/lib/libtorch_cuda.so" AND NOT CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX})
-    find_program(VR_NVCC nvcc HINTS ENV CUDA_HOME ENV CUDA_PATH /usr/local/cuda PATH_SUFFIXES bin)
+    include(VrNvcc)
+    vr_find_nvcc(VR_NVCC)
     if(NOT VR_NVCC)
       message(FATAL_ERROR "${VR_LIBTORCH_DIR} is a CUDA build of LibTorch: its CMake config needs nvcc (the CUDA "
-              "toolkit; no GPU needed to build). None on PATH, in $CUDA_HOME/bin or in /usr/local/cuda/bin: install "
-              "the toolkit (NVIDIA's cuda-toolkit package) or pass -DCMAKE_CUDA_COMPILER=/path/to/nvcc.")
+              "toolkit; no GPU needed to build). None in $CUDA_HOME/bin, $CUDA_PATH/bin, /usr/local/cuda/bin or on "
+              "PATH: install the toolkit (NVIDIA's cuda-toolkit package) or pass -DCMAKE_CUDA_COMPILER=/path/to/nvcc.")
     endif()
     set(CMAKE_CUDA_COMPILER "${VR_NVCC}" CACHE FILEPATH "CUDA compiler (found by vrtrain)")
     message(STATUS "nvcc for LibTorch's CUDA config: ${VR_NVCC}")
