@@ -21,6 +21,8 @@
 #                      MFU, GPU memory against `vrtrain bench --plan`, and transformers on the same shapes
 #   9 packing          data.packing: one step over the same 12 samples packed (per-sample attention) and padded
 #                      gives the same loss and gradient norm (token normalisation)
+#  10 packing speed    useful tokens/s packed vs unpacked (grouped by modality length) on a text-only length mix,
+#                      Bunny-8B-wide layers, bf16, checkpointing, rows of 2048
 #
 # Env: OUT (default /tmp/vr-acceptance-out), VR_ACCEPT_WORK (scratch, default /tmp/vr-acceptance),
 #      VR_ACCEPT_BUDGET_S (default 470), VRTRAIN (default device/bin/vrtrain), VR_PYTHON (default python3),
@@ -385,6 +387,59 @@ EOF
     if [[ $r == ok* ]]; then check PASS "$d packed = unpacked, one step: ${r#ok }"; else check FAIL "$d packed vs unpacked: ${r#bad }"; fi
   }
 
+  step10() {
+    # Packing's throughput on this device: the same text-only conversations (a wide length mix, as LLaVA-665K's
+    # ShareGPT part: no images, so nothing to draw) trained for a few steps packed and unpacked (grouped by
+    # modality length, as LLaVA), real width in bf16 with checkpointing on the device. The figure is useful
+    # (non-padding) tokens per second over the steps after the first, and the padding share of each.
+    local d=cuda model="$WORK/wide" tpl=llama3 len=2048 B=4 steps=6 extra="--set train.dtype=bf16 --set train.gradient_checkpointing=true"
+    if [ "$DRY" = 1 ]; then
+      d=cpu; model=$(tiny); tpl=vicuna_v1; len=256; B=2; steps=4; extra="--set train.num_threads=2"
+    else
+      local waited=0
+      while [ ! -f "$WORK/wide.rc" ] && [ $waited -lt 120 ]; do sleep 2; waited=$((waited + 2)); done
+      [ "$(cat "$WORK/wide.rc" 2>/dev/null)" = 0 ] || { check FAIL "the real-width model is missing (logs/s8_make.log)"; return; }
+    fi
+    local data="$WORK/s10_data.jsonl"
+    # Lengths log-uniform between 16 words and ~0.9 of the row (seed 0): mostly short turns, a tail of long ones.
+    "$PY" - "$data" "$len" << 'EOF'
+import json, math, random, sys
+path, row = sys.argv[1], int(sys.argv[2])
+rng = random.Random(0)
+words = "the a red blue cat dog sees runs over under small large image text answer question".split()
+with open(path, "w") as f:
+    for i in range(400):
+        n = int(math.exp(rng.uniform(math.log(16), math.log(0.9 * row * 0.6))))  # ~0.6 words per token margin
+        q, a = max(4, n // 4), max(4, n - n // 4)
+        f.write(json.dumps({"id": f"t{i}", "conversations": [
+            {"from": "human", "value": " ".join(rng.choice(words) for _ in range(q))},
+            {"from": "gpt", "value": " ".join(rng.choice(words) for _ in range(a))}]}) + "\n")
+EOF
+    local common="--config $ROOT/configs/tiny_synthetic.yaml --set model.path=$model --set data.path=$data"
+    common="$common --set data.template=$tpl --set data.model_max_length=$len --set train.device=$d --set train.max_steps=$steps"
+    common="$common --set train.save_every=0 --set train.log_every=1 --set data.num_workers=1 --set train.loss_normalization=token $extra"
+    run s10_unpacked.log vr $common --set output_dir="$WORK/s10_unpacked" --set train.batch_size=$B \
+      --set data.group_by_modality_length=true || { check FAIL "unpacked run failed: logs/s10_unpacked.log"; return; }
+    run s10_packed.log vr $common --set output_dir="$WORK/s10_packed" --set train.batch_size=$B \
+      --set data.packing=true --set data.pack_length=$len || { check FAIL "packed run failed: logs/s10_packed.log"; return; }
+    info "plan: $(grep -o 'packs [0-9]* samples into [0-9]* rows.*' "$OUT/logs/s10_packed.log" | head -1)"
+    local r
+    r=$("$PY" - "$WORK/s10_packed" "$WORK/s10_unpacked" "$B" "$len" << 'EOF'
+import json, math, sys
+def figures(run):
+    m = [json.loads(l) for l in open(run + "/metrics.jsonl") if l.strip()][1:]  # the first step warms up
+    t = sum(x["step_time_s"] for x in m)
+    return sum(x["tokens"] for x in m) / t, sum(x["padding_share"] for x in m) / len(m), sum(x["samples"] for x in m) / len(m)
+p, u = figures(sys.argv[1]), figures(sys.argv[2])
+ok = all(math.isfinite(v) and v >= 0 for v in p + u)
+print(("ok " if ok else "bad ") + f"useful tokens/s packed {p[0]:.0f} vs unpacked {u[0]:.0f} = {p[0] / u[0]:.2f}x; padding "
+      f"{100 * p[1]:.1f}% vs {100 * u[1]:.1f}%; samples per step {p[2]:.1f} vs {u[2]:.1f} ({sys.argv[3]} rows of "
+      f"{sys.argv[4]})")
+EOF
+)
+    if [[ $r == ok* ]]; then check PASS "$d packing throughput, text-only length mix: ${r#ok }"; else check FAIL "$d packing throughput: ${r#bad }"; fi
+  }
+
   "step$VR_ACCEPT_CHILD"
   exit 0
 fi
@@ -396,7 +451,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) DRY=1 ;;
     --only) ONLY=",$2,"; shift ;;
-    -h|--help) sed -n '2,30p' "$SELF"; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$SELF"; exit 0 ;;
     *) echo "usage: $0 [--dry-run] [--only 1,3,...]" >&2; exit 2 ;;
   esac
   shift
@@ -448,7 +503,7 @@ cp "$DEV_DIR/versions.json" "$OUT/bundle_versions.json" 2> /dev/null || true
 
 # The real-width model is written in the background from the start (CPU work, ~1 min), while the GPU runs 1-7.
 BG_PID=""
-if [ "$DRY" = 0 ] && { [ -z "$ONLY" ] || [[ $ONLY == *,8,* ]]; }; then
+if [ "$DRY" = 0 ] && { [ -z "$ONLY" ] || [[ $ONLY == *,8,* ]] || [[ $ONLY == *,10,* ]]; }; then
   ( LD_LIBRARY_PATH="$VR_LD" "$VRTRAIN" make-tiny --output "$WORK/wide" --shapes bunny-llama-3-8b-v --layers 4 \
       --dtype bf16 > "$OUT/logs/s8_make.log" 2>&1; echo $? > "$WORK/wide.rc" ) &
   BG_PID=$!
@@ -460,7 +515,7 @@ run_step() {  # ID LIMIT_S TITLE
   local id=$1 limit=$2 title=$3
   if [ -n "$ONLY" ] && [[ $ONLY != *",$id,"* ]]; then return; fi
   local left=$((BUDGET - ($(date +%s) - T0)))
-  # Steps 3-7 and 9 leave RESERVE_8 seconds to step 8 (the figures that cannot be had any other way) when it is to run.
+  # Steps 3-7, 9 and 10 leave RESERVE_8 seconds to step 8 (the figures that cannot be had any other way) when it is to run.
   if [ "$id" -ge 3 ] && [ "$id" -ne 8 ] && { [ -z "$ONLY" ] || [[ $ONLY == *,8,* ]]; }; then
     left=$((left - ${VR_ACCEPT_RESERVE_8:-180}))
   fi
@@ -492,8 +547,9 @@ run_step 4 90 "LoRA dropout: checkpointing on = off, stop/resume"
 run_step 5 60 "bf16 with checkpointing"
 run_step 6 150 "2 Gloo ranks on one GPU vs 1 process (checkpointing x ZeRO)"
 run_step 7 40 "NCCL, world size 1"
-# 9 before 8: it is short, and 8 takes whatever the budget has left.
+# 9 and 10 before 8: they are short, and 8 takes whatever the budget has left.
 run_step 9 40 "sequence packing: packed = unpacked (one step, token normalisation)"
+run_step 10 60 "sequence packing: useful tokens/s packed vs unpacked (text-only length mix, real width)"
 run_step 8 300 "real width (Bunny-8B layers), vrtrain vs transformers"
 say "total $(( $(date +%s) - T0 )) s, $FAILS step(s) failed; logs in $OUT/logs"
 [ $FAILS -eq 0 ]
