@@ -1,3 +1,4 @@
+#include "vr/model/param_init.h"
 #include "vr/model/layouts.h"
 
 #include <filesystem>
@@ -149,13 +150,14 @@ static bool has_prefix(const StateDict& s, const std::string& prefix) {
 // copies each checkpoint tensor straight into place: an 8B model loaded for bf16 training never exists as a
 // 34 GB fp32 copy (8.4e9 x 4 bytes), and for a GPU the host holds the bf16 model only until the move. LibTorch's
 // modules allocate and initialise in the default dtype, which is process-wide: it is switched only for the
-// construction (load_lvlm runs before any data-loader thread starts). The random initialisation itself cannot
-// be skipped (torch::nn::Linear always runs it; meta tensors cannot take real storage through set_data).
+// construction (load_lvlm runs before any data-loader thread starts). Nothing is randomly initialised: every
+// weight is loaded next (vr/model/param_init.h).
 static Lvlm construct_lvlm(const LvlmConfig& c, std::optional<at::ScalarType> dtype, std::optional<c10::Device> device) {
   const caffe2::TypeMeta previous = c10::get_default_dtype();
   Lvlm model(nullptr);
   if (dtype) c10::set_default_dtype(c10::scalarTypeToTypeMeta(*dtype));
   try {
+    DeferredInitGuard deferred;
     model = Lvlm(c);
   } catch (...) {
     c10::set_default_dtype(previous);
@@ -213,7 +215,10 @@ Lvlm load_lvlm(const LvlmLoadOptions& o) {
         it = starts_with(it->first, "multi_modal_projector.") ? state.erase(it) : std::next(it);
       for (auto& [name, t] : read_projector_file(o.projector)) state["multi_modal_projector." + name] = t;
     } else if (layout == LvlmLayout::kLlamaOnly) {
-      // Stage-1 start: keep the freshly initialised projector (torch Linear default init, as LLaVA).
+      // Stage-1 start: a freshly initialised projector (torch Linear default init, as LLaVA); construct_lvlm left
+      // it unset.
+      for (auto* layer : {&model->multi_modal_projector->linear_1, &model->multi_modal_projector->linear_2})
+        if (*layer) (*layer)->reset_parameters();
       for (auto& kv : model->multi_modal_projector->named_parameters())
         state["multi_modal_projector." + kv.key()] = kv.value().detach().clone();
     }

@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include "vr/model/param_init.h"
 #include "vr/core/error.h"
 #include "vr/core/torch_compat.h"
 #include "vr/model/attention_mask.h"
@@ -33,10 +34,6 @@ at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
 }
 
 // ---- attention -----------------------------------------------------------------------------------------------
-
-static torch::nn::Linear make_linear(int64_t in, int64_t out, bool bias) {
-  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
-}
 
 LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& c)
     : n_heads(c.num_attention_heads), n_kv_heads(c.num_key_value_heads), head_dim(c.resolved_head_dim()) {
@@ -136,7 +133,7 @@ LlamaModelImpl::LlamaModelImpl(const LlamaConfig& c) {
   auto eo = torch::nn::EmbeddingOptions(c.vocab_size, c.hidden_size);
   if (c.pad_token_id && *c.pad_token_id >= 0 && *c.pad_token_id < c.vocab_size)
     eo.padding_idx(*c.pad_token_id);  // HF: nn.Embedding(V, H, padding_idx=pad_token_id) → no gradient on that row
-  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(eo));
+  embed_tokens = register_module("embed_tokens", make_embedding(eo));
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) layers->push_back(LlamaDecoderLayer(c));
   norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps));

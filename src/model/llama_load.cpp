@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "vr/model/param_init.h"
 #include "vr/core/tensor_files.h"
 #include "vr/core/error.h"
 #include "vr/model/llama.h"
@@ -49,7 +50,11 @@ void load_llama_weights(LlamaForCausalLMImpl& model, const std::map<std::string,
 LlamaForCausalLM load_llama(const std::string& dir, std::optional<at::ScalarType> dtype) {
   try {
     auto config = LlamaConfig::from_json(load_config_json(dir));
-    LlamaForCausalLM model(config);
+    LlamaForCausalLM model(nullptr);
+    {
+      DeferredInitGuard deferred;  // every weight is loaded next (vr/model/param_init.h)
+      model = LlamaForCausalLM(config);
+    }
     if (dtype) model->to(*dtype);
     load_llama_weights(*model, load_tensors(dir), "", "checkpoint '" + dir + "'");
     return model;

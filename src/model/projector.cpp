@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "vr/model/param_init.h"
 #include "vr/core/error.h"
 
 namespace vr::model {
@@ -16,8 +17,8 @@ static void check_type(const std::string& type, int64_t dv, int64_t h) {
 ProjectorImpl::ProjectorImpl(std::string type, int64_t dv, int64_t h) : type_(std::move(type)) {
   check_type(type_, dv, h);
   if (type_ == "identity") return;
-  linear_1 = register_module("linear_1", torch::nn::Linear(dv, h));
-  if (type_ == "mlp2x_gelu") linear_2 = register_module("linear_2", torch::nn::Linear(h, h));
+  linear_1 = register_module("linear_1", make_linear(dv, h));
+  if (type_ == "mlp2x_gelu") linear_2 = register_module("linear_2", make_linear(h, h));
 }
 
 at::Tensor ProjectorImpl::forward(const at::Tensor& x) {

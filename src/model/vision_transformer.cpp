@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include "vr/model/param_init.h"
 #include "vr/core/error.h"
 #include "vr/core/torch_compat.h"
 #include "vr/model/linear.h"
@@ -24,11 +25,12 @@ at::Tensor vision_activation(const at::Tensor& x, const std::string& name) {
 
 VisionEmbeddingsImpl::VisionEmbeddingsImpl(const VisionConfig& c) {
   const int64_t H = c.hidden_size;
-  if (c.is_clip()) class_embedding = register_parameter("class_embedding", torch::randn({H}));
+  if (c.is_clip())  // randn as HF's init; left unset when loading (vr/model/param_init.h)
+    class_embedding = register_parameter("class_embedding", init_deferred() ? torch::empty({H}) : torch::randn({H}));
   patch_embedding = register_module(
       "patch_embedding",
-      torch::nn::Conv2d(torch::nn::Conv2dOptions(c.num_channels, H, c.patch_size).stride(c.patch_size).bias(!c.is_clip())));
-  position_embedding = register_module("position_embedding", torch::nn::Embedding(c.num_positions(), H));
+      make_conv2d(torch::nn::Conv2dOptions(c.num_channels, H, c.patch_size).stride(c.patch_size).bias(!c.is_clip())));
+  position_embedding = register_module("position_embedding", make_embedding(torch::nn::EmbeddingOptions(c.num_positions(), H)));
 }
 
 at::Tensor VisionEmbeddingsImpl::forward(const at::Tensor& pixel_values) {
@@ -53,10 +55,10 @@ at::Tensor VisionEmbeddingsImpl::forward(const at::Tensor& pixel_values) {
 VisionAttentionImpl::VisionAttentionImpl(const VisionConfig& c)
     : n_heads(c.num_attention_heads), head_dim(c.head_dim()), scale_query_first(c.is_clip()) {
   const int64_t H = c.hidden_size;
-  q_proj = register_module("q_proj", torch::nn::Linear(H, H));
-  k_proj = register_module("k_proj", torch::nn::Linear(H, H));
-  v_proj = register_module("v_proj", torch::nn::Linear(H, H));
-  out_proj = register_module("out_proj", torch::nn::Linear(H, H));
+  q_proj = register_module("q_proj", make_linear(H, H));
+  k_proj = register_module("k_proj", make_linear(H, H));
+  v_proj = register_module("v_proj", make_linear(H, H));
+  out_proj = register_module("out_proj", make_linear(H, H));
 }
 
 at::Tensor VisionAttentionImpl::forward(const at::Tensor& x) {
@@ -82,8 +84,8 @@ at::Tensor VisionAttentionImpl::forward(const at::Tensor& x) {
 }
 
 VisionMLPImpl::VisionMLPImpl(int64_t hidden, int64_t intermediate, std::string act_name) : act(std::move(act_name)) {
-  fc1 = register_module("fc1", torch::nn::Linear(hidden, intermediate));
-  fc2 = register_module("fc2", torch::nn::Linear(intermediate, hidden));
+  fc1 = register_module("fc1", make_linear(hidden, intermediate));
+  fc2 = register_module("fc2", make_linear(intermediate, hidden));
 }
 
 at::Tensor VisionMLPImpl::forward(const at::Tensor& x) { return apply_linear(fc2, vision_activation(apply_linear(fc1, x), act)); }
@@ -114,8 +116,8 @@ VisionEncoderImpl::VisionEncoderImpl(const VisionConfig& c) {
 PoolingAttentionImpl::PoolingAttentionImpl(int64_t hidden, int64_t heads) : n_heads(heads) {
   in_proj_weight = register_parameter("in_proj_weight", torch::empty({3 * hidden, hidden}));
   in_proj_bias = register_parameter("in_proj_bias", torch::zeros({3 * hidden}));
-  torch::nn::init::xavier_uniform_(in_proj_weight);
-  out_proj = register_module("out_proj", torch::nn::Linear(hidden, hidden));
+  if (!init_deferred()) torch::nn::init::xavier_uniform_(in_proj_weight);
+  out_proj = register_module("out_proj", make_linear(hidden, hidden));
 }
 
 at::Tensor PoolingAttentionImpl::forward(const at::Tensor& query, const at::Tensor& kv) {
@@ -132,7 +134,8 @@ at::Tensor PoolingAttentionImpl::forward(const at::Tensor& query, const at::Tens
 }
 
 AttentionPoolingHeadImpl::AttentionPoolingHeadImpl(const VisionConfig& c) {
-  probe = register_parameter("probe", torch::randn({1, 1, c.hidden_size}));
+  probe = register_parameter("probe", init_deferred() ? torch::empty({1, 1, c.hidden_size})
+                                                      : torch::randn({1, 1, c.hidden_size}));
   attention = register_module("attention", PoolingAttention(c.hidden_size, c.num_attention_heads));
   layernorm = register_module("layernorm", make_layer_norm(c));
   mlp = register_module("mlp", VisionMLP(c.hidden_size, c.intermediate_size, c.hidden_act));
