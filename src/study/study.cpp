@@ -81,12 +81,10 @@ std::vector<std::string> arm_overrides(const std::string& arm) {
 
 namespace {
 
-constexpr double kMissing = std::numeric_limits<double>::quiet_NaN();
-
 double mean(const std::vector<double>& v) {
   double s = 0;
   for (double x : v) s += x;
-  return v.empty() ? kMissing : s / static_cast<double>(v.size());
+  return v.empty() ? std::numeric_limits<double>::quiet_NaN() : s / static_cast<double>(v.size());
 }
 double stddev(const std::vector<double>& v) {  // sample standard deviation; 0 for fewer than 2 values
   if (v.size() < 2) return 0;
@@ -101,7 +99,6 @@ std::string nats(double v) { return std::isfinite(v) ? fmt::format("{:.3f}", v) 
 // What every claim reads: per-arm statistics and whether the model learnt anything visual at all.
 struct Evidence {
   std::map<std::string, ArmStats> stats;
-  double chance = 0;
   bool learnt = false;          // full tuning > chance + 5 points
   std::string nothing_learnt;   // the sentence that says otherwise
   bool has(const std::string& arm) const { return stats.count(arm) > 0; }
@@ -252,7 +249,6 @@ StudyVerdict study_verdict(const std::vector<StudyMeasurement>& ms) {
   v.chance = ms.empty() ? 0 : chance_sum / static_cast<double>(ms.size());
   Evidence e;
   for (const auto& a : v.arms) e.stats[a.arm] = a;
-  e.chance = v.chance;
   e.learnt = e.has("full") && e.at("full").mean > v.chance + 0.05;
   if (e.has("full"))
     e.nothing_learnt = fmt::format("full tuning reached {} against chance {}: the model learnt too little for the "
