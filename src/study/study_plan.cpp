@@ -21,6 +21,9 @@ namespace {
 
 bool has_file(const std::string& dir, const char* file) { return fs::exists(fs::path(dir) / file); }
 
+// The training seed of every run of study seed K (stage 1, the arms, healing): 42 + K.
+std::string train_seed_set(int64_t seed) { return "train.seed=" + std::to_string(42 + seed); }
+
 }  // namespace
 
 vr::train::RunConfig study_run_config(const StudyConfig& sc) {
@@ -89,7 +92,7 @@ std::vector<std::string> StudyPlan::make_seed_models() const {
 std::vector<std::string> StudyPlan::stage1_train_args(int64_t seed, const std::string& model,
                                                       const std::string& dir) const {
   std::vector<std::string> a = {"train", "--config", base_yaml(), "--set", "model.path=" + model,
-                                "--set", "output_dir=" + dir, "--set", "train.seed=" + std::to_string(42 + seed),
+                                "--set", "output_dir=" + dir, "--set", train_seed_set(seed),
                                 "--set", "train.stage=full", "--set", "train.train_embeddings=true",
                                 "--set", "train.max_steps=" + std::to_string(sc_.base_steps),
                                 "--set", "train.log_every=" + std::to_string(sc_.base_steps),
@@ -122,7 +125,7 @@ namespace {
 // The `--set` assignments of an arm's run at a seed (its stage and selection, and the seeds).
 std::vector<std::string> arm_sets(const std::string& arm, int64_t seed) {
   std::vector<std::string> sets = arm_overrides(arm);
-  sets.push_back("train.seed=" + std::to_string(42 + seed));
+  sets.push_back(train_seed_set(seed));
   sets.push_back("selection.seed=" + std::to_string(seed));
   return sets;
 }
@@ -218,7 +221,7 @@ std::vector<StudyJob> StudyPlan::prune_jobs() const {
           // of the study's config; heal trains on the stage-2 data (the same config).
           std::vector<std::string> a = {"prune",  "--model",      uniform + "/final", "--output", dir + "/model",
                                         "--remove", std::to_string(n), "--method", method,  "--config", base_yaml(),
-                                        "--set", "train.seed=" + std::to_string(42 + seed)};
+                                        "--set", train_seed_set(seed)};
           const std::string chooser = method == "heal" ? sc_.heal_method : method;
           if (chooser == "region" || chooser == "angular")  // both keep the uniform run's region
             a.insert(a.end(), {"--region", fmt::format("{}", fmt::join(ur.layers, ","))});
