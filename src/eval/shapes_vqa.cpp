@@ -11,9 +11,9 @@
 #include "vr/data/label_masking.h"
 #include "vr/data/loader.h"
 #include "vr/data/template.h"
-#include "vr/eval/eval_model.h"
 #include "vr/data/text_encoder.h"
 #include "vr/data/synthetic_shapes.h"
+#include "vr/eval/eval_model.h"
 #include "vr/text/tokenizer.h"
 #include "vr/model/lvlm.h"
 

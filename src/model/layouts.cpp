@@ -1,4 +1,3 @@
-#include "vr/model/param_init.h"
 #include "vr/model/layouts.h"
 
 #include <filesystem>
@@ -14,6 +13,7 @@
 #include "vr/model/lora.h"
 #include "vr/model/model_configs.h"
 #include "vr/model/module_state.h"
+#include "vr/model/param_init.h"
 #include "vr/text/tokenizer.h"
 #include "vr/core/strings.h"
 

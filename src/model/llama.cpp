@@ -7,7 +7,6 @@
 
 #include <torch/torch.h>
 
-#include "vr/model/param_init.h"
 #include "vr/core/error.h"
 #include "vr/core/torch_compat.h"
 #include "vr/model/attention_mask.h"
@@ -15,6 +14,7 @@
 #include "vr/model/lm_loss.h"
 #include "vr/model/linear.h"  // apply_linear: adds the branches adaptation code attached from outside
 #include "vr/model/packed_segments.h"
+#include "vr/model/param_init.h"
 #include "vr/model/rope.h"
 #include "vr/model/segment_attention.h"
 

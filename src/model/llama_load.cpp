@@ -2,11 +2,11 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "vr/model/param_init.h"
 #include "vr/core/tensor_files.h"
 #include "vr/core/error.h"
 #include "vr/model/llama.h"
 #include "vr/core/strings.h"
+#include "vr/model/param_init.h"
 
 namespace vr::model {
 

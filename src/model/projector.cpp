@@ -2,8 +2,8 @@
 
 #include <torch/torch.h>
 
-#include "vr/model/param_init.h"
 #include "vr/core/error.h"
+#include "vr/model/param_init.h"
 
 namespace vr::model {
 

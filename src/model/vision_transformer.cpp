@@ -4,11 +4,11 @@
 
 #include <torch/torch.h>
 
-#include "vr/model/param_init.h"
 #include "vr/core/error.h"
 #include "vr/core/torch_compat.h"
 #include "vr/model/linear.h"
 #include "vr/core/shape_string.h"
+#include "vr/model/param_init.h"
 
 namespace vr::model {
 
