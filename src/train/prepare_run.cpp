@@ -63,9 +63,8 @@ selection::SelectionResult select_run_layers(const RunConfig& cfg, const RunCont
   return sel;
 }
 
-PreparedRun prepare_run(const RunConfig& cfg, const RunContext& ctx, int64_t tokens_per_sample) {
+std::shared_ptr<model::Lvlm> load_run_model(const RunConfig& cfg, const RunContext& ctx) {
   namespace fs = std::filesystem;
-  PreparedRun run;
   VR_CHECK(fs::exists(fs::path(cfg.model.path) / "config.json"),
            "model.path '{}' has no config.json (set model.path to an HF checkpoint directory, or "
            "model.make_tiny_family to create a tiny one)",
@@ -76,6 +75,13 @@ PreparedRun prepare_run(const RunConfig& cfg, const RunContext& ctx, int64_t tok
       cfg.model.path, bf16 ? std::optional<at::ScalarType>(at::kBFloat16) : std::nullopt, ctx.device));
   // data.model_max_length bounds the merged sequence, as LLaVA's tokenizer_model_max_length (exported with it).
   (*model)->set_model_max_length(cfg.data.model_max_length);
+  return model;
+}
+
+PreparedRun prepare_run(const RunConfig& cfg, const RunContext& ctx, int64_t tokens_per_sample) {
+  PreparedRun run;
+  const bool bf16 = cfg.train.dtype == "bf16";
+  auto model = load_run_model(cfg, ctx);
   const int64_t num_layers = (*model)->config().text.num_hidden_layers;
 
   if (cfg.train.stage == "sft") {

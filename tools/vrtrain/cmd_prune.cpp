@@ -98,9 +98,8 @@ vr::selection::SelectionResult run_selection(const vr::train::RunConfig& cfg, in
              "selection strategy '{}' runs a vision-language model on calibration data, but {} is a bare Llama: "
              "give the scores of `vrtrain score` (--scores FILE) and the region as a layer list or selection file",
              cfg.selection.strategy, model);
-    const vr::train::RunContext ctx = vr::train::make_run_context(cfg);
-    auto lvlm = std::make_shared<vr::model::Lvlm>(vr::model::load_lvlm(model));
-    auto r = vr::train::select_run_layers(cfg, ctx, lvlm);
+    const vr::train::RunContext ctx = vr::train::make_run_context(cfg);  // cfg's model.path is `model`
+    auto r = vr::train::select_run_layers(cfg, ctx, vr::train::load_run_model(cfg, ctx));
     VR_CHECK(r.num_layers == L, "selection on {} gave {} layers, config.json says {}", model, r.num_layers, L);
     return r;
   }

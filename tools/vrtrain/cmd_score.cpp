@@ -3,7 +3,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <optional>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -156,14 +155,9 @@ int run_score(const std::vector<std::string>& args) {
     // the run's data (data.*), exactly as training would compute them.
     VR_CHECK(!cfg.model.path.empty(), "selection.strategy '{}' runs the model on calibration data: give a run "
              "config with model.path and data.* (--config FILE or --set model.path=DIR)", sel.strategy);
-    // The model as training prepares it (vr/train/prepare_run.h): the run's dtype and device, merged sequences cut
-    // at data.model_max_length; so a study or a user that scores first gets the layers the run would pick.
+    // The model as training prepares it, so a study or a user that scores first gets the layers the run would pick.
     const vr::train::RunContext run_ctx = vr::train::make_run_context(cfg);
-    const bool bf16 = cfg.train.dtype == "bf16";
-    auto model = std::make_shared<vr::model::Lvlm>(vr::model::load_lvlm(
-        cfg.model.path, bf16 ? std::optional<at::ScalarType>(at::kBFloat16) : std::nullopt, run_ctx.device));
-    (*model)->set_model_max_length(cfg.data.model_max_length);
-    r = vr::train::select_run_layers(cfg, run_ctx, model);
+    r = vr::train::select_run_layers(cfg, run_ctx, vr::train::load_run_model(cfg, run_ctx));
   } else {
     r = vr::selection::select_layers(sel, ctx);
   }

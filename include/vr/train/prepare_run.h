@@ -36,6 +36,11 @@ struct PreparedRun {
 // activation estimate. The model must exist (see tiny_model_for_run.h for configs that create a tiny one).
 PreparedRun prepare_run(const RunConfig& cfg, const RunContext& ctx, int64_t tokens_per_sample = 0);
 
+// The model of model.path as a run uses it: in train.dtype, on ctx.device (built there, the weights copied straight
+// in: model/layouts.h), merged sequences cut at data.model_max_length. prepare_run starts from it; so do
+// `vrtrain score` and `vrtrain prune` when they select layers, so they pick what the run would.
+std::shared_ptr<model::Lvlm> load_run_model(const RunConfig& cfg, const RunContext& ctx);
+
 // Runs cfg.selection for `model`. Strategies that need the model (attention, block_influence) get
 // selection.calibration_samples samples of the run's data (batch size 1, the run's seed), which they run in
 // eval mode without gradients, restoring the model's training mode afterwards.
