@@ -37,23 +37,26 @@ namespace cmd_bench {  // not anonymous: unity builds put several commands in on
 const char* kDescription =
     "vrtrain bench: time complete training steps (forward, backward, AdamW update) on random inputs.";
 
-const char* kFooter =
-    "The run is configured as training is: --config FILE and --set key=value (model.path, train.method,\n"
-    "train.dtype, train.gradient_checkpointing, selection.*, lora.*); the flags above are shorthands that win.\n"
-    "A layer list (--selection.layers or selection.layers) means selection.strategy=manual.\n\n"
-    "The model runs as training runs it (vrtrain train's prepare_run): the same attention backend (fused SDPA\n"
-    "on LibTorch 2.x, eager on 1.13), checkpointing and dtype.\n\n"
-    "Reports per configuration: median step time with min / max, tokens/s (merged tokens incl. image\n"
-    "positions; one process, so also tokens/s per rank), achieved FLOP/s and the FLOP count assumed, and memory:\n"
-    "CPU = resident set size after the forward pass minus before it (the activations and gradients alive at the\n"
-    "peak), plus process peak RSS. On CUDA also the fields of metrics.jsonl: GPU peak allocated and reserved\n"
-    "bytes (largest over the timed steps) and MFU = model FLOPs / median step time / train.peak_tflops, with the\n"
-    "model FLOPs the trainer uses (vr/model/lvlm_flops.h: backward only above the lowest trained layer, weight\n"
-    "gradients only for trained matrices, recompute not counted); docs/benchmarks.md states the formula.\n\n"
-    "FLOPs per step (N = B x merged tokens, P = LLM matrix parameters, Pt = trainable LLM matrix parameters,\n"
-    "Pv = vision parameters, Nv = image patches, L layers, H width, M merged length):\n"
-    "  LLM forward 2·P·N + attention 4·L·B·M²·H;  backward through activations 2·P·N + 8·L·B·M²·H;\n"
-    "  weight gradients 2·Pt·N;  gradient checkpointing re-runs the forward;  vision forward 2·Pv·Nv.\n";
+const char* kFooter = R"(The run is configured as training is: --config FILE and --set key=value (model.path, train.method,
+train.dtype, train.gradient_checkpointing, selection.*, lora.*); the flags above are shorthands that win.
+A layer list (--selection.layers or selection.layers) means selection.strategy=manual.
+
+The model runs as training runs it (vrtrain train's prepare_run): the same attention backend (fused SDPA
+on LibTorch 2.x, eager on 1.13), checkpointing and dtype.
+
+Reports per configuration: median step time with min / max, tokens/s (merged tokens incl. image
+positions; one process, so also tokens/s per rank), achieved FLOP/s and the FLOP count assumed, and memory:
+CPU = resident set size after the forward pass minus before it (the activations and gradients alive at the
+peak), plus process peak RSS. On CUDA also the fields of metrics.jsonl: GPU peak allocated and reserved
+bytes (largest over the timed steps) and MFU = model FLOPs / median step time / train.peak_tflops, with the
+model FLOPs the trainer uses (vr/model/lvlm_flops.h: backward only above the lowest trained layer, weight
+gradients only for trained matrices, recompute not counted); docs/benchmarks.md states the formula.
+
+FLOPs per step (N = B x merged tokens, P = LLM matrix parameters, Pt = trainable LLM matrix parameters,
+Pv = vision parameters, Nv = image patches, L layers, H width, M merged length):
+  LLM forward 2·P·N + attention 4·L·B·M²·H;  backward through activations 2·P·N + 8·L·B·M²·H;
+  weight gradients 2·Pt·N;  gradient checkpointing re-runs the forward;  vision forward 2·Pv·Nv.
+)";
 
 struct BenchConfig {
   std::string name;

@@ -15,21 +15,20 @@
 
 namespace cmd_convert {  // not anonymous: unity builds put several commands in one translation unit
 
-const char* kDescription =
-    "vrtrain convert: turn a vision-language checkpoint into the llava-hf layout\n"
-    "(LlavaForConditionalGeneration: language_model.*, vision_tower.*, multi_modal_projector.*), which vrtrain\n"
-    "and Hugging Face transformers both load.";
+const char* kDescription = R"(vrtrain convert: turn a vision-language checkpoint into the llava-hf layout
+(LlavaForConditionalGeneration: language_model.*, vision_tower.*, multi_modal_projector.*), which vrtrain
+and Hugging Face transformers both load.)";
 
-const char* kFooter =
-    "Examples:\n"
-    "  vrtrain convert --input liuhaotian/llava-v1.5-7b --vision openai/clip-vit-large-patch14-336 \\\n"
-    "                  --output llava-1.5-7b-hf --dtype fp16\n"
-    "  vrtrain convert --input Meta-Llama-3-8B-Instruct --vision siglip-so400m-patch14-384 \\\n"
-    "                  --projector bunny-pretrain-llama3-8b-siglip/mm_projector.bin --output bunny-stage1\n"
-    "Note: LLaVA/Bunny checkpoints use the placeholder id -200 for <image>; transformers embeds every input id, so\n"
-    "the llava-hf output's image_token_index is a vocabulary id (the model's, else the tokenizer's <image>, else its\n"
-    "last reserved special token; an error if none). mm_vision_select_feature patch maps to\n"
-    "vision_feature_select_strategy default for CLIP (drops the CLS token) and full for SigLIP (no CLS token).\n";
+const char* kFooter = R"(Examples:
+  vrtrain convert --input liuhaotian/llava-v1.5-7b --vision openai/clip-vit-large-patch14-336 \
+                  --output llava-1.5-7b-hf --dtype fp16
+  vrtrain convert --input Meta-Llama-3-8B-Instruct --vision siglip-so400m-patch14-384 \
+                  --projector bunny-pretrain-llama3-8b-siglip/mm_projector.bin --output bunny-stage1
+Note: LLaVA/Bunny checkpoints use the placeholder id -200 for <image>; transformers embeds every input id, so
+the llava-hf output's image_token_index is a vocabulary id (the model's, else the tokenizer's <image>, else its
+last reserved special token; an error if none). mm_vision_select_feature patch maps to
+vision_feature_select_strategy default for CLIP (drops the CLS token) and full for SigLIP (no CLS token).
+)";
 
 int run_convert(const std::vector<std::string>& args) {
   vr::model::LvlmLoadOptions o;

@@ -19,23 +19,22 @@
 
 namespace cmd_data_check {  // not anonymous: unity builds put several commands in one translation unit
 
-const char* kDescription =
-    "vrtrain data-check: walk a training dataset and report every record the trainer would choke on.\n"
-    "\n"
-    "Reads every record of a LLaVA-style dataset (a JSON list or JSONL file of\n"
-    "  {\"id\", \"image\" | \"images\", \"conversations\": [{\"from\": \"human\"|\"gpt\", \"value\"}]})\n"
-    "and checks what training needs: the record parses, roles are known and alternate, the conversation is not\n"
-    "empty, the number of \"<image>\" placeholders equals the number of images, and every image file decodes.\n"
-    "With --tokenizer it also applies the conversation template and the label-masking rules and counts samples\n"
-    "that the reference 'tokenization mismatch' fallback would mask entirely (reported, not counted as bad).";
+const char* kDescription = R"(vrtrain data-check: walk a training dataset and report every record the trainer would choke on.
 
-const char* kFooter =
-    "Output: one line per bad record, '<file>: record <index> (id '<id>'): <problem>', then a totals line.\n"
-    "Exit status: 0 when every record is good, 1 when any record is bad, 2 for usage errors.\n"
-    "\n"
-    "Example:\n"
-    "  vrtrain data-check --data llava_v1_5_mix665k.json --image-folder data/ \\\n"
-    "      --template vicuna_v1 --tokenizer models/vicuna-7b-v1.5\n";
+Reads every record of a LLaVA-style dataset (a JSON list or JSONL file of
+  {"id", "image" | "images", "conversations": [{"from": "human"|"gpt", "value"}]})
+and checks what training needs: the record parses, roles are known and alternate, the conversation is not
+empty, the number of "<image>" placeholders equals the number of images, and every image file decodes.
+With --tokenizer it also applies the conversation template and the label-masking rules and counts samples
+that the reference 'tokenization mismatch' fallback would mask entirely (reported, not counted as bad).)";
+
+const char* kFooter = R"(Output: one line per bad record, '<file>: record <index> (id '<id>'): <problem>', then a totals line.
+Exit status: 0 when every record is good, 1 when any record is bad, 2 for usage errors.
+
+Example:
+  vrtrain data-check --data llava_v1_5_mix665k.json --image-folder data/ \
+      --template vicuna_v1 --tokenizer models/vicuna-7b-v1.5
+)";
 
 struct Options {
   vr::data::DatasetOptions data;

@@ -19,10 +19,10 @@ namespace cmd_launch {  // not anonymous: unity builds put several commands in o
 
 const char* kDescription = "vrtrain launch: start the ranks of a data-parallel job on this machine (one node of several).";
 
-const char* kFooter =
-    "Everything after -- is the command each rank runs (a vrtrain command and its flags).\n"
-    "Example: vrtrain launch --nproc-per-node 2 -- train --config configs/tiny_synthetic.yaml\n"
-    "Output lines are prefixed [rank R]. Exit status: 0 when every rank succeeded, else the first failing rank's.\n";
+const char* kFooter = R"(Everything after -- is the command each rank runs (a vrtrain command and its flags).
+Example: vrtrain launch --nproc-per-node 2 -- train --config configs/tiny_synthetic.yaml
+Output lines are prefixed [rank R]. Exit status: 0 when every rank succeeded, else the first failing rank's.
+)";
 
 int run_launch(const std::vector<std::string>& args) {
   int64_t nproc = 1, nnodes = 1, node_rank = 0, port = 29500;

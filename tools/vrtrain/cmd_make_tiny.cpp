@@ -13,17 +13,18 @@ namespace cmd_make_tiny {  // not anonymous: unity builds put several commands i
 const char* kDescription =
     "vrtrain make-tiny: write a tiny random vision-language model in Hugging Face llava-hf layout.";
 
-const char* kFooter =
-    "Size options: the defaults give the tiny test model; larger values make benchmark models.\n"
-    "By default the model has 8 decoder layers of width 64, a 56x56-pixel vision tower (16 image tokens) and a small\n"
-    "byte-level BPE tokenizer; files: config.json, model.safetensors, tokenizer.json, tokenizer_config.json,\n"
-    "preprocessor_config.json. It trains in seconds on a CPU:\n"
-    "  vrtrain make-tiny --output models/tiny\n"
-    "  vrtrain --config configs/tiny_synthetic.yaml\n\n"
-    "--shapes NAME writes a random model at a named configuration's real width instead (bunny-llama-3-8b-v,\n"
-    "llava-1.5-7b, llava-1.5-13b) with its family's tiny tokenizer; --layers then cuts the decoder (default: all).\n"
-    "The GPU acceptance run (bench/gpu/acceptance.sh) times Bunny-8B-wide layers this way:\n"
-    "  vrtrain make-tiny --output /tmp/bunny4 --shapes bunny-llama-3-8b-v --layers 4 --dtype bf16\n";
+const char* kFooter = R"(Size options: the defaults give the tiny test model; larger values make benchmark models.
+By default the model has 8 decoder layers of width 64, a 56x56-pixel vision tower (16 image tokens) and a small
+byte-level BPE tokenizer; files: config.json, model.safetensors, tokenizer.json, tokenizer_config.json,
+preprocessor_config.json. It trains in seconds on a CPU:
+  vrtrain make-tiny --output models/tiny
+  vrtrain --config configs/tiny_synthetic.yaml
+
+--shapes NAME writes a random model at a named configuration's real width instead (bunny-llama-3-8b-v,
+llava-1.5-7b, llava-1.5-13b) with its family's tiny tokenizer; --layers then cuts the decoder (default: all).
+The GPU acceptance run (bench/gpu/acceptance.sh) times Bunny-8B-wide layers this way:
+  vrtrain make-tiny --output /tmp/bunny4 --shapes bunny-llama-3-8b-v --layers 4 --dtype bf16
+)";
 
 int run_make_tiny(const std::vector<std::string>& args) {
   vr::model::TinyModelOptions opt;

@@ -37,20 +37,23 @@ namespace cmd_train {  // not anonymous: unity builds put several commands in on
 const char* kDescription =
     "vrtrain train: train a vision-language model with selective (\"visual region\") layer tuning.";
 
-const char* kFooterHead =
-    "Any key also works as --KEY=VALUE (e.g. --train.lr=1e-4), the same as --set KEY=VALUE.\n\n"
-    "Stages (train.stage): pretrain = projector only; sft = projector + the layers chosen by selection.*\n"
-    "(all their tensors with train.method=full, LoRA adapters with train.method=lora); full = projector + all\n"
-    "LLM layers. A layer list (selection.layers) means selection.strategy=manual.\n"
-    "Output in output_dir: metrics.jsonl (one line per step), checkpoints/step_N/ (resumable),\n"
-    "config.yaml, final/ (HF checkpoint for `vrtrain forward`). A run killed at any point resumes exactly\n"
-    "with `resume: auto` (the default). Exit codes: 0 done, 1 error, 2 bad usage, 3 stopped by\n"
-    "train.stop_after_step, 4 non-finite loss (on any rank), 5 a data-parallel collective failed or timed out\n"
-    "(a rank died).\n"
-    "Several processes: start the ranks with `vrtrain launch --nproc-per-node N -- train ...`, torchrun, srun or\n"
-    "mpirun (docs/distributed.md); the dist.* keys below set backend, timeouts and bucket size.\n\n"
-    "Example: vrtrain --config configs/tiny_synthetic.yaml --set train.max_steps=20\n\n"
-    "Every key, its type, default and meaning:\n";
+const char* kFooterHead = R"(Any key also works as --KEY=VALUE (e.g. --train.lr=1e-4), the same as --set KEY=VALUE.
+
+Stages (train.stage): pretrain = projector only; sft = projector + the layers chosen by selection.*
+(all their tensors with train.method=full, LoRA adapters with train.method=lora); full = projector + all
+LLM layers. A layer list (selection.layers) means selection.strategy=manual.
+Output in output_dir: metrics.jsonl (one line per step), checkpoints/step_N/ (resumable),
+config.yaml, final/ (HF checkpoint for `vrtrain forward`). A run killed at any point resumes exactly
+with `resume: auto` (the default). Exit codes: 0 done, 1 error, 2 bad usage, 3 stopped by
+train.stop_after_step, 4 non-finite loss (on any rank), 5 a data-parallel collective failed or timed out
+(a rank died).
+Several processes: start the ranks with `vrtrain launch --nproc-per-node N -- train ...`, torchrun, srun or
+mpirun (docs/distributed.md); the dist.* keys below set backend, timeouts and bucket size.
+
+Example: vrtrain --config configs/tiny_synthetic.yaml --set train.max_steps=20
+
+Every key, its type, default and meaning:
+)";
 
 // Reads the flags into `cfg` (and --dry-run); the exit code when the command ends here (--help, a bad flag).
 std::optional<int> parse_flags(const std::vector<std::string>& args, vr::train::RunConfig& cfg, bool& dry_run) {
