@@ -25,8 +25,7 @@ void expect_matches(const TensorMap& got, const TensorMap& ex, const std::string
     ASSERT_TRUE(got.count(n)) << tag << ": missing " << n;
     EXPECT_TRUE(torch::equal(got.at(n), ex.at(n))) << tag << " " << n << "\n" << got.at(n) << "\n" << ex.at(n);
   }
-  EXPECT_TRUE(vr::test::all_close(got.at("step_logits"), ex.at("step_logits"), vr::test::kModelAtol,
-                                  vr::test::kModelRtol, tag + " step_logits"));
+  EXPECT_TRUE(vr::test::model_close(got.at("step_logits"), ex.at("step_logits"), tag + " step_logits"));
 }
 
 TEST(GenerateCli, LlamaLeftPaddedBatchWithEosMatchesHf) {

@@ -76,8 +76,7 @@ void hf_export_compare(const std::vector<HfExportCase>& cases, const std::string
     ASSERT_EQ(r.exit_code, 0) << r.output;
     const auto logits = vr::load_safetensors(fmt::format("{}/vr{}.safetensors", dir, i)).at("logits");
     if (c.merged_length >= 0) EXPECT_EQ(hf.at("logits").size(1), c.merged_length) << label;
-    EXPECT_TRUE(vr::test::all_close(logits, hf.at("logits"), vr::test::kModelAtol, vr::test::kModelRtol,
-                                    label + " logits"));
+    EXPECT_TRUE(vr::test::model_close(logits, hf.at("logits"), label + " logits"));
     if (c.max_new_tokens <= 0) continue;
     r = run_vrtrain(fmt::format("generate --model {} --inputs {} --output {}/gen{}.safetensors --threads 1 "
                                 "--max-new-tokens {}",

@@ -13,9 +13,7 @@
 namespace model_clip_vision_test {
 
 using namespace vr::model;
-using vr::test::all_close;
-using vr::test::kModelAtol;
-using vr::test::kModelRtol;
+using vr::test::model_close;
 
 TEST(ClipVision, MatchesHuggingFaceFixture) {
   VR_REQUIRE_FIXTURE("clip_vision");
@@ -32,8 +30,7 @@ TEST(ClipVision, LlavaFeatureSelectionDropsClsAndRunsOnlyNeededLayers) {
   EXPECT_EQ(tower->num_features(), 16);
   auto out = tower->forward(pixels);
   EXPECT_TRUE(out.hidden_states.empty());
-  EXPECT_TRUE(all_close(out.features, expected.at("hidden_states.2").slice(1, 1), kModelAtol, kModelRtol,
-                        "hidden_states[-2][:,1:]"));
+  EXPECT_TRUE(model_close(out.features, expected.at("hidden_states.2").slice(1, 1), "hidden_states[-2][:,1:]"));
   EXPECT_FALSE(out.features.requires_grad());  // frozen: no graph
 
   // Breaking the last layer must not change the selected features: it never runs.
@@ -46,7 +43,7 @@ TEST(ClipVision, LlavaFeatureSelectionDropsClsAndRunsOnlyNeededLayers) {
 
   auto with_cls = load_vision_tower(dir, -1, "cls_patch")->forward(pixels, /*output_hidden_states=*/true);
   EXPECT_EQ(with_cls.hidden_states.size(), 4u);
-  EXPECT_TRUE(all_close(with_cls.features, expected.at("last_hidden_state"), kModelAtol, kModelRtol, "cls_patch"));
+  EXPECT_TRUE(model_close(with_cls.features, expected.at("last_hidden_state"), "cls_patch"));
 }
 
 TEST(ClipVision, TrainableTowerKeepsGraph) {

@@ -14,6 +14,7 @@ namespace model_llama_conformance_test {
 
 using namespace vr::model;
 using vr::test::all_close;
+using vr::test::model_close;
 
 namespace {
 
@@ -40,12 +41,12 @@ void check_forward_backward(const std::string& name, bool checkpointing) {
   auto expected = read(name + "/expected.safetensors");
   auto out = model->forward(fixture_inputs(inputs));
 
-  EXPECT_TRUE(all_close(out.logits, expected.at("logits"), vr::test::kModelAtol, vr::test::kModelRtol, "logits"));
+  EXPECT_TRUE(model_close(out.logits, expected.at("logits"), "logits"));
   const int64_t L = model->config().num_hidden_layers;
   ASSERT_EQ(static_cast<int64_t>(out.hidden_states.size()), L + 1);
   for (int64_t i = 0; i <= L; ++i) {
     std::string key = "hidden_states." + std::to_string(i);
-    EXPECT_TRUE(all_close(out.hidden_states[i], expected.at(key), vr::test::kModelAtol, vr::test::kModelRtol, key));
+    EXPECT_TRUE(model_close(out.hidden_states[i], expected.at(key), key));
   }
   EXPECT_TRUE(all_close(out.loss, expected.at("loss"), 0, kLossRtol, "loss"));
 
@@ -130,13 +131,11 @@ TEST(LlamaConformance, PrunedGqaMatchesByKeepLayersAndByLoading) {
   for (auto* model : {&pruned, &loaded}) {
     std::string tag = model == &pruned ? "keep_layers: " : "loaded: ";
     auto out = (*model)->forward(in);
-    EXPECT_TRUE(all_close(out.logits, expected.at("forward.logits"), vr::test::kModelAtol, vr::test::kModelRtol,
-                          tag + "logits"));
+    EXPECT_TRUE(model_close(out.logits, expected.at("forward.logits"), tag + "logits"));
     ASSERT_EQ(out.hidden_states.size(), 3u);
     for (size_t i = 0; i < 3; ++i) {
       auto key = "forward.hidden_states." + std::to_string(i);
-      EXPECT_TRUE(all_close(out.hidden_states[i], expected.at(key), vr::test::kModelAtol, vr::test::kModelRtol,
-                            tag + key));
+      EXPECT_TRUE(model_close(out.hidden_states[i], expected.at(key), tag + key));
     }
     EXPECT_TRUE(all_close(out.loss, expected.at("forward.loss"), 0, kLossRtol, tag + "loss"));
     std::printf("[measured] pruned llama_gqa (%s): max|diff| logits %.3g\n", tag.c_str(),

@@ -12,9 +12,7 @@
 namespace model_llama_generate_test {
 
 using namespace vr::model;
-using vr::test::all_close;
-using vr::test::kModelAtol;
-using vr::test::kModelRtol;
+using vr::test::model_close;
 
 const auto read = vr::test::read_fixture_tensors;
 
@@ -24,10 +22,7 @@ TEST(LlamaGenerate, LeftPaddedBatchWithEosMatchesHf) {
   auto model = load_llama(vr::test::fixtures_dir() + "/llama_gqa");
   auto in = read("generation/llama_gqa/inputs.safetensors");
   auto ex = read("generation/llama_gqa/expected.safetensors");
-  GenerateOptions opt;
-  opt.max_new_tokens = 12;
-  opt.eos_token_ids = {ex.at("eos_token_id").item<int64_t>()};  // 136
-  opt.pad_token_id = ex.at("pad_token_id").item<int64_t>();
+  const GenerateOptions opt = vr::test::fixture_greedy_options(ex, /*max_new_tokens=*/12);
   LlamaInputs prompt;
   prompt.input_ids = in.at("input_ids");
   prompt.attention_mask = in.at("attention_mask");
@@ -44,7 +39,7 @@ TEST(LlamaGenerate, LeftPaddedBatchWithEosMatchesHf) {
   full.attention_mask = r.attention_mask;
   full.position_ids = position_ids_from_mask(r.attention_mask);
   auto logits = model->forward(full).logits;
-  EXPECT_TRUE(all_close(logits, ex.at("full_logits"), kModelAtol, kModelRtol, "full_logits"));
+  EXPECT_TRUE(model_close(logits, ex.at("full_logits"), "full_logits"));
 
   // Each prompt alone (no padding): same ids, stops right after eos.
   for (int b = 0; b < 2; ++b) {
@@ -53,8 +48,7 @@ TEST(LlamaGenerate, LeftPaddedBatchWithEosMatchesHf) {
     one.input_ids = in.at(key + ".input_ids");
     auto a = generate_llama(*model, one, opt);
     EXPECT_TRUE(torch::equal(a.sequences, ex.at(key + ".sequences"))) << key << " " << a.sequences;
-    EXPECT_TRUE(all_close(a.step_logits.squeeze(1), ex.at(key + ".step_logits"), kModelAtol, kModelRtol,
-                          key + ".step_logits"));
+    EXPECT_TRUE(model_close(a.step_logits.squeeze(1), ex.at(key + ".step_logits"), key + ".step_logits"));
   }
 }
 
@@ -78,14 +72,13 @@ TEST(LlamaGenerate, PrunedModelByKeepLayersAndByLoadingMatchesHf) {
     auto r = generate_llama(**model, prompt, opt);
     EXPECT_EQ(r.cache.layers.size(), 2u);
     EXPECT_TRUE(torch::equal(r.sequences, ex.at("generate.sequences"))) << tag << r.sequences;
-    EXPECT_TRUE(all_close(r.step_logits, ex.at("generate.step_logits"), kModelAtol, kModelRtol, tag + "step_logits"));
+    EXPECT_TRUE(model_close(r.step_logits, ex.at("generate.step_logits"), tag + "step_logits"));
     torch::NoGradGuard no_grad;
     LlamaInputs full;
     full.input_ids = r.sequences;
     full.attention_mask = r.attention_mask;
     full.position_ids = position_ids_from_mask(r.attention_mask);
-    EXPECT_TRUE(all_close((*model)->forward(full).logits, ex.at("generate.full_logits"), kModelAtol, kModelRtol,
-                          tag + "full_logits"));
+    EXPECT_TRUE(model_close((*model)->forward(full).logits, ex.at("generate.full_logits"), tag + "full_logits"));
   }
 }
 

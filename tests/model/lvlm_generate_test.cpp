@@ -13,9 +13,7 @@
 namespace model_lvlm_generate_test {
 
 using namespace vr::model;
-using vr::test::all_close;
-using vr::test::kModelAtol;
-using vr::test::kModelRtol;
+using vr::test::model_close;
 
 const auto read = vr::test::read_fixture_tensors;
 
@@ -26,10 +24,7 @@ TEST(LvlmGenerate, LegacyImagePromptMatchesHfOverTheMergedSequence) {
   model->eval();
   auto in = read("generation/llava/inputs.safetensors");
   auto ex = read("generation/llava/expected.safetensors");
-  GenerateOptions opt;
-  opt.max_new_tokens = 12;
-  opt.eos_token_ids = {ex.at("eos_token_id").item<int64_t>()};
-  opt.pad_token_id = ex.at("pad_token_id").item<int64_t>();
+  const GenerateOptions opt = vr::test::fixture_greedy_options(ex, /*max_new_tokens=*/12);
   auto r = generate_lvlm(*model, in.at("input_ids"), in.at("attention_mask"), in.at("pixel_values"), opt);
 
   vr::test::expect_generation_matches(r, ex, 3, "llava");
@@ -40,7 +35,7 @@ TEST(LvlmGenerate, LegacyImagePromptMatchesHfOverTheMergedSequence) {
   LvlmInputs full;
   full.input_ids = r.sequences;
   full.pixel_values = in.at("pixel_values");
-  EXPECT_TRUE(all_close(model->forward(full).logits, ex.at("full_logits"), kModelAtol, kModelRtol, "full_logits"));
+  EXPECT_TRUE(model_close(model->forward(full).logits, ex.at("full_logits"), "full_logits"));
 }
 
 TEST(LvlmGenerate, PrunedSiglipLlavaMatchesHf) {
@@ -57,7 +52,7 @@ TEST(LvlmGenerate, PrunedSiglipLlavaMatchesHf) {
   EXPECT_EQ(r.cache.layers.size(), 3u);
   EXPECT_EQ(r.prompt_length, ex.at("generate.merged_prompt_len").item<int64_t>());
   EXPECT_TRUE(torch::equal(r.sequences, ex.at("generate.sequences"))) << r.sequences;
-  EXPECT_TRUE(all_close(r.step_logits, ex.at("generate.step_logits"), kModelAtol, kModelRtol, "step_logits"));
+  EXPECT_TRUE(model_close(r.step_logits, ex.at("generate.step_logits"), "step_logits"));
 }
 
 // Two prompts, one with an image and one with two, left-padded into one batch: every row generates what it
@@ -87,8 +82,8 @@ TEST(LvlmGenerate, LeftPaddedBatchWithDifferentImageCountsEqualsEachRowAlone) {
   auto r = generate_lvlm(*model, ids, mask, torch::cat({pix, pix2, pix}), opt);
   EXPECT_TRUE(torch::equal(r.generated_ids[0], ra.generated_ids[0])) << r.generated_ids << ra.generated_ids;
   EXPECT_TRUE(torch::equal(r.generated_ids[1], rb.generated_ids[0])) << r.generated_ids << rb.generated_ids;
-  EXPECT_TRUE(all_close(r.step_logits.select(1, 0), ra.step_logits.select(1, 0), kModelAtol, kModelRtol, "row 0"));
-  EXPECT_TRUE(all_close(r.step_logits.select(1, 1), rb.step_logits.select(1, 0), kModelAtol, kModelRtol, "row 1"));
+  EXPECT_TRUE(model_close(r.step_logits.select(1, 0), ra.step_logits.select(1, 0), "row 0"));
+  EXPECT_TRUE(model_close(r.step_logits.select(1, 1), rb.step_logits.select(1, 0), "row 1"));
   EXPECT_TRUE(torch::equal(r.sequences.narrow(1, 0, 8), ids));
 }
 

@@ -15,8 +15,7 @@ namespace model_lvlm_test {
 
 using namespace vr::model;
 using vr::test::all_close;
-using vr::test::kModelAtol;
-using vr::test::kModelRtol;
+using vr::test::model_close;
 
 namespace {
 
@@ -40,11 +39,10 @@ LvlmInputs fixture_inputs(const std::map<std::string, at::Tensor>& in, const std
 
 // Vision features, projected image features, the merged embeddings and the merged mask, labels and positions.
 void expect_merge_matches(const LvlmOutput& out, const std::map<std::string, at::Tensor>& exp) {
-  EXPECT_TRUE(all_close(out.vision_selected_features, exp.at("vision_selected_features"), kModelAtol, kModelRtol,
-                        "vision_selected_features"));
-  EXPECT_TRUE(all_close(out.image_features, exp.at("image_features"), kModelAtol, kModelRtol, "image_features"));
-  EXPECT_TRUE(all_close(out.merged_inputs_embeds, exp.at("merged.inputs_embeds"), kModelAtol, kModelRtol,
-                        "merged.inputs_embeds"));
+  EXPECT_TRUE(
+      model_close(out.vision_selected_features, exp.at("vision_selected_features"), "vision_selected_features"));
+  EXPECT_TRUE(model_close(out.image_features, exp.at("image_features"), "image_features"));
+  EXPECT_TRUE(model_close(out.merged_inputs_embeds, exp.at("merged.inputs_embeds"), "merged.inputs_embeds"));
   for (const char* name : {"merged.attention_mask", "merged.labels", "merged.position_ids"}) {
     const std::string field = name;
     const at::Tensor& got = field == "merged.labels"         ? out.merged_labels
@@ -60,7 +58,7 @@ void expect_all_layers(const std::vector<at::Tensor>& got, const std::map<std::s
   ASSERT_EQ(got.size(), count) << field;
   for (size_t i = 0; i < count; ++i) {
     const std::string name = field + "." + std::to_string(i);
-    EXPECT_TRUE(all_close(got[i], exp.at(name), kModelAtol, kModelRtol, name + note));
+    EXPECT_TRUE(model_close(got[i], exp.at(name), name + note));
   }
 }
 
@@ -80,11 +78,11 @@ TEST(Lvlm, LegacyPlaceholderMatchesHuggingFace) {
   EXPECT_EQ(out.logits.size(1), exp.at("merged_seq_len").item<int64_t>());
   expect_merge_matches(out, exp);
   expect_all_layers(out.hidden_states, exp, "hidden_states", 4);
-  EXPECT_TRUE(all_close(out.logits, exp.at("logits"), kModelAtol, kModelRtol, "logits (all positions)"));
+  EXPECT_TRUE(model_close(out.logits, exp.at("logits"), "logits (all positions)"));
   EXPECT_TRUE(all_close(out.loss, exp.at("loss"), 0, 1e-5, "loss"));
   ASSERT_EQ(out.vision_hidden_states.size(), 4u);  // tower: embeddings + 3 layers
-  EXPECT_TRUE(all_close(out.vision_hidden_states[2].slice(1, 1), exp.at("vision_selected_features"), kModelAtol, kModelRtol,
-                        "vision_hidden_states[-2]"));
+  EXPECT_TRUE(model_close(out.vision_hidden_states[2].slice(1, 1), exp.at("vision_selected_features"),
+                          "vision_hidden_states[-2]"));
   // Image slots: 16 per row, right after the placeholder position (3 and 2 in the fixture rows).
   auto mask = out.image_token_mask;
   EXPECT_EQ(mask.sum().item<int64_t>(), 32);
@@ -106,11 +104,11 @@ TEST(Lvlm, ExpandedImageTokensMatchHuggingFaceIncludingPaddedPositions) {
   ASSERT_LT(m.sum().item<int64_t>(), m.numel());  // the fixture has padded positions
   EXPECT_EQ(out.logits.size(1), exp.at("merged_seq_len").item<int64_t>());
   EXPECT_TRUE(exact(out.merged_attention_mask, m, "merged mask vs expanded mask"));
-  EXPECT_TRUE(all_close(out.logits, exp.at("logits"), kModelAtol, kModelRtol, "logits (all positions)"));
+  EXPECT_TRUE(model_close(out.logits, exp.at("logits"), "logits (all positions)"));
   expect_all_layers(out.hidden_states, exp, "hidden_states", 4, " (all positions)");
   EXPECT_TRUE(all_close(out.loss, exp.at("loss"), 0, 1e-5, "loss"));
-  EXPECT_TRUE(all_close(valid_rows(out.merged_inputs_embeds, m), valid_rows(legacy.at("merged.inputs_embeds"), m),
-                        kModelAtol, kModelRtol, "merged embeddings (valid positions) as legacy"));
+  EXPECT_TRUE(model_close(valid_rows(out.merged_inputs_embeds, m), valid_rows(legacy.at("merged.inputs_embeds"), m),
+                          "merged embeddings (valid positions) as legacy"));
   EXPECT_TRUE(exact(valid_rows(out.merged_labels, m), valid_rows(legacy.at("merged.labels"), m),
                     "merged labels (valid positions) as legacy"));
 }
@@ -131,7 +129,7 @@ TEST(Lvlm, SiglipBunnyStyleMatchesLayerScoresFixture) {
   EXPECT_TRUE(exact(out.image_token_mask, exp.at("image_mask"), "image_mask"));
   expect_all_layers(out.hidden_states, exp, "hidden_states", 6);
   expect_all_layers(out.attentions, exp, "attentions", 5);
-  EXPECT_TRUE(all_close(out.logits, exp.at("logits"), kModelAtol, kModelRtol, "logits"));
+  EXPECT_TRUE(model_close(out.logits, exp.at("logits"), "logits"));
   EXPECT_TRUE(all_close(out.loss, exp.at("loss"), 0, 1e-5, "loss"));
 }
 

@@ -16,9 +16,7 @@
 namespace model_siglip_vision_test {
 
 using namespace vr::model;
-using vr::test::all_close;
-using vr::test::kModelAtol;
-using vr::test::kModelRtol;
+using vr::test::model_close;
 
 TEST(SiglipVision, MatchesHuggingFaceFixture) {
   VR_REQUIRE_FIXTURE("siglip_vision");
@@ -33,7 +31,7 @@ TEST(SiglipVision, BunnyFeatureIsSecondToLastHiddenStateWithAllTokens) {
   auto expected = vr::load_safetensors(dir + "/expected.safetensors");
   auto f = tower->forward(pixels).features;
   EXPECT_EQ(tower->num_features(), 16);
-  EXPECT_TRUE(all_close(f, expected.at("hidden_states.2"), kModelAtol, kModelRtol, "hidden_states[-2]"));
+  EXPECT_TRUE(model_close(f, expected.at("hidden_states.2"), "hidden_states[-2]"));
 }
 
 TEST(SiglipVision, ConfigRoundTripAndDefaults) {

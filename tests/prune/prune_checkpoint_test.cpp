@@ -51,8 +51,7 @@ void expect_forward_matches(Model model, const std::string& inputs, const std::s
   if constexpr (std::is_same_v<Inputs, vr::model::LvlmInputs>) li.pixel_values = in.at("pixel_values");
   torch::NoGradGuard ng;
   auto o = model->forward(li);
-  EXPECT_TRUE(vr::test::all_close(o.logits, ex.at("forward.logits"), vr::test::kModelAtol, vr::test::kModelRtol,
-                                  "forward.logits"));
+  EXPECT_TRUE(vr::test::model_close(o.logits, ex.at("forward.logits"), "forward.logits"));
   EXPECT_TRUE(vr::test::all_close(o.loss, ex.at("forward.loss"), 0, 1e-5, "forward.loss"));
 }
 

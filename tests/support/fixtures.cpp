@@ -70,17 +70,29 @@ void expect_generation_matches(const vr::model::GenerateResult& r, const std::ma
   EXPECT_TRUE(at::equal(r.sequences, ex.at("sequences"))) << r.sequences;
   EXPECT_TRUE(at::equal(r.generated_ids, ex.at("generated_ids")));
   EXPECT_TRUE(at::equal(r.unfinished, ex.at("unfinished")));
-  EXPECT_TRUE(all_close(r.step_logits, ex.at("step_logits"), kModelAtol, kModelRtol, "step_logits"));
+  EXPECT_TRUE(model_close(r.step_logits, ex.at("step_logits"), "step_logits"));
   const at::Tensor chosen = r.step_logits.gather(2, r.generated_ids.t().unsqueeze(2)).squeeze(2).t();  // [B,n]
-  EXPECT_TRUE(all_close(chosen, ex.at("chosen_logits"), kModelAtol, kModelRtol, "chosen_logits"));
+  EXPECT_TRUE(model_close(chosen, ex.at("chosen_logits"), "chosen_logits"));
   ASSERT_EQ(r.cache.layers.size(), layers);
   for (size_t i = 0; i < layers; ++i) {
     const std::string p = "past_key_values." + std::to_string(i);
-    EXPECT_TRUE(all_close(r.cache.layers[i].key, ex.at(p + ".key"), kModelAtol, kModelRtol, p + ".key"));
-    EXPECT_TRUE(all_close(r.cache.layers[i].value, ex.at(p + ".value"), kModelAtol, kModelRtol, p + ".value"));
+    EXPECT_TRUE(model_close(r.cache.layers[i].key, ex.at(p + ".key"), p + ".key"));
+    EXPECT_TRUE(model_close(r.cache.layers[i].value, ex.at(p + ".value"), p + ".value"));
   }
   std::printf("[measured] generate %s: step_logits max|diff| %.3g\n", name.c_str(),
               (r.step_logits - ex.at("step_logits")).abs().max().item<double>());
+}
+
+vr::model::GenerateOptions fixture_greedy_options(const std::map<std::string, at::Tensor>& ex, int64_t max_new_tokens) {
+  vr::model::GenerateOptions opt;
+  opt.max_new_tokens = max_new_tokens;
+  opt.eos_token_ids = {ex.at("eos_token_id").item<int64_t>()};
+  opt.pad_token_id = ex.at("pad_token_id").item<int64_t>();
+  return opt;
+}
+
+::testing::AssertionResult model_close(const at::Tensor& got, const at::Tensor& exp, const std::string& name) {
+  return all_close(got, exp, kModelAtol, kModelRtol, name);
 }
 
 std::map<std::string, at::Tensor> read_fixture_tensors(const std::string& rel) {

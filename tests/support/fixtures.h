@@ -27,6 +27,8 @@ std::vector<std::string> bound_keys(vr::Bindable& config);
 // model tolerances; prints the largest step-logit difference as "[measured] generate <name>".
 void expect_generation_matches(const vr::model::GenerateResult& r, const std::map<std::string, at::Tensor>& ex,
                                size_t layers, const std::string& name);
+// The greedy options a generation fixture was recorded with: its eos and pad ids, at most max_new_tokens new ids.
+vr::model::GenerateOptions fixture_greedy_options(const std::map<std::string, at::Tensor>& ex, int64_t max_new_tokens);
 // The tensors of fixtures_dir()/rel (a .safetensors file), by name.
 std::map<std::string, at::Tensor> read_fixture_tensors(const std::string& rel);
 // The message of the vr::Error that f throws; "" when it throws none.
@@ -39,6 +41,8 @@ std::string error_of(const std::function<void()>& f);
 
 // Tolerance classes of shared/fixtures/README.md.
 constexpr double kModelAtol = 1e-4, kModelRtol = 1e-4;
+// all_close in the model_fp32 class (kModelAtol, kModelRtol): fp32 model outputs on the CPU against HF's.
+::testing::AssertionResult model_close(const at::Tensor& got, const at::Tensor& exp, const std::string& name);
 
 }  // namespace vr::test
 
