@@ -16,14 +16,18 @@
 // when the outer backward accumulates it (vr/model/activation_checkpointing.h).
 //
 // ZeRO (shard_optimizer): a bucket of n elements gets a buffer of W·s (s = ceil(n / W), zero padding at the end);
-// rank r owns part r = [r·s, (r+1)·s) of every bucket. The buffers exist only while gradients are reduced: made
-// at the first gradient of the step's last micro-batch, freed once their part is copied out. The last
-// micro-batch reduce-scatters each bucket into this rank's slice of grad_shard_ (NCCL, flat collective), or
-// all-reduces it and copies part r out (Gloo: LibTorch 1.13's ProcessGroupGloo throws "does not support
-// reduce_scatter"; same bytes on the wire as plain data parallelism, only the optimizer state is partitioned
-// then). A parameter's full-size p.grad is freed as soon as its bucket is sent (its sum is in the buffer), so
-// full-size gradients do not pile up over backward. After the optimizer's update, all_gather_parameters()
-// gathers every rank's updated part into one bucket buffer at a time and copies it into the parameters.
+// rank r owns part r = [r·s, (r+1)·s) of every bucket. A reducing micro-batch (stage 2: every one; stage 1: the
+// last) reduce-scatters each bucket into this rank's slice of grad_shard_ (NCCL, flat collective; into a
+// part-sized temporary that is then added when an earlier micro-batch already wrote the slice), or all-reduces it
+// and adds part r in (Gloo: LibTorch 1.13's ProcessGroupGloo throws "does not support reduce_scatter"; same bytes
+// on the wire as plain data parallelism, only the optimizer state and the gradients are partitioned then).
+// Gradient memory stays at a few buckets: a buffer is made at its bucket's first gradient and freed when the
+// bucket is retired (waited for, its part added into grad_shard_); once more than kMaxBucketsInFlight buckets are in
+// flight the hook retires the oldest before backward goes on. A parameter's full-size p.grad is freed as soon as
+// its bucket is sent (its sum is in the buffer). Stage 2 therefore never holds a full-size gradient beyond its
+// bucket, and accumulates over micro-batches in fp32 in the partition (4N/W bytes). After the optimizer's update,
+// all_gather_parameters() gathers every rank's updated part into one bucket buffer at a time and copies it into
+// the parameters.
 #include <chrono>
 
 #include <fmt/format.h>
@@ -43,6 +47,7 @@ struct Bucket {
   std::vector<size_t> params;    // indices into BucketReducer::params_
   std::vector<int64_t> offsets;  // element offset of each param in flat
   at::Tensor flat;               // [numel] fp32 ([W * part] when sharded; undefined between steps then)
+  at::Tensor recv;               // sharded, NCCL: this micro-batch's reduced part when the slice already holds one
   int64_t numel = 0;             // gradient elements (without padding)
   int64_t part = 0;              // sharded: elements each rank owns (ceil(numel / W))
   int64_t shard_offset = 0;      // sharded: where this bucket's part starts in grad_shard_
@@ -56,7 +61,11 @@ struct Bucket {
 class BucketReducer final : public GradientReducer {
  public:
   explicit BucketReducer(std::shared_ptr<GroupCommunicator> comm)
-      : comm_(std::move(comm)), opt_(comm_->options()), rank_(comm_->rank()), world_(comm_->world_size()) {}
+      : comm_(std::move(comm)),
+        opt_(comm_->options()),
+        rank_(comm_->rank()),
+        world_(comm_->world_size()),
+        every_micro_batch_(opt_.shard_optimizer && opt_.zero_stage == 2) {}
 
   void attach(const NamedTensors& named) override {
     VR_CHECK(params_.empty(), "BucketReducer::attach called twice");
@@ -71,41 +80,49 @@ class BucketReducer final : public GradientReducer {
       params_[i].register_hook([this, i](const at::Tensor& g) { on_gradient(i, g); });
   }
 
-  void begin_micro_batch(bool is_last) override { armed_ = is_last && opt_.overlap; }
+  void begin_micro_batch(bool is_last) override { armed_ = (is_last || every_micro_batch_) && opt_.overlap; }
+
+  void end_micro_batch() override {
+    if (!every_micro_batch_) return;  // the micro-batch's gradients accumulate in .grad()
+    torch::NoGradGuard no_grad;
+    armed_ = false;
+    reduce_into_partition();
+  }
+
+  bool reduces_every_micro_batch() const override { return every_micro_batch_; }
 
   void synchronize(const std::vector<at::Tensor>& params) override {
     VR_CHECK(params.size() == params_.size(), "synchronize: {} parameters, attach saw {}", params.size(),
              params_.size());
     torch::NoGradGuard no_grad;
     armed_ = false;
-    fill_missing_slots();
-    launch_ready();
-    const auto t0 = clock_type::now();
-    for (size_t bi = 0; bi < buckets_.size(); ++bi)
-      comm_->wait(buckets_[bi].work, fmt::format("{} of gradient bucket {}/{} (step {})", collective_name(),
-                                                 bi + 1, buckets_.size(), comm_->steps() + 1));
-    wait_s_ = std::chrono::duration<double>(clock_type::now() - t0).count();
     const double inv_w = 1.0 / static_cast<double>(world_);
-    for (auto& b : buckets_) {
-      if (opt_.shard_optimizer) {
-        if (!comm_->collectives().has_reduce_scatter())
-          grad_shard_.narrow(0, b.shard_offset, b.part).copy_(b.flat.narrow(0, rank_ * b.part, b.part));
-        for (size_t i : b.params) params_[i].mutable_grad() = at::Tensor();  // the partition replaces them
-        b.flat = at::Tensor();  // made again by the next step's last micro-batch
-      } else {
+    if (opt_.shard_optimizer) {
+      reduce_into_partition();
+      grad_shard_.mul_(inv_w);
+      slice_written_ = false;
+    } else {
+      fill_missing_slots();
+      launch_ready();
+      const auto t0 = clock_type::now();
+      for (size_t bi = 0; bi < buckets_.size(); ++bi)
+        comm_->wait(buckets_[bi].work, fmt::format("{} of gradient bucket {}/{} (step {})", collective_name(),
+                                                   bi + 1, buckets_.size(), comm_->steps() + 1));
+      wait_acc_s_ += std::chrono::duration<double>(clock_type::now() - t0).count();
+      for (auto& b : buckets_) {
         for (size_t k = 0; k < b.params.size(); ++k) {
           at::Tensor& p = params_[b.params[k]];
           if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
           p.mutable_grad().copy_((slot(b, k) * inv_w).view_as(p.grad()));
         }
       }
-      b.launched = false;
-      b.waiting = b.params.size();
+      reset_micro_batch();
+      reductions_ = 1;
     }
-    if (opt_.shard_optimizer) grad_shard_.mul_(inv_w);
-    std::fill(ready_.begin(), ready_.end(), false);
-    next_ = 0;
-    pending_release_.clear();
+    wait_s_ = wait_acc_s_;
+    wait_acc_s_ = 0;
+    bytes_step_ = bytes_ * reductions_;
+    reductions_ = 0;
     comm_->count_step();
   }
 
@@ -156,17 +173,19 @@ class BucketReducer final : public GradientReducer {
     return out;
   }
 
-  int64_t bytes_last_step() const override { return bytes_; }
+  int64_t bytes_last_step() const override { return bytes_step_; }
   double wait_seconds_last_step() const override { return wait_s_; }
   std::string describe() const override {
-    return fmt::format("{} buckets of <= {} MiB, {:.2f} MB per step {} (fp32)", buckets_.size(), opt_.bucket_mb,
-                       static_cast<double>(bytes_) / 1e6, opt_.shard_optimizer ? "reduced" : "all-reduced") +
+    return fmt::format("{} buckets of <= {} MiB, {:.2f} MB per {} {} (fp32)", buckets_.size(), opt_.bucket_mb,
+                       static_cast<double>(bytes_) / 1e6, every_micro_batch_ ? "micro-batch" : "step",
+                       opt_.shard_optimizer ? "reduced" : "all-reduced") +
            (opt_.shard_optimizer
-                ? fmt::format("; optimizer sharded (ZeRO-1/2): {} elements per rank, gradients {}, weights "
-                              "all-gathered",
-                              layout_.numel,
+                ? fmt::format("; ZeRO-{}: optimizer state and gradients sharded, {} elements per rank, gradients "
+                              "{} {}, weights all-gathered",
+                              every_micro_batch_ ? 2 : 1, layout_.numel,
                               comm_->collectives().has_reduce_scatter() ? "reduce-scattered"
-                                                                        : "all-reduced then sliced (gloo)")
+                                                                        : "all-reduced then sliced (gloo)",
+                              every_micro_batch_ ? "every micro-batch" : "once per step")
                 : std::string());
   }
 
@@ -313,16 +332,66 @@ class BucketReducer final : public GradientReducer {
   void launch_ready() {
     while (next_ < buckets_.size() && buckets_[next_].waiting == 0) {
       Bucket& b = buckets_[next_];
-      if (opt_.shard_optimizer && comm_->collectives().has_reduce_scatter())
-        b.work = comm_->collectives().reduce_scatter(b.flat, grad_shard_.narrow(0, b.shard_offset, b.part));
-      else
+      if (opt_.shard_optimizer && comm_->collectives().has_reduce_scatter()) {
+        at::Tensor out = grad_shard_.narrow(0, b.shard_offset, b.part);
+        if (slice_written_) out = b.recv = torch::empty({b.part}, out.options());  // added when retired
+        b.work = comm_->collectives().reduce_scatter(b.flat, out);
+      } else {
         b.work = comm_->collectives().all_reduce(b.flat, Reduce::sum);
+      }
       b.launched = true;
       // ZeRO: the sent bucket holds these gradients now. Their p.grad go at the next hook (the hook that
       // launched the bucket runs before autograd adds its own parameter's gradient, so not here).
       if (opt_.shard_optimizer) pending_release_.insert(pending_release_.end(), b.params.begin(), b.params.end());
       ++next_;
     }
+    // ZeRO: a few buckets in flight at most, so their buffers do not pile up over backward.
+    if (opt_.shard_optimizer)
+      while (next_ - retired_ > static_cast<size_t>(kMaxBucketsInFlight)) retire(retired_++);
+  }
+
+  // ZeRO: waits for bucket bi's collective, adds this rank's reduced part into grad_shard_ (or writes it, the
+  // step's first reduction) and frees the bucket's buffer.
+  void retire(size_t bi) {
+    Bucket& b = buckets_[bi];
+    const auto t0 = clock_type::now();
+    comm_->wait(b.work, fmt::format("{} of gradient bucket {}/{} (step {})", collective_name(), bi + 1,
+                                    buckets_.size(), comm_->steps() + 1));
+    wait_acc_s_ += std::chrono::duration<double>(clock_type::now() - t0).count();
+    at::Tensor part = grad_shard_.narrow(0, b.shard_offset, b.part);
+    if (!comm_->collectives().has_reduce_scatter()) {
+      const at::Tensor mine = b.flat.narrow(0, rank_ * b.part, b.part);
+      if (slice_written_) part.add_(mine);
+      else part.copy_(mine);
+    } else if (b.recv.defined()) {
+      part.add_(b.recv);
+    }
+    b.flat = at::Tensor();
+    b.recv = at::Tensor();
+  }
+
+  // ZeRO, after a reducing micro-batch's backward: the slots autograd did not fill, the buckets not yet sent,
+  // every bucket retired; the full-size gradients are gone (the partition holds their sum).
+  void reduce_into_partition() {
+    release_sent_gradients();
+    fill_missing_slots();
+    launch_ready();
+    while (retired_ < next_) retire(retired_++);
+    for (at::Tensor& p : params_) p.mutable_grad() = at::Tensor();
+    reset_micro_batch();
+    slice_written_ = true;
+    ++reductions_;
+  }
+
+  void reset_micro_batch() {
+    for (auto& b : buckets_) {
+      b.launched = false;
+      b.waiting = b.params.size();
+    }
+    std::fill(ready_.begin(), ready_.end(), false);
+    next_ = 0;
+    retired_ = 0;
+    pending_release_.clear();
   }
 
   void release_sent_gradients() {
@@ -341,10 +410,14 @@ class BucketReducer final : public GradientReducer {
   std::vector<size_t> pending_release_;  // sharded: params whose p.grad the next hook frees
   ShardLayout layout_;     // sharded: this rank's partition
   at::Tensor grad_shard_;  // sharded: [layout_.numel] fp32 averaged gradient of the partition
-  size_t next_ = 0;
+  size_t next_ = 0;     // buckets launched this micro-batch
+  size_t retired_ = 0;  // ZeRO: buckets retired this micro-batch (their part added into grad_shard_)
   bool armed_ = false;
-  int64_t bytes_ = 0;
-  double wait_s_ = 0;
+  const bool every_micro_batch_;  // ZeRO-2
+  bool slice_written_ = false;    // ZeRO: grad_shard_ holds an earlier micro-batch's sum this step
+  int64_t bytes_ = 0;             // payload of one reduction (every bucket once)
+  int64_t reductions_ = 0, bytes_step_ = 0;
+  double wait_s_ = 0, wait_acc_s_ = 0;
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include "vr/core/error.h"
 #include "vr/core/progress.h"
+#include "vr/distributed/gradient_reducer.h"
 #include "vr/model/lm_loss.h"
 #include "vr/model/projector.h"
 #include "vr/train/metrics.h"
@@ -68,6 +69,7 @@ class Planner {
     W = static_cast<double>(std::max<int64_t>(in.world_size, 1));
     trainable = static_cast<double>(in.trainable_params);
     zero = in.shard_optimizer && W > 1;
+    zero2 = zero && in.zero_stage == 2;
     grad_s = in.fp32_gradients ? 4.0 : s;  // bytes per element of .grad()
     input_bytes = E * H * s;
   }
@@ -86,9 +88,15 @@ class Planner {
   void persistent_terms() {
     m_.weights = static_cast<double>(in_.model.num_parameters()) * s;
     m_.optimizer = zero ? trainable * 12.0 / W : trainable * (8.0 + (fp32 ? 0.0 : 4.0));
-    m_.gradients = trainable * grad_s;
-    // Replicated: the fp32 buckets, all run long. ZeRO: the fp32 gradient partition; the buckets are counted in
-    // the backward (they replace the gradients there).
+    // ZeRO: the fp32 buffers of the buckets in flight (kMaxBucketsInFlight sent, one filling) and the autograd
+    // gradients of one bucket not yet freed; they stand in for the full gradients during each reducing backward.
+    const double bucket = std::min(trainable, in_.bucket_mb * 1024 * 1024 / 4);
+    in_flight = std::min(trainable, static_cast<double>(distributed::kMaxBucketsInFlight + 1) * bucket) * 4.0 +
+                bucket * grad_s;
+    // ZeRO-2 holds nothing more; otherwise .grad() of every trainable element (all of the step with
+    // grad_accum > 1).
+    m_.gradients = zero2 ? in_flight : trainable * grad_s;
+    // Replicated: the fp32 buckets, all run long. ZeRO: the fp32 gradient partition.
     m_.communication = W <= 1 ? 0.0 : zero ? trainable * 4.0 / W : trainable * 4.0;
   }
 
@@ -205,7 +213,7 @@ class Planner {
     vision_tr = n_img * Fv * (6.0 * Dv + 2.0 * Iv) * s +
                 n_img * static_cast<double>(v_.num_attention_heads) * Fv * Fv * (2.0 * s + 4.0);
     stat = m_.weights + m_.optimizer + m_.communication;
-    accum_grads = in_.grad_accum > 1 ? m_.gradients : 0.0;  // held across micro-batches
+    accum_grads = in_.grad_accum > 1 && !zero2 ? m_.gradients : 0.0;  // held across micro-batches
     for (int64_t i = 0; i < L; ++i) stack += kept(i);
     // The mask and RoPE tables outlive the forward only when checkpointing saved them (else they go with it).
     mask_kept = in_.gradient_checkpointing ? mask : 0.0;
@@ -249,7 +257,8 @@ class Planner {
       // Checkpointing saved the input h; in fp32 the recompute's set names the same storage (counted there).
       const double own = in_.gradient_checkpointing && !fp32 ? input_bytes : 0.0;
       const double tr = layer_backward(i);
-      const double total = stat + std::max(grads_done, accum_grads) + below + own + bwd_held + tr;
+      const double grads = zero ? std::min(grads_done, in_flight) : grads_done;  // ZeRO: retired as it goes
+      const double total = stat + std::max(grads, accum_grads) + below + own + bwd_held + tr;
       m_.backward_peak = std::max(m_.backward_peak, total);
       consider(total, tr, fmt::format("backward of layer {}", i));
     }
@@ -274,7 +283,8 @@ class Planner {
   // Shapes and sizes (memory_plan.h's symbols).
   double s = 0, B = 0, T = 0, E = 0, H = 0, I = 0, nH = 0, V = 0, D = 0, Hkv = 0, P = 0, W = 1;
   double trainable = 0, grad_s = 0, input_bytes = 0;
-  bool fp32 = true, zero = false;
+  bool fp32 = true, zero = false, zero2 = false;
+  double in_flight = 0;  // ZeRO: gradient bytes of the buckets in flight
   int64_t L = 0;
   // Trainable pieces.
   double proj_params = 0, head_params = 0, k = 0, layer_grad = 0;

@@ -114,7 +114,8 @@ std::string shape_only_plan_report(const RunConfig& cfg) {
       fmt::join(in.tuned_layers, ","), p.note, in.batch, in.tokens, cfg.train.dtype,
       in.gradient_checkpointing ? "" : "no ", in.grad_accum,
       in.world_size > 1 ? fmt::format("{} ranks, {} (per rank below)", in.world_size,
-                                      in.shard_optimizer ? "ZeRO-1/2" : "replicated optimizer")
+                                      in.shard_optimizer ? fmt::format("ZeRO-{}", in.zero_stage)
+                                                         : std::string("replicated optimizer"))
                         : std::string("1 rank (dist.world_size=N plans N ranks)"));
   // Per GPU: 80 GiB (H100 / A100-80GB), 2 GiB set aside for the CUDA context and the allocator's slack.
   constexpr double kGpu = 80.0 * (1ull << 30), kReserve = 2.0 * (1ull << 30);

@@ -1,6 +1,7 @@
 #include "vr/train/optimizer.h"
 
 #include <fmt/ranges.h>  // fmt::join (in fmt/ranges.h since fmt 11, bundled by LibTorch 2.x)
+#include <algorithm>
 #include <cmath>
 
 #include <torch/torch.h>
@@ -141,12 +142,10 @@ double AdamW::clip_grad_norm(double max_norm) {
   // norm, so every rank clips (or stops on a non-finite norm) alike.
   at::Tensor grad = reducer_->gradient_shard();
   at::Tensor sq = torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(grad.device()));
-  for (const Piece& pc : pieces_) sq += grad.narrow(0, pc.shard_offset, pc.numel).to(torch::kDouble).square().sum();
+  for (const Piece& pc : pieces_) sq += squared_sum_fp64(grad.narrow(0, pc.shard_offset, pc.numel));
   const double total = std::sqrt(comm_->all_reduce_sum({sq.item<double>()})[0]);
-  if (max_norm > 0 && std::isfinite(total)) {
-    const double coef = max_norm / (total + 1e-6);
-    if (coef < 1) grad.mul_(coef);
-  }
+  const double factor = clip_factor(total, max_norm);
+  if (factor < 1) grad.mul_(factor);
   return total;
 }
 
@@ -240,19 +239,32 @@ bool is_no_decay_param(const std::string& name, int64_t dim) {
   return name.find("norm") != std::string::npos || (name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0);
 }
 
+at::Tensor squared_sum_fp64(const at::Tensor& x) {
+  constexpr int64_t kChunk = int64_t{1} << 24;  // 16 Mi elements: a 128 MiB fp64 temporary at most
+  const at::Tensor flat = x.reshape({-1});
+  at::Tensor sum = torch::zeros({}, x.options().dtype(at::kDouble));
+  for (int64_t i = 0; i < flat.numel(); i += kChunk)
+    sum += flat.narrow(0, i, std::min(kChunk, flat.numel() - i)).to(at::kDouble).square().sum();
+  return sum;
+}
+
+double clip_factor(double norm, double max_norm) {
+  if (max_norm <= 0 || !std::isfinite(norm)) return 1.0;
+  const double factor = max_norm / (norm + 1e-6);
+  return factor < 1 ? static_cast<double>(static_cast<float>(factor)) : 1.0;
+}
+
 double clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm) {
   torch::NoGradGuard no_grad;
-  std::vector<at::Tensor> norms;
+  at::Tensor sq;
   for (const auto& p : params)
-    if (p.grad().defined()) norms.push_back(p.grad().to(at::kFloat).norm(2));
-  if (norms.empty()) return 0.0;
-  double total = torch::stack(norms).norm(2).item<double>();
-  if (max_norm > 0 && std::isfinite(total)) {
-    double coef = max_norm / (total + 1e-6);
-    if (coef < 1)
-      for (const auto& p : params)
-        if (p.grad().defined()) p.mutable_grad().mul_(coef);
-  }
+    if (p.grad().defined()) sq = sq.defined() ? sq + squared_sum_fp64(p.grad()) : squared_sum_fp64(p.grad());
+  if (!sq.defined()) return 0.0;
+  const double total = std::sqrt(sq.item<double>());  // the step's one host read
+  const double factor = clip_factor(total, max_norm);
+  if (factor < 1)
+    for (const auto& p : params)
+      if (p.grad().defined()) p.mutable_grad().mul_(factor);
   return total;
 }
 

@@ -110,7 +110,7 @@ PreparedRun prepare_run(const RunConfig& cfg, const RunContext& ctx, int64_t tok
 
   MemoryPlanInputs mi = memory_plan_inputs(cfg, (*model)->config(), run.trainable, tokens_per_sample);
   mi.world_size = ctx.world_size;
-  mi.fp32_gradients = uses_fp32_gradients(cfg.train, ctx.world_size);
+  mi.fp32_gradients = uses_fp32_gradients(cfg.train, cfg.dist, ctx.world_size);
   run.plan += fmt::format("stage {} / method {}: {} of {} parameters train ({:.2f}%)\n", cfg.train.stage,
                           cfg.train.method, run.trainable.trainable_numel, run.trainable.total_numel,
                           100.0 * static_cast<double>(run.trainable.trainable_numel) /

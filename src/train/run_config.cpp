@@ -138,8 +138,12 @@ void RunConfig::bind(vr::ConfigBinder& b) {
   b.field("dist.bucket_mb", dist.bucket_mb, "gradient all-reduce bucket cap in MiB");
   b.field("dist.overlap", dist.overlap, "start each bucket's all-reduce during backward (false: after backward)");
   b.field("dist.shard_optimizer", dist.shard_optimizer,
-          "ZeRO stage 1/2: each rank keeps 1/W of the fp32 masters and AdamW moments (gradients reduce-scattered, "
+          "ZeRO: each rank keeps 1/W of the fp32 masters, AdamW moments and gradients (gradients reduce-scattered, "
           "weights all-gathered); no effect on one process");
+  b.field("dist.zero_stage", dist.zero_stage,
+          "with dist.shard_optimizer: 2 = reduce-scatter every micro-batch's gradients into this rank's fp32 "
+          "partition (no full-size gradient outlives its bucket; grad_accum times the gradient traffic); 1 = "
+          "accumulate full-size fp32 gradients over the step's micro-batches and reduce once per step");
   b.field("dist.rank", dist.rank, "this process's rank (-1: from RANK / SLURM_PROCID / OMPI_COMM_WORLD_RANK)");
   b.field("dist.world_size", dist.world_size, "number of ranks (-1: from the environment; 1 without one)");
   b.field("dist.local_rank", dist.local_rank, "rank on this node (-1: from the environment)");
@@ -180,6 +184,7 @@ void RunConfig::validate() const {
   positive("train.batch_size", train.batch_size);
   VR_CHECK(dist.timeout_s > 0 && dist.init_timeout_s > 0, "dist.timeout_s and dist.init_timeout_s must be > 0");
   VR_CHECK(dist.bucket_mb > 0, "dist.bucket_mb must be > 0, got {}", dist.bucket_mb);
+  VR_CHECK(dist.zero_stage == 1 || dist.zero_stage == 2, "dist.zero_stage must be 1 or 2, got {}", dist.zero_stage);
   positive("train.grad_accum", train.grad_accum);
   positive("train.keep_last", train.keep_last);
   positive("train.log_every", train.log_every);

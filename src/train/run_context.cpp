@@ -44,6 +44,7 @@ RunContext make_run_context(const RunConfig& cfg, bool data_parallel) {
     o.bucket_mb = cfg.dist.bucket_mb;
     o.overlap = cfg.dist.overlap;
     o.shard_optimizer = cfg.dist.shard_optimizer;
+    o.zero_stage = cfg.dist.zero_stage;
     distributed::DataParallel dp = distributed::make_data_parallel(env, o);
     ctx.comm = std::move(dp.comm);
     ctx.reducer = std::move(dp.reducer);

@@ -81,8 +81,9 @@ MemoryPlanInputs memory_plan_inputs(const RunConfig& cfg, const model::LvlmConfi
   mi.fused_attention = compat::sdpa_available();  // training runs SDPA where LibTorch has it (prepare_run)
   mi.world_size = cfg.dist.world_size > 0 ? cfg.dist.world_size : 1;  // prepare_run: the run's own
   mi.shard_optimizer = cfg.dist.shard_optimizer;
+  mi.zero_stage = cfg.dist.zero_stage;
   mi.bucket_mb = cfg.dist.bucket_mb;
-  mi.fp32_gradients = uses_fp32_gradients(cfg.train, mi.world_size);
+  mi.fp32_gradients = uses_fp32_gradients(cfg.train, cfg.dist, mi.world_size);
   return mi;
 }
 

@@ -55,6 +55,7 @@ MicroBatchTotals run_micro_batches(StepParts& p, int64_t step, const std::string
     } else {
       (out.loss / static_cast<double>(t.grad_accum)).backward();
     }
+    if (a + 1 < t.grad_accum) p.reducer.end_micro_batch();
     sum.images += out.images;
   }
   // The step's host read. A non-finite loss stops the step before the optimizer update (its backward ran, but
@@ -113,7 +114,10 @@ int64_t use_fp32_gradients(const std::vector<at::Tensor>& params) {
   return n;
 }
 
-bool uses_fp32_gradients(const TrainSection& t, int64_t world_size) { return t.grad_accum > 1 || world_size > 1; }
+bool uses_fp32_gradients(const TrainSection& t, const DistSection& d, int64_t world_size) {
+  const bool zero2 = world_size > 1 && d.shard_optimizer && d.zero_stage == 2;  // sums in its fp32 partition
+  return !zero2 && (t.grad_accum > 1 || world_size > 1);
+}
 
 StepMetrics train_step(StepParts& p, int64_t step, int64_t total_steps, const std::string& last_checkpoint) {
   const TrainSection& t = p.train;
@@ -121,7 +125,8 @@ StepMetrics train_step(StepParts& p, int64_t step, int64_t total_steps, const st
   m.step = step + 1;
   m.total_steps = total_steps;
   p.opt.zero_grad();
-  if (uses_fp32_gradients(t, p.comm.world_size())) use_fp32_gradients(p.trainable);
+  if (!p.reducer.reduces_every_micro_batch() && (t.grad_accum > 1 || p.comm.world_size() > 1))
+    use_fp32_gradients(p.trainable);
   MicroBatchTotals sum = run_micro_batches(p, step, last_checkpoint);
   p.reducer.synchronize(p.trainable);  // data-parallel seam: gradients complete (averaged over ranks) from here on
   m.allreduce_bytes = p.reducer.bytes_last_step();

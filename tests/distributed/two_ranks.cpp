@@ -8,7 +8,7 @@
 namespace vr::test {
 
 void run_two_ranks(double bucket_mb, bool shard_optimizer,
-                   const std::function<void(int64_t, vr::distributed::DataParallel)>& body) {
+                   const std::function<void(int64_t, vr::distributed::DataParallel)>& body, int64_t zero_stage) {
   const int port = free_port();
   std::exception_ptr err[2];
   auto rank_main = [&](int64_t r) {
@@ -26,6 +26,7 @@ void run_two_ranks(double bucket_mb, bool shard_optimizer,
       o.init_timeout_s = 30;
       o.timeout_s = 30;
       o.shard_optimizer = shard_optimizer;
+      o.zero_stage = zero_stage;
       body(r, vr::distributed::make_data_parallel(env, o));
     } catch (...) {
       err[r] = std::current_exception();

@@ -1,10 +1,12 @@
-// ZeRO stage 1/2 (dist.shard_optimizer): AdamW sharded over two ranks (threads of this process, Gloo on loopback)
-// against the same data-parallel run with an unsharded AdamW.
+// ZeRO (dist.shard_optimizer): AdamW sharded over two ranks (threads of this process, Gloo on loopback) against
+// the same data-parallel run with an unsharded AdamW, accumulation 2.
 //
-// Tolerance: without clipping the sharded update is the unsharded one element for element (same averaged fp32
-// gradient, same AdamW operations on a copy of the same fp32 master), so weights and state must be bit-identical.
-// With clipping, the global norm is summed in fp64 over partitions instead of fp32 per-tensor norms, so the clip
-// coefficient may differ in the last fp32 bits: |Δw| <= 1e-6 after 3 steps of lr <= 1e-2.
+// Tolerance: ZeRO-1 (one reduction per step) sums the gradients in the unsharded order, and the sharded update is
+// the unsharded one element for element (same AdamW operations on a copy of the same fp32 master); clipping
+// applies the same fp32 factor (the norm is summed in fp64, which cutting the gradients into pieces does not
+// change): weights and state must be bit-identical, with and without clipping. ZeRO-2 sums over ranks first and
+// over micro-batches second ((g00 + g10) + (g01 + g11) instead of (g00 + g01) + (g10 + g11)): last-bit
+// differences, |Δw| <= 1e-6 after 3 steps of lr <= 1e-2.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -20,8 +22,9 @@ using vr::train::AdamW;
 using vr::train::ParamGroup;
 using Named = std::vector<std::pair<std::string, at::Tensor>>;
 
-void two_ranks(bool shard, double bucket_mb, const std::function<void(int64_t, vr::distributed::DataParallel)>& body) {
-  vr::test::run_two_ranks(bucket_mb, shard, body);
+void two_ranks(bool shard, double bucket_mb, const std::function<void(int64_t, vr::distributed::DataParallel)>& body,
+               int64_t zero_stage = 1) {
+  vr::test::run_two_ranks(bucket_mb, shard, body, zero_stage);
 }
 
 // Odd sizes (padding, partitions cutting tensors), three groups with their own lr / decay; no global RNG.
@@ -50,6 +53,7 @@ void train(int64_t r, Model& m, vr::distributed::GradientReducer& sync, AdamW& o
     for (int64_t a = 0; a < 2; ++a) {
       sync.begin_micro_batch(a == 1);
       (m.loss(r, s, a) / 2.0).backward();
+      if (a == 0) sync.end_micro_batch();
     }
     sync.synchronize(m.list());
     if (opt.sharded()) opt.clip_grad_norm(max_norm);
@@ -64,7 +68,7 @@ struct Outcome {
   int64_t state_elements = 0;
 };
 
-Outcome run(bool shard, double bucket_mb, double max_norm) {
+Outcome run(bool shard, double bucket_mb, double max_norm, int64_t zero_stage = 1) {
   Outcome out;
   two_ranks(shard, bucket_mb, [&](int64_t r, vr::distributed::DataParallel dp) {
     Model m;
@@ -80,7 +84,7 @@ Outcome run(bool shard, double bucket_mb, double max_norm) {
     } else if (shard) {
       EXPECT_EQ(state.size(), 1u) << "only rank 0 holds the gathered state (and 'step')";
     }
-  });
+  }, zero_stage);
   return out;
 }
 
@@ -109,9 +113,48 @@ TEST(Zero, ShardedAdamWEqualsUnshardedOnTwoRanks) {
     EXPECT_LE(zero.state_elements, bucket_mb > 1 ? 3 * 17 : 3 * (8 + 4 + 6));
 
     Outcome plain_clip = run(false, bucket_mb, 0.5), zero_clip = run(true, bucket_mb, 0.5);
-    EXPECT_LE(max_diff(zero_clip.weights[0], plain_clip.weights[0]), 1e-6);
+    for (size_t i = 0; i < 3; ++i)
+      EXPECT_TRUE(torch::equal(zero_clip.weights[0][i], plain_clip.weights[0][i])) << "clipped, tensor " << i;
     // Gradient norms are ~5 here, so max_norm 0.5 clips (AdamW is nearly scale-invariant: small differences).
     EXPECT_GT(max_diff(plain_clip.weights[0], plain.weights[0]), 0.0) << "max_norm 0.5 should clip";
+  }
+}
+
+// ZeRO-2: every micro-batch is reduce-scattered into the partition as its backward ends, its full-size gradients
+// freed (none is left in .grad() between micro-batches), and the step sends the buckets once per micro-batch.
+// The weights equal ZeRO-1's but for the order of the sums (see above).
+TEST(Zero, StageTwoReducesEveryMicroBatchIntoThePartitionAndKeepsNoFullGradient) {
+  for (double bucket_mb : {25.0, 1e-5}) {
+    SCOPED_TRACE(bucket_mb);
+    std::vector<at::Tensor> weights[2];
+    two_ranks(true, bucket_mb, [&](int64_t r, vr::distributed::DataParallel dp) {
+      Model m;
+      dp.reducer->attach(m.named());
+      AdamW opt(m.groups(), {}, dp.reducer, dp.comm);
+      EXPECT_TRUE(dp.reducer->reduces_every_micro_batch());
+      for (int64_t s = 0; s < 3; ++s) {
+        opt.zero_grad();
+        dp.reducer->begin_micro_batch(false);
+        (m.loss(r, s, 0) / 2.0).backward();
+        dp.reducer->end_micro_batch();
+        for (const auto& t : m.list()) EXPECT_FALSE(t.grad().defined()) << "a full-size gradient outlived its bucket";
+        const at::Tensor first = dp.reducer->gradient_shard().clone();
+        EXPECT_GT(first.abs().sum().item<double>(), 0.0) << "micro-batch 0 was not reduced into the partition";
+        dp.reducer->begin_micro_batch(true);
+        (m.loss(r, s, 1) / 2.0).backward();
+        dp.reducer->synchronize(m.list());
+        for (const auto& t : m.list()) EXPECT_FALSE(t.grad().defined());
+        EXPECT_FALSE(torch::equal(dp.reducer->gradient_shard(), first / 2)) << "micro-batch 1 was not added";
+        // 34 elements + padding, fp32, sent once per micro-batch.
+        EXPECT_EQ(dp.reducer->bytes_last_step(), 2 * 4 * 34);
+        opt.clip_grad_norm(0.5);
+        opt.step(1.0 - 0.1 * static_cast<double>(s));
+      }
+      for (auto& t : m.list()) weights[r].push_back(t.detach().clone());
+    }, /*zero_stage=*/2);
+    const Outcome stage1 = run(true, bucket_mb, 0.5);
+    for (int r = 0; r < 2; ++r) EXPECT_LE(max_diff(weights[r], stage1.weights[0]), 1e-6) << "rank " << r;
+    for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(torch::equal(weights[0][i], weights[1][i])) << "ranks differ, " << i;
   }
 }
 

@@ -19,7 +19,8 @@ struct DataParallelOptions {
   double timeout_s = 100;        // every later collective
   double bucket_mb = 25;         // gradient bucket cap in MiB (fp32 elements)
   bool overlap = true;           // start buckets from gradient hooks during backward (false: all after backward)
-  bool shard_optimizer = false;  // ZeRO stage 1/2: gradients reduce-scattered, optimizer state partitioned
+  bool shard_optimizer = false;  // ZeRO: gradients reduce-scattered, optimizer state partitioned
+  int64_t zero_stage = 2;        // with shard_optimizer: 2 reduces every micro-batch, 1 once per step
 };
 
 // The two halves a run sees: never null.

@@ -2,20 +2,24 @@
 // calls, in this order:
 //   attach(named trainable)     once, before the first step: builds buckets, registers gradient hooks, makes the
 //                               trainable weights identical on every rank (broadcast from rank 0)
-//   begin_micro_batch(is_last)  before each micro-batch's backward; only the last one of a step communicates: its
-//                               gradient hooks start each bucket's all-reduce as soon as the bucket's last
-//                               gradient is ready (overlapping the rest of backward)
+//   begin_micro_batch(is_last)  before each micro-batch's backward; only the last one of a step communicates
+//                               (ZeRO-2: every one): its gradient hooks start each bucket's collective as soon as
+//                               the bucket's last gradient is ready (overlapping the rest of backward)
+//   end_micro_batch()           after the backward of each micro-batch but the last: ZeRO-2 finishes that
+//                               micro-batch's reduce-scatter into the partition here; otherwise nothing
 //   synchronize(params)         after the last backward: launches what is left, waits, writes the average over
 //                               ranks into every .grad() (a parameter that got no gradient counts as zeros,
 //                               identically on every rank)
 // The single-process reducer does nothing in any of them.
 //
-// ZeRO stage 1/2 (dist.shard_optimizer, sharded() true): each bucket's fp32 buffer of n elements is padded to
-// W·s (s = ceil(n / W)) and rank r owns elements [r·s, (r+1)·s) of every bucket; its partition is the
-// concatenation of those parts over the buckets ([shard_layout().numel]). synchronize() then leaves the averaged
-// gradient of this partition in gradient_shard() (reduce-scatter with NCCL; all-reduce and slice with Gloo, which
-// has no reduce_scatter in LibTorch 1.13) and frees every p.grad; the optimizer updates its partition and
-// all_gather_parameters() writes the updated partitions of all ranks into every rank's parameters.
+// ZeRO (dist.shard_optimizer, sharded() true): each bucket's fp32 buffer of n elements is padded to W·s
+// (s = ceil(n / W)) and rank r owns elements [r·s, (r+1)·s) of every bucket; its partition is the concatenation of
+// those parts over the buckets ([shard_layout().numel]). Stage 2 (dist.zero_stage 2, the default) reduce-scatters
+// every micro-batch's gradients into the fp32 partition, stage 1 only the last micro-batch's (the earlier ones
+// accumulate full-size in .grad()); reduce-scatter with NCCL, all-reduce and slice with Gloo, which has no
+// reduce_scatter in LibTorch 1.13. synchronize() then leaves the averaged gradient of this partition in
+// gradient_shard() and every p.grad freed; the optimizer updates its partition and all_gather_parameters() writes
+// the updated partitions of all ranks into every rank's parameters.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -28,6 +32,11 @@
 #include "vr/distributed/communicator.h"
 
 namespace vr::distributed {
+
+// ZeRO: buckets launched and not yet retired (waited for, their part added into the partition, their buffer freed)
+// before a gradient hook waits for the oldest. 2: the bucket on the wire overlaps the next one's backward, as with
+// DeepSpeed's double-buffered reduction. The memory plan counts the buffers with it.
+constexpr int64_t kMaxBucketsInFlight = 2;
 
 // A run of this rank's partition that lies in one parameter: partition[shard_offset, +numel) holds the
 // flattened parameter `name`[param_offset, +numel).
@@ -45,6 +54,9 @@ class GradientReducer {
   virtual ~GradientReducer() = default;
   virtual void attach(const NamedTensors& named_trainable) {}
   virtual void begin_micro_batch(bool is_last) {}
+  virtual void end_micro_batch() {}
+  // ZeRO-2: .grad() never accumulates over micro-batches (each one is reduced into the fp32 partition).
+  virtual bool reduces_every_micro_batch() const { return false; }
   // params: the trainable tensors; their .grad() hold this rank's gradients (averaged over micro-batches).
   virtual void synchronize(const std::vector<at::Tensor>& params) {}
   // Bytes this rank handed to the gradient collectives in the last synchronize (payload, fp32).

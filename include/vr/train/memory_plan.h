@@ -31,12 +31,13 @@
 // Data parallel (W ranks; vr/distributed/gradient_reducer.h), per rank:
 //   replicated    fp32 gradient buckets, 4 bytes per trainable element, for the whole run (as PyTorch's DDP)
 //   ZeRO          optimizer state 12 bytes per trainable element / W (fp32 master + moments of its partition) and
-//                 the fp32 gradient partition (4 / W); the fp32 buckets (4 per element) exist from the last
-//                 micro-batch's backward to the step's reduce-scatter, while each parameter's own gradient is freed
-//                 as its bucket is sent: the backward's gradients cost 4 bytes per element, not 4 + s; after the
-//                 update one bucket at a time is all-gathered (<= dist.bucket_mb)
+//                 the fp32 gradient partition (4 / W); in a reducing backward (ZeRO-2: every micro-batch's,
+//                 ZeRO-1: the last one's) the fp32 buffers of at most kMaxBucketsInFlight + 1 buckets and the
+//                 autograd gradients of one bucket, each parameter's own gradient being freed as its bucket is
+//                 sent; ZeRO-1 also holds .grad() (4 per element) across the micro-batches; after the update one
+//                 bucket at a time is all-gathered (<= dist.bucket_mb)
 //   fp32 gradients  with bf16 weights and grad_accum > 1 or W > 1, .grad() is fp32 (train_step.h): 4 bytes per
-//                 trainable element instead of s
+//                 trainable element instead of s (not under ZeRO-2, which sums in its fp32 partition)
 // Not included: the CUDA context (~0.5-1 GiB), the caching allocator's fragmentation (reserved − allocated),
 // NCCL's own buffers, and on CPU the process baseline and glibc's heap.
 #pragma once
@@ -68,7 +69,8 @@ struct MemoryPlanInputs {
   bool full_logits = false;             // [B,T,V] logits and full cross-entropy instead of the chunked loss
   int64_t loss_chunk_rows = 0;          // 0: model::default_loss_chunk_rows(V)
   int64_t world_size = 1;               // data-parallel ranks W
-  bool shard_optimizer = false;         // ZeRO-1/2 (dist.shard_optimizer)
+  bool shard_optimizer = false;         // ZeRO (dist.shard_optimizer)
+  int64_t zero_stage = 2;               // dist.zero_stage: 2 reduces every micro-batch, 1 once per step
   double bucket_mb = 25;                // dist.bucket_mb: the all-gather's one bucket under ZeRO
   bool fp32_gradients = false;          // .grad() in fp32 (bf16 weights with grad_accum > 1 or W > 1)
 };

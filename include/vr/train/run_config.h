@@ -77,7 +77,8 @@ struct DistSection {
   double timeout_s = 100;        // every later collective
   double bucket_mb = 25;         // gradient bucket cap (MiB of fp32)
   bool overlap = true;           // all-reduce buckets during backward (false: after it; for measurements)
-  bool shard_optimizer = false;  // ZeRO stage 1/2: AdamW state partitioned over the ranks (vr/train/optimizer.h)
+  bool shard_optimizer = false;  // ZeRO: AdamW state partitioned over the ranks (vr/train/optimizer.h)
+  int64_t zero_stage = 2;        // with shard_optimizer: 2 reduces every micro-batch, 1 once per step
   int64_t rank = -1, world_size = -1, local_rank = -1;
   std::string master_addr;
   int64_t master_port = -1;

@@ -4,13 +4,15 @@
 //
 // Step s (0-based) with accumulation A over W ranks:
 //   for a in 0..A-1:  out = task.forward_next();  (out.loss / A).backward()      (token normalisation: below)
+//                     a < A-1: reducer.end_micro_batch()   (ZeRO-2 reduce-scatters this micro-batch here)
 //   reducer.synchronize(trainable)       ← gradients complete and averaged over ranks from here on
 //   g = clip_grad_norm(max_grad_norm);  check loss and g finite (every rank decides alike)
 //   adamw.step(schedule.factor(s))
 // Mixed precision: when gradients are summed (A > 1) or averaged over ranks (W > 1), the gradients of bf16/fp16
 // parameters accumulate in fp32 (.grad() is an fp32 tensor from the step's first backward on), so A micro-batches
 // add up without bf16 rounding at each add, and the reducer, clipping and AdamW see fp32 averages. A lone
-// micro-batch's gradient is used as autograd made it (no extra 2 bytes per element).
+// micro-batch's gradient is used as autograd made it (no extra 2 bytes per element). ZeRO-2 accumulates in its
+// fp32 gradient partition instead, so .grad() stays as autograd made it there too.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -48,7 +50,7 @@ struct StepParts {
 StepMetrics train_step(StepParts& parts, int64_t step, int64_t total_steps, const std::string& last_checkpoint);
 
 // Whether train_step keeps .grad() of bf16/fp16 weights in fp32 (see above).
-bool uses_fp32_gradients(const TrainSection& t, int64_t world_size);
+bool uses_fp32_gradients(const TrainSection& t, const DistSection& d, int64_t world_size);
 
 // Gives every bf16/fp16 tensor of `params` an fp32 .grad() of zeros, so autograd accumulates into fp32 (call
 // after zero_grad, before the first backward of a step). fp32 tensors are left alone (their .grad() stays
