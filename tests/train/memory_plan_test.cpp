@@ -293,6 +293,18 @@ TEST(MemoryPlan, DataParallelTermsPerRank) {
   EXPECT_LT(zero.peak, replicated.peak - 12 * n * 7 / 8);  // at least the optimizer state saved
   EXPECT_NE(zero.fits(80.0 * (1ull << 30), 2.0 * (1ull << 30)).find("80"), std::string::npos);
   EXPECT_NE(replicated.fits(80.0 * (1ull << 30), 0).find("does not fit"), std::string::npos);
+  // ZeRO-2 (the default): no full-size gradient; 3 fp32 buckets in flight + one bucket of fp32 .grad(), 25 MiB
+  // buckets = 6,553,600 elements: 4 x 6553600 x 4 bytes = 100 MiB.
+  EXPECT_DOUBLE_EQ(zero.gradients, 4.0 * 6553600 * 4);
+  // ZeRO-1: the micro-batches accumulate full-size fp32 gradients (grad_accum 16 here), all the step long.
+  in.grad_accum = 16;
+  in.zero_stage = 1;
+  const MemoryPlan zero1 = plan_memory(in);
+  in.zero_stage = 2;
+  const MemoryPlan zero2 = plan_memory(in);
+  EXPECT_DOUBLE_EQ(zero1.gradients, 4 * n);
+  EXPECT_DOUBLE_EQ(zero2.gradients, zero.gradients);
+  EXPECT_GT(zero1.peak - zero2.peak, 0.9 * 4 * n) << "ZeRO-2 saves the accumulated gradients";
 }
 
 // `vrtrain bench --plan`'s inputs for the shipped Bunny config (LoRA r 128 on the 7 projections of 8 layers,
