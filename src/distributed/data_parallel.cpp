@@ -24,7 +24,7 @@ DataParallel make_data_parallel(const DistEnv& env, const DataParallelOptions& o
   if (opt.cuda) compat::cuda_set_device(static_cast<int>(opt.cuda_index));
   auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
   auto comm = std::make_shared<GroupCommunicator>(
-      env, opt, connect_collectives(env, backend, ms(opt.init_timeout_s), ms(opt.timeout_s)));
+      env, opt, connect_collectives(env, backend, ms(opt.init_timeout_s), ms(opt.timeout_s), opt.cuda));
   return {comm, make_bucket_reducer(comm)};
 }
 

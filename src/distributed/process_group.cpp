@@ -58,12 +58,43 @@ c10::intrusive_ptr<c10d::TCPStore> make_store(const DistEnv& env, bool server, s
   return c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
 }
 
+// Which flat collectives (_reduce_scatter_base, _allgather_base) the backend has: NCCL always; Gloo since
+// LibTorch 2.x (1.13's throws "does not support"), found out by probe_flat_collectives.
+struct FlatCollectives {
+  bool reduce_scatter = false, all_gather = false;
+};
+
+// Tries each flat collective once on a tiny tensor: a backend without it throws at the call, before anything is
+// sent, on every rank alike (every rank runs the same binary), so the probe is itself collective and consistent.
+// A result that is not the expected sum or gather counts as missing.
+template <class PG>
+FlatCollectives probe_flat_collectives(PG& pg, int64_t world) {
+  FlatCollectives f;
+  at::Tensor flat = at::ones({world}), part = at::zeros({1});
+  try {
+    pg._reduce_scatter_base(part, flat)->wait();
+    f.reduce_scatter = part.item<float>() == static_cast<float>(world);
+  } catch (const std::exception&) {
+  }
+  at::Tensor gathered = at::zeros({world}), mine = at::ones({1});
+  try {
+    pg._allgather_base(gathered, mine)->wait();
+    f.all_gather = gathered.sum().item<float>() == static_cast<float>(world);
+  } catch (const std::exception&) {
+  }
+  return f;
+}
+
 template <class PG>
 class PgCollectives final : public Collectives {
  public:
   PgCollectives(std::string name, c10::intrusive_ptr<PG> pg, c10::intrusive_ptr<c10d::TCPStore> hb_store,
-                int64_t rank, std::string prefix)
-      : name_(std::move(name)), prefix_(std::move(prefix)), pg_(std::move(pg)), hb_store_(std::move(hb_store)) {
+                int64_t rank, std::string prefix, FlatCollectives flat)
+      : name_(std::move(name)),
+        prefix_(std::move(prefix)),
+        pg_(std::move(pg)),
+        hb_store_(std::move(hb_store)),
+        flat_(flat) {
     // Liveness: bump vr/hb/<rank> once a second on a connection of its own, so a rank that is gone or stuck
     // (its counter stops) can be named when a collective fails.
     beat_ = std::thread([this, rank] {
@@ -96,12 +127,12 @@ class PgCollectives final : public Collectives {
     return pending_of(pg_->broadcast(v, o));
   }
   Pending all_gather(at::Tensor flat, at::Tensor part) override {
-    if (name_ == "nccl") return pending_of(pg_->_allgather_base(flat, part));  // into flat, no temporary
+    if (flat_.all_gather) return pending_of(pg_->_allgather_base(flat, part));  // into flat, no temporary
     std::vector<std::vector<at::Tensor>> out{flat.chunk(pg_->getSize())};
     std::vector<at::Tensor> in{std::move(part)};
     return pending_of(pg_->allgather(out, in));
   }
-  bool has_reduce_scatter() const override { return name_ == "nccl"; }
+  bool has_reduce_scatter() const override { return flat_.reduce_scatter; }
   Pending reduce_scatter(at::Tensor flat, at::Tensor part) override {
     VR_CHECK(has_reduce_scatter(), "reduce_scatter: not available with {}", name_);
     return pending_of(pg_->_reduce_scatter_base(part, flat));  // out of flat, no temporary
@@ -124,6 +155,7 @@ class PgCollectives final : public Collectives {
 
  private:
 
+  FlatCollectives flat_;
   std::string name_, prefix_;
   c10::intrusive_ptr<PG> pg_;
   c10::intrusive_ptr<c10d::TCPStore> hb_store_;
@@ -215,14 +247,17 @@ c10::intrusive_ptr<c10d::ProcessGroupGloo> make_gloo(const DistEnv& env, c10::in
 // The first collective, then the Collectives with their heartbeat connection.
 template <class PG>
 std::unique_ptr<Collectives> finish(const std::string& name, c10::intrusive_ptr<PG> pg, const DistEnv& env,
-                                    Watchdog& dog, std::chrono::milliseconds init_timeout) {
+                                    Watchdog& dog, std::chrono::milliseconds init_timeout, bool cuda_tensors) {
   in_phase(dog, env,
            fmt::format("the first {} all_reduce{}", name, name == "nccl" ? " (NCCL creates its communicator)" : ""),
            "the process group connected but the first collective did not complete: a firewall or MTU problem "
            "between the nodes, or a rank stuck elsewhere",
            init_timeout.count() / 1000.0, [&] { first_collective(*pg, env, name == "nccl", init_timeout); });
+  const FlatCollectives flat = name == "nccl"  ? FlatCollectives{true, true}
+                               : cuda_tensors ? FlatCollectives{}
+                                              : probe_flat_collectives(*pg, env.world_size);
   auto client = [env]() { return make_store(env, false, std::chrono::milliseconds(3000)); };
-  auto c = std::make_unique<PgCollectives<PG>>(name, pg, client(), env.rank, env.store_prefix);
+  auto c = std::make_unique<PgCollectives<PG>>(name, pg, client(), env.rank, env.store_prefix, flat);
   c->set_client_factory(client);
   return c;
 }
@@ -231,7 +266,7 @@ std::unique_ptr<Collectives> finish(const std::string& name, c10::intrusive_ptr<
 
 std::unique_ptr<Collectives> connect_collectives(const DistEnv& env, const std::string& backend,
                                                  std::chrono::milliseconds init_timeout,
-                                                 std::chrono::milliseconds op_timeout) {
+                                                 std::chrono::milliseconds op_timeout, bool cuda_tensors) {
   VR_CHECK(backend == "gloo" || backend == "nccl", "dist.backend '{}' is not one of auto, nccl, gloo", backend);
   const std::string where = fmt::format("{}:{}", env.master_addr, env.master_port);
   const double limit_s = init_timeout.count() / 1000.0;
@@ -264,7 +299,7 @@ std::unique_ptr<Collectives> connect_collectives(const DistEnv& env, const std::
       return c10::make_intrusive<c10d::ProcessGroupNCCL>(prefixed, static_cast<int>(env.rank),
                                                          static_cast<int>(env.world_size), o);
     });
-    c = finish<c10d::ProcessGroupNCCL>("nccl", pg, env, dog, init_timeout);
+    c = finish<c10d::ProcessGroupNCCL>("nccl", pg, env, dog, init_timeout, cuda_tensors);
 #else
     VR_FAIL("dist.backend=nccl: this vrtrain was built against a LibTorch without CUDA/NCCL; use dist.backend=gloo");
 #endif
@@ -272,7 +307,7 @@ std::unique_ptr<Collectives> connect_collectives(const DistEnv& env, const std::
 #if defined(VR_WITH_GLOO)
     auto pg = in_phase(dog, env, "creating the gloo process group (a full mesh of connections)", mesh_hint, limit_s,
                        [&] { return make_gloo(env, prefixed, std::max(init_timeout, op_timeout)); });
-    c = finish<c10d::ProcessGroupGloo>("gloo", pg, env, dog, init_timeout);
+    c = finish<c10d::ProcessGroupGloo>("gloo", pg, env, dog, init_timeout, cuda_tensors);
 #else
     VR_FAIL("dist.backend=gloo: this vrtrain was built without the Gloo headers (install libgloo-dev)");
 #endif

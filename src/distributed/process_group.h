@@ -27,11 +27,11 @@ class Collectives {
   virtual Pending all_reduce(at::Tensor t, Reduce op) = 0;  // in place, contiguous
   virtual Pending broadcast(at::Tensor t, int64_t root) = 0;
   // ZeRO. flat: [W * s] contiguous, chunk r = rank r's part. all_gather: every rank's `part` ([s]) lands in chunk r
-  // of every rank's `flat`. reduce_scatter: part = sum over ranks of their chunk `rank` of flat (NCCL only: Gloo in
-  // LibTorch 1.13 throws "ProcessGroupGloo does not support reduce_scatter", so the reducer all-reduces there).
-  // NCCL runs both as flat collectives (_allgather_base / _reduce_scatter_base) straight into and out of `flat`:
-  // the list forms make NCCL allocate a flat temporary per call. Gloo keeps the list form of all_gather (views of
-  // `flat`, no copy on the CPU).
+  // of every rank's `flat`. reduce_scatter: part = sum over ranks of their chunk `rank` of flat (NCCL, and Gloo on
+  // LibTorch 2.x: 1.13's Gloo throws "does not support reduce_scatter", so the reducer all-reduces there). Both run
+  // as flat collectives (_allgather_base / _reduce_scatter_base) straight into and out of `flat` where the
+  // backend has them (NCCL; Gloo on 2.x): the list forms make NCCL allocate a flat temporary per call. 1.13's Gloo
+  // keeps the list form of all_gather (views of `flat`, no copy on the CPU).
   virtual Pending all_gather(at::Tensor flat, at::Tensor part) = 0;
   virtual bool has_reduce_scatter() const = 0;
   virtual Pending reduce_scatter(at::Tensor flat, at::Tensor part) = 0;
@@ -43,10 +43,12 @@ class Collectives {
   virtual bool has_flag(const std::string& key) = 0;
 };
 
-// Creates the TCPStore (rank 0 serves it) and the process group; `backend` is "gloo" or "nccl".
+// Creates the TCPStore (rank 0 serves it) and the process group; `backend` is "gloo" or "nccl". cuda_tensors: the
+// collectives will carry CUDA tensors (Gloo then keeps to all-reduce and list all-gather: its flat collectives
+// are probed on the CPU only).
 std::unique_ptr<Collectives> connect_collectives(const DistEnv& env, const std::string& backend,
                                                  std::chrono::milliseconds init_timeout,
-                                                 std::chrono::milliseconds op_timeout);
+                                                 std::chrono::milliseconds op_timeout, bool cuda_tensors);
 bool nccl_available_in_build();
 
 }  // namespace vr::distributed
