@@ -54,14 +54,10 @@ void apply_run_overrides(RunConfig& cfg, const std::vector<std::string>& assignm
   apply_source(cfg, "command line", [&] { vr::apply_overrides(cfg, assignments); });
 }
 
-void RunConfig::bind(vr::ConfigBinder& b) {
-  b.field("model.path", model.path, "HF llava-hf checkpoint directory to train (config.json, weights, tokenizer)");
-  b.field("model.make_tiny_family", model.make_tiny_family,
-          "llava | bunny: create a tiny random model at model.path when it is missing (smoke runs)");
-  b.field("model.make_tiny_seed", model.make_tiny_seed, "seed of that tiny model");
-  b.field("output_dir", output_dir, "run directory: checkpoints/, metrics.jsonl, config.yaml, final/");
-  b.field("resume", resume, "auto (latest checkpoint in output_dir, if any) | never | a checkpoint directory");
+namespace {
 
+// The keys of each section, in the order --help and the docs list them.
+void bind_data(vr::ConfigBinder& b, DataSection& data) {
   b.field("data.path", data.path, "training data: a LLaVA-format JSON/JSONL file, or synthetic-shapes");
   b.field("data.image_folder", data.image_folder, "folder the records' image paths are relative to");
   b.choice("data.template", data.template_name, {"plain", "vicuna_v1", "llava_v1", "llama3"},
@@ -82,7 +78,9 @@ void RunConfig::bind(vr::ConfigBinder& b) {
   b.field("data.pack_length", data.pack_length,
           "merged tokens (text + image slots) per packed row; 0: data.model_max_length");
   b.field("data.pack_buffer", data.pack_buffer, "records shuffled together and packed by first-fit-decreasing");
+}
 
+void bind_train(vr::ConfigBinder& b, TrainSection& train) {
   b.choice("train.stage", train.stage, {"pretrain", "sft", "full"},
            "pretrain: projector only; sft: projector + selected layers; full: projector + all LLM layers");
   b.choice("train.method", train.method, {"full", "lora"},
@@ -130,7 +128,9 @@ void RunConfig::bind(vr::ConfigBinder& b) {
   b.choice("train.loss_normalization", train.loss_normalization, {"batch", "token"},
            "batch: mean of the micro-batch means (HF Trainer); token: every supervised token of the global step "
            "(all micro-batches and ranks) weighs the same");
+}
 
+void bind_dist(vr::ConfigBinder& b, DistSection& dist) {
   b.choice("dist.backend", dist.backend, {"auto", "nccl", "gloo"},
            "data-parallel backend (auto: nccl when the model is on CUDA, else gloo)");
   b.field("dist.init_timeout_s", dist.init_timeout_s, "seconds for rendezvous, start-up broadcast and the first step");
@@ -149,6 +149,21 @@ void RunConfig::bind(vr::ConfigBinder& b) {
   b.field("dist.local_rank", dist.local_rank, "rank on this node (-1: from the environment)");
   b.field("dist.master_addr", dist.master_addr, "host of rank 0's TCPStore (empty: MASTER_ADDR / Slurm nodelist)");
   b.field("dist.master_port", dist.master_port, "port of rank 0's TCPStore (-1: MASTER_PORT / from SLURM_JOB_ID)");
+}
+
+}  // namespace
+
+void RunConfig::bind(vr::ConfigBinder& b) {
+  b.field("model.path", model.path, "HF llava-hf checkpoint directory to train (config.json, weights, tokenizer)");
+  b.field("model.make_tiny_family", model.make_tiny_family,
+          "llava | bunny: create a tiny random model at model.path when it is missing (smoke runs)");
+  b.field("model.make_tiny_seed", model.make_tiny_seed, "seed of that tiny model");
+  b.field("output_dir", output_dir, "run directory: checkpoints/, metrics.jsonl, config.yaml, final/");
+  b.field("resume", resume, "auto (latest checkpoint in output_dir, if any) | never | a checkpoint directory");
+
+  bind_data(b, data);
+  bind_train(b, train);
+  bind_dist(b, dist);
 
   b.field("log.tensorboard", log.tensorboard,
           "write TensorBoard scalars (loss, lr, grad norm, throughput, memory) to "

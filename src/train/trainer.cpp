@@ -114,6 +114,20 @@ Trainer::Trainer(const RunConfig& cfg, TrainTask& task, std::string config_yaml,
 
 Trainer::~Trainer() = default;
 
+namespace {
+
+// CUDA: the step's allocator peaks, and its MFU from this rank's share of the step (tokens and images are global
+// after the step's all-reduce) over the step time.
+void add_gpu_figures(StepMetrics& m, int cuda_index, TrainTask& task, const TrainSection& t) {
+  m.gpu_peak_allocated_bytes = compat::cuda_peak_allocated_bytes(cuda_index);
+  m.gpu_peak_reserved_bytes = compat::cuda_peak_reserved_bytes(cuda_index);
+  const int64_t w = m.world_size, samples = t.batch_size * t.grad_accum;
+  const auto flops = task.step_model_flops(m.tokens / w, samples, m.images / w);
+  if (flops && m.step_time_s > 0 && t.peak_tflops > 0) m.mfu = *flops / m.step_time_s / (t.peak_tflops * 1e12);
+}
+
+}  // namespace
+
 // The loop wires the pieces together: resume, then per step train_step, metrics and progress, and a checkpoint
 // when one is due; at the end the cross-rank check and the export.
 TrainResult Trainer::run() {
@@ -160,15 +174,7 @@ TrainResult Trainer::run() {
     ++step;
     m.world_size = impl_->comm->world_size();
     m.step_time_s = std::chrono::duration<double>(clock::now() - step_start).count();  // (MFU divides by it)
-    if (cuda_index >= 0) {
-      m.gpu_peak_allocated_bytes = compat::cuda_peak_allocated_bytes(cuda_index);
-      m.gpu_peak_reserved_bytes = compat::cuda_peak_reserved_bytes(cuda_index);
-      // This rank's share of the step (tokens and images are global after the step's all-reduce).
-      const int64_t w = m.world_size, samples = t.batch_size * t.grad_accum;
-      const auto flops = task.step_model_flops(m.tokens / w, samples, m.images / w);
-      if (flops && m.step_time_s > 0 && t.peak_tflops > 0)
-        m.mfu = *flops / m.step_time_s / (t.peak_tflops * 1e12);
-    }
+    if (cuda_index >= 0) add_gpu_figures(m, cuda_index, task, t);
     m.elapsed_s = std::chrono::duration<double>(clock::now() - run_start).count();
     m.epoch = task.epoch();
     m.host_peak_rss_bytes = vr::peak_rss_bytes();

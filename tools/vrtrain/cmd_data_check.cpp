@@ -6,10 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "vr/core/error.h"
 #include "vr/data/dataset.h"
-#include "vr/image/image.h"
-#include "vr/data/label_masking.h"
+#include "vr/data/dataset_check.h"
 #include "vr/data/template.h"
 #include "vr/text/tokenizer.h"
 #include "vr/train/run_config.h"
@@ -87,44 +85,16 @@ int run_data_check(const std::vector<std::string>& args) {
   std::optional<vr::data::TextEncoder> enc;
   if (!o.tokenizer.empty()) enc = vr::data::TextEncoder::from_tokenizer(vr::text::Tokenizer::from_path(o.tokenizer));
   auto ds = vr::data::open_dataset(o.data);
-
-  int64_t bad = 0, mismatched = 0, images = 0, with_images = 0, text_only = 0;
-  for (int64_t i = 0; i < ds->size(); ++i) {
-    std::string id = "?";
-    try {
-      vr::data::Sample s = ds->get(i);
-      id = s.id;
-      for (const auto& path : s.image_paths) {
-        if (o.decode) (void)vr::image::decode_image_file(path);
-        else VR_CHECK(std::filesystem::is_regular_file(path), "image file '{}' not found", path);
-      }
-      if (enc) {
-        auto t = vr::data::tokenize_conversation(s.conversations, s.num_images() > 0, tpl, *enc, o.model_max_length);
-        if (t.mismatch) {
-          ++mismatched;
-          std::printf("%s\n", vr::data::record_error(ds->source(), i, id,
-                                                     "warning: tokenization mismatch, the whole sample would be masked")
-                                  .c_str());
-        }
-      }
-      images += s.num_images();
-      with_images += s.num_images() > 0;
-      text_only += s.num_images() == 0;
-    } catch (const std::exception& e) {
-      ++bad;
-      std::string msg = e.what();
-      // Errors from get() already name file, record and id; the others get that prefix here.
-      if (msg.rfind(ds->source() + ": record ", 0) != 0) msg = vr::data::record_error(ds->source(), i, id, msg);
-      std::printf("%s\n", msg.c_str());
-    }
-  }
+  const vr::data::DatasetCheck c = vr::data::check_dataset(
+      *ds, tpl, enc ? &*enc : nullptr, {o.decode, o.model_max_length},
+      [](const std::string& line) { std::printf("%s\n", line.c_str()); });
   std::printf("%s: %lld records checked: %lld bad, %lld with images (%lld images), %lld text-only", ds->source().c_str(),
-              static_cast<long long>(ds->size()), static_cast<long long>(bad),
-              static_cast<long long>(with_images), static_cast<long long>(images),
-              static_cast<long long>(text_only));
-  if (enc) std::printf(", %lld tokenization mismatches", static_cast<long long>(mismatched));
+              static_cast<long long>(c.records), static_cast<long long>(c.bad),
+              static_cast<long long>(c.with_images), static_cast<long long>(c.images),
+              static_cast<long long>(c.text_only));
+  if (enc) std::printf(", %lld tokenization mismatches", static_cast<long long>(c.mismatched));
   std::printf("\n");
-  return bad > 0 ? 1 : 0;
+  return c.bad > 0 ? 1 : 0;
 }
 
 vr::cli::Registration registration_data_check{"data-check", "Check a training dataset record by record (bad records, images, masking)",
