@@ -296,6 +296,17 @@ TEST(DdpZero, StageTwoReducesEveryMicroBatchStageOnceAStep) {
   }
   EXPECT_GT(sent[1], 0);
   EXPECT_EQ(sent[2], 2 * sent[1]) << "ZeRO-2 sends every bucket once per micro-batch (grad_accum 2)";
+
+  // bf16: ZeRO-2 leaves .grad() in bf16 and sums the micro-batches in its fp32 partition (no fp32 .grad()); the
+  // exported bf16 weights equal one process's, which sums in fp32 .grad() (observed: identical).
+  const std::string bf16 = "--set train.dtype=bf16";
+  const std::string one16 = vr::test::temp_dir("ddp_zero2_bf16_ref") + "/run";
+  const std::string two16 = vr::test::temp_dir("ddp_zero2_bf16") + "/run";
+  Proc c = run_single(one16, 2, 4, bf16);
+  ASSERT_EQ(c.code, 0) << c.text;
+  Proc d = run_launch2(two16, 2, 2, bf16 + " --set dist.shard_optimizer=true --set dist.bucket_mb=0.01");
+  ASSERT_EQ(d.code, 0) << d.text;
+  EXPECT_LE(vr::test::max_weight_diff(final_weights(two16), final_weights(one16)), kTol);
 }
 
 // A model-driven selection (block_influence) runs on rank 0 alone and is broadcast: the ranks train the layers a
