@@ -154,11 +154,10 @@ class PgCollectives final : public Collectives {
   void set_client_factory(std::function<c10::intrusive_ptr<c10d::TCPStore>()> f) { make_store_client = std::move(f); }
 
  private:
-
-  FlatCollectives flat_;
   std::string name_, prefix_;
   c10::intrusive_ptr<PG> pg_;
   c10::intrusive_ptr<c10d::TCPStore> hb_store_;
+  FlatCollectives flat_;  // the flat collectives this backend has (probe_flat_collectives)
   std::function<c10::intrusive_ptr<c10d::TCPStore>()> make_store_client;
   std::atomic<bool> stop_{false};
   std::thread beat_;
