@@ -104,11 +104,7 @@ class BucketReducer final : public GradientReducer {
     } else {
       fill_missing_slots();
       launch_ready();
-      const auto t0 = clock_type::now();
-      for (size_t bi = 0; bi < buckets_.size(); ++bi)
-        comm_->wait(buckets_[bi].work, fmt::format("{} of gradient bucket {}/{} (step {})", collective_name(),
-                                                   bi + 1, buckets_.size(), comm_->steps() + 1));
-      wait_acc_s_ += std::chrono::duration<double>(clock_type::now() - t0).count();
+      for (size_t bi = 0; bi < buckets_.size(); ++bi) wait_for_bucket(bi);
       for (auto& b : buckets_) {
         for (size_t k = 0; k < b.params.size(); ++k) {
           at::Tensor& p = params_[b.params[k]];
@@ -117,7 +113,7 @@ class BucketReducer final : public GradientReducer {
         }
       }
       reset_micro_batch();
-      reductions_ = 1;
+      ++reductions_;
     }
     wait_s_ = wait_acc_s_;
     wait_acc_s_ = 0;
@@ -350,14 +346,19 @@ class BucketReducer final : public GradientReducer {
       while (next_ - retired_ > static_cast<size_t>(kMaxBucketsInFlight)) retire(retired_++);
   }
 
+  // Waits for bucket bi's collective; the time counts towards this step's wait_seconds_last_step().
+  void wait_for_bucket(size_t bi) {
+    const auto t0 = clock_type::now();
+    comm_->wait(buckets_[bi].work, fmt::format("{} of gradient bucket {}/{} (step {})", collective_name(), bi + 1,
+                                               buckets_.size(), comm_->steps() + 1));
+    wait_acc_s_ += std::chrono::duration<double>(clock_type::now() - t0).count();
+  }
+
   // ZeRO: waits for bucket bi's collective, adds this rank's reduced part into grad_shard_ (or writes it, the
   // step's first reduction) and frees the bucket's buffer.
   void retire(size_t bi) {
     Bucket& b = buckets_[bi];
-    const auto t0 = clock_type::now();
-    comm_->wait(b.work, fmt::format("{} of gradient bucket {}/{} (step {})", collective_name(), bi + 1,
-                                    buckets_.size(), comm_->steps() + 1));
-    wait_acc_s_ += std::chrono::duration<double>(clock_type::now() - t0).count();
+    wait_for_bucket(bi);
     at::Tensor part = grad_shard_.narrow(0, b.shard_offset, b.part);
     if (!comm_->collectives().has_reduce_scatter()) {
       const at::Tensor mine = b.flat.narrow(0, rank_ * b.part, b.part);

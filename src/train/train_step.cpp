@@ -114,9 +114,12 @@ int64_t use_fp32_gradients(const std::vector<at::Tensor>& params) {
   return n;
 }
 
+bool uses_fp32_gradients(const TrainSection& t, int64_t world_size, bool reduces_every_micro_batch) {
+  return !reduces_every_micro_batch && (t.grad_accum > 1 || world_size > 1);
+}
+
 bool uses_fp32_gradients(const TrainSection& t, const DistSection& d, int64_t world_size) {
-  const bool zero2 = world_size > 1 && d.shard_optimizer && d.zero_stage == 2;  // sums in its fp32 partition
-  return !zero2 && (t.grad_accum > 1 || world_size > 1);
+  return uses_fp32_gradients(t, world_size, world_size > 1 && d.shard_optimizer && d.zero_stage == 2);
 }
 
 StepMetrics train_step(StepParts& p, int64_t step, int64_t total_steps, const std::string& last_checkpoint) {
@@ -125,7 +128,7 @@ StepMetrics train_step(StepParts& p, int64_t step, int64_t total_steps, const st
   m.step = step + 1;
   m.total_steps = total_steps;
   p.opt.zero_grad();
-  if (!p.reducer.reduces_every_micro_batch() && (t.grad_accum > 1 || p.comm.world_size() > 1))
+  if (uses_fp32_gradients(t, p.comm.world_size(), p.reducer.reduces_every_micro_batch()))
     use_fp32_gradients(p.trainable);
   MicroBatchTotals sum = run_micro_batches(p, step, last_checkpoint);
   p.reducer.synchronize(p.trainable);  // data-parallel seam: gradients complete (averaged over ranks) from here on

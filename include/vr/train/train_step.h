@@ -49,7 +49,11 @@ struct StepParts {
 // loss or the gradient norm is not finite; `last_checkpoint` is named in that message.
 StepMetrics train_step(StepParts& parts, int64_t step, int64_t total_steps, const std::string& last_checkpoint);
 
-// Whether train_step keeps .grad() of bf16/fp16 weights in fp32 (see above).
+// Whether train_step keeps .grad() of bf16/fp16 weights in fp32 (see above): with accumulation or several ranks,
+// unless the reducer sums every micro-batch in its own fp32 partition (ZeRO-2).
+bool uses_fp32_gradients(const TrainSection& t, int64_t world_size, bool reduces_every_micro_batch);
+// The same from the config, before any reducer exists (memory plans): ZeRO-2 is dist.shard_optimizer with
+// dist.zero_stage 2 on more than one rank.
 bool uses_fp32_gradients(const TrainSection& t, const DistSection& d, int64_t world_size);
 
 // Gives every bf16/fp16 tensor of `params` an fp32 .grad() of zeros, so autograd accumulates into fp32 (call
